@@ -1,0 +1,157 @@
+/**
+ * The sandbox's whole world in memory: one tenant's directory, one vault, the F&O environments,
+ * the virtual clock, the fault queue and the record of minted secrets. Every emulated service reads
+ * and writes this object; the control API exposes a value-free view of it.
+ */
+import { randomUUID, randomBytes } from 'node:crypto';
+import type {
+  ApplicationRecord,
+  AppRoleAssignmentRecord,
+  CallRecord,
+  Fault,
+  FinOpsEnvironmentRecord,
+  OAuth2PermissionGrantRecord,
+  SecretRecord,
+  SentMailRecord,
+  ServicePrincipalRecord,
+  UserRecord,
+} from './types';
+
+export const GRAPH_APP_ID = '00000003-0000-0000-c000-000000000000';
+export const MAIL_SEND_ROLE_ID = 'b633e1c5-b582-4048-a93e-9f11b44c7e96';
+export const USER_READ_SCOPE_ID = 'e1fe6dd8-ba31-4d61-89e7-88639da4683d';
+export const MAIL_SEND_SCOPE_ID = 'e383f46e-2787-4529-855e-0e479a3ffac0';
+
+/** Graph application permissions the sandbox knows (value → app role id, as in the real tenant). */
+export const GRAPH_APP_ROLES: Record<string, string> = {
+  'Mail.Send': MAIL_SEND_ROLE_ID,
+  'Application.ReadWrite.OwnedBy': '18a4783c-866b-4cc7-a460-3d5e5662c884',
+  'Application.ReadWrite.All': '1bfefb4e-e0b5-418b-a88f-73c46d2cc8e9',
+  'Application.Read.All': '9a5d68dd-52b0-4cc2-bd40-abcf44ac3a30',
+  'AppRoleAssignment.ReadWrite.All': '06b708a9-e830-4db3-a914-8e69da51d44f',
+  'DelegatedPermissionGrant.ReadWrite.All': '8e8e4742-1d95-4f68-9d56-6ee75648c72a',
+  'User.Read.All': 'df021288-bdef-4463-88db-98f22de89214',
+};
+
+export interface SandboxOptions {
+  tenantId?: string;
+  /** Seconds a new client secret needs before Entra accepts it (real: 5–20 s). */
+  secretPropagationSeconds?: number;
+  /** Seconds a fresh application / service principal answers with replication-lag errors. */
+  replicationLagSeconds?: number;
+  /** Extra latency per request in ms (benchmarks). */
+  latencyMs?: number;
+  /** F&O environments to seed; default contoso-uat and contoso-prod. */
+  environmentIds?: string[];
+  /** Permissions of the function app's managed identity (default both). */
+  managedIdentityRoles?: string[];
+}
+
+export interface SeededIdentity {
+  appId: string;
+  servicePrincipalId: string;
+  displayName: string;
+}
+
+export class SandboxState {
+  readonly tenantId: string;
+  readonly verifiedDomain = 'contoso.onmicrosoft.com';
+  secretPropagationSeconds: number;
+  replicationLagSeconds: number;
+  latencyMs: number;
+
+  /** Virtual clock: real time plus an offset that `POST /clock` advances. */
+  private clockOffsetMs = 0;
+
+  applications: ApplicationRecord[] = [];
+  servicePrincipals: ServicePrincipalRecord[] = [];
+  appRoleAssignments: AppRoleAssignmentRecord[] = [];
+  oauth2PermissionGrants: OAuth2PermissionGrantRecord[] = [];
+  users: UserRecord[] = [];
+  sentMail: SentMailRecord[] = [];
+  secrets: SecretRecord[] = [];
+  finops: FinOpsEnvironmentRecord[] = [];
+  faults: Fault[] = [];
+  calls: CallRecord[] = [];
+  /** Every secret text the sandbox ever minted (for leak scanning). */
+  mintedSecrets: string[] = [];
+
+  /** Set by the seeding step. */
+  managedIdentity!: SeededIdentity;
+  operator!: SeededIdentity & { clientSecret: string };
+  graphServicePrincipalId!: string;
+  senderMailbox!: string;
+
+  constructor(options: SandboxOptions = {}) {
+    this.tenantId = options.tenantId ?? randomUUID();
+    this.secretPropagationSeconds = options.secretPropagationSeconds ?? 2;
+    this.replicationLagSeconds = options.replicationLagSeconds ?? 0;
+    this.latencyMs = options.latencyMs ?? 0;
+  }
+
+  /** Virtual now in epoch ms. */
+  now(): number {
+    return Date.now() + this.clockOffsetMs;
+  }
+
+  nowIso(): string {
+    return new Date(this.now()).toISOString();
+  }
+
+  advanceClock(ms: number): number {
+    if (!Number.isFinite(ms) || ms < 0) throw new Error('the clock only moves forward');
+    this.clockOffsetMs += ms;
+    return this.now();
+  }
+
+  newId(): string {
+    return randomUUID();
+  }
+
+  /** Mints a client secret the way Entra does (40 chars, 3-char hint) and remembers it. */
+  mintSecret(): { secretText: string; hint: string } {
+    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789~._-';
+    const bytes = randomBytes(40);
+    let secretText = '';
+    for (const b of bytes) secretText += alphabet[b % alphabet.length];
+    this.mintedSecrets.push(secretText);
+    return { secretText, hint: secretText.slice(0, 3) };
+  }
+
+  findApplicationById(id: string): ApplicationRecord | undefined {
+    return this.applications.find((a) => a.id === id);
+  }
+
+  findApplicationByAppId(appId: string): ApplicationRecord | undefined {
+    return this.applications.find((a) => a.appId === appId);
+  }
+
+  findServicePrincipalById(id: string): ServicePrincipalRecord | undefined {
+    return this.servicePrincipals.find((s) => s.id === id);
+  }
+
+  findServicePrincipalByAppId(appId: string): ServicePrincipalRecord | undefined {
+    return this.servicePrincipals.find((s) => s.appId === appId);
+  }
+
+  /** Application permissions (role values) granted to a service principal on Graph. */
+  graphRolesOf(servicePrincipalId: string): string[] {
+    const graphSp = this.findServicePrincipalById(this.graphServicePrincipalId);
+    if (!graphSp) return [];
+    return this.appRoleAssignments
+      .filter((a) => a.principalId === servicePrincipalId && a.resourceId === graphSp.id)
+      .map((a) => graphSp.appRoles.find((r) => r.id === a.appRoleId)?.value)
+      .filter((v): v is string => typeof v === 'string');
+  }
+
+  /** Finds the live (not expired) credential of any application whose secret text matches. */
+  findLiveCredentialBySecret(secret: string): { application: ApplicationRecord; keyId: string } | undefined {
+    const now = this.now();
+    for (const application of this.applications) {
+      for (const c of application.passwordCredentials) {
+        if (c.secretText === secret && Date.parse(c.endDateTime) > now) return { application, keyId: c.keyId };
+      }
+    }
+    return undefined;
+  }
+}

@@ -1,0 +1,220 @@
+/**
+ * Shared shapes of the sandbox: the emulated directory, vault and F&O environments, and the
+ * request/response contract every emulated service implements. No service module touches HTTP
+ * directly: the server turns wire requests into `SandboxRequest` and back.
+ */
+
+export type ServiceName = 'entra' | 'graph' | 'keyvault' | 'finops';
+
+/** Claims of an access token the sandbox issued (and verified on the way back in). */
+export interface TokenClaims {
+  aud: string;
+  iss: string;
+  tid: string;
+  /** Client id of the caller (`appid` in v1 tokens, `azp` in v2). */
+  appid: string;
+  azp: string;
+  /** Object id of the caller's service principal. */
+  oid: string;
+  sub: string;
+  idtyp: 'app';
+  roles?: string[];
+  iat: number;
+  nbf: number;
+  exp: number;
+}
+
+export interface SandboxRequest {
+  service: ServiceName;
+  /** For F&O: the environment id whose server received the request. */
+  environmentId?: string;
+  method: string;
+  /** Decoded path without query, e.g. `/v1.0/applications(uniqueName='x')`. */
+  path: string;
+  /** Raw path as received (still percent-encoded). */
+  rawPath: string;
+  query: URLSearchParams;
+  headers: Record<string, string | undefined>;
+  body: Buffer;
+  /** Absolute origin this request arrived on, e.g. `https://localhost:8443`. */
+  origin: string;
+}
+
+export interface SandboxResponse {
+  status: number;
+  headers?: Record<string, string>;
+  /** Objects are sent as JSON; strings/Buffers as-is; undefined = no body. */
+  body?: unknown;
+}
+
+export type ServiceHandler = (req: SandboxRequest) => SandboxResponse | Promise<SandboxResponse>;
+
+export interface RequiredResourceAccess {
+  resourceAppId: string;
+  resourceAccess: Array<{ id: string; type: 'Role' | 'Scope' }>;
+}
+
+export interface PasswordCredentialRecord {
+  keyId: string;
+  displayName: string | null;
+  hint: string;
+  customKeyIdentifier: null;
+  startDateTime: string;
+  endDateTime: string;
+  /** The secret text (sandbox-internal; never returned except by addPassword). */
+  secretText: string;
+  /** Virtual time (ms) from which the secret is usable for token requests (propagation delay). */
+  usableFrom: number;
+}
+
+export interface ApplicationRecord {
+  id: string;
+  appId: string;
+  uniqueName: string | null;
+  displayName: string;
+  signInAudience: string;
+  description: string | null;
+  notes: string | null;
+  tags: string[];
+  requiredResourceAccess: RequiredResourceAccess[];
+  passwordCredentials: PasswordCredentialRecord[];
+  /** Object ids of service principals that own this application. */
+  owners: string[];
+  createdDateTime: string;
+  /** Virtual ms until which reads of this fresh object answer with replication-lag errors. */
+  visibleFrom: number;
+}
+
+export interface AppRole {
+  id: string;
+  value: string;
+  displayName: string;
+  allowedMemberTypes: string[];
+  isEnabled: boolean;
+  description: string;
+}
+
+export interface PermissionScope {
+  id: string;
+  value: string;
+  type: 'User' | 'Admin';
+  isEnabled: boolean;
+  adminConsentDisplayName: string;
+  adminConsentDescription: string;
+}
+
+export interface ServicePrincipalRecord {
+  id: string;
+  appId: string;
+  displayName: string;
+  servicePrincipalType: 'Application' | 'ManagedIdentity';
+  appRoles: AppRole[];
+  oauth2PermissionScopes: PermissionScope[];
+  createdDateTime: string;
+  visibleFrom: number;
+}
+
+export interface AppRoleAssignmentRecord {
+  id: string;
+  appRoleId: string;
+  principalId: string;
+  principalType: 'ServicePrincipal';
+  principalDisplayName: string;
+  resourceId: string;
+  resourceDisplayName: string;
+  createdDateTime: string;
+  deletedDateTime: null;
+}
+
+export interface OAuth2PermissionGrantRecord {
+  id: string;
+  clientId: string;
+  consentType: 'AllPrincipals' | 'Principal';
+  principalId: string | null;
+  resourceId: string;
+  scope: string;
+}
+
+export interface SentMailRecord {
+  /** Mailbox (UPN) the message was sent as. */
+  from: string;
+  /** Client id of the app that sent it. */
+  senderAppId: string;
+  subject: string;
+  to: string[];
+  body: string;
+  sentAt: string;
+}
+
+export interface UserRecord {
+  id: string;
+  userPrincipalName: string;
+  mail: string;
+  displayName: string;
+}
+
+export interface SecretVersionRecord {
+  version: string;
+  value: string;
+  contentType: string | null;
+  tags: Record<string, string>;
+  enabled: boolean;
+  /** Epoch seconds, or null. */
+  nbf: number | null;
+  exp: number | null;
+  created: number;
+  updated: number;
+}
+
+export interface SecretRecord {
+  name: string;
+  /** Oldest first; the last element is the current version. */
+  versions: SecretVersionRecord[];
+  /** Set when soft-deleted: epoch seconds of deletion. */
+  deletedDate: number | null;
+}
+
+export interface EmailParametersRecord {
+  ID: string;
+  MaximumEmailAttachmentSize: number;
+  SMTPUseNTLM: string;
+  SMTPPortNumber: number;
+  SMTPRelayServerName: string;
+  SMTPUserName: string;
+  SMTPRequireSSL: string;
+  MailerNonInteractive: string;
+  MailerInteractiveEnabled: string;
+}
+
+export interface FinOpsEnvironmentRecord {
+  id: string;
+  /** Origin of this environment's server, e.g. `https://localhost:8445`. */
+  url: string;
+  emailParameters: EmailParametersRecord;
+  /** What the customer-deployed Graph credential entity holds. */
+  graphCredential: { applicationId: string | null; secret: string | null };
+  /** Client ids registered under System administration > Microsoft Entra applications. */
+  registeredClients: string[];
+}
+
+export interface Fault {
+  service: ServiceName;
+  method?: string;
+  pathPattern?: string;
+  /** HTTP status, or 0 for a connection reset. */
+  status: number;
+  count: number;
+  retryAfterSeconds?: number;
+  /** Optional service error code to put in the body (e.g. `Request_ResourceNotFound`). */
+  code?: string;
+  message?: string;
+}
+
+/** A record of one request the sandbox served (for API-economy counting). */
+export interface CallRecord {
+  service: ServiceName;
+  method: string;
+  path: string;
+  status: number;
+  at: number;
+}
