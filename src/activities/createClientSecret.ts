@@ -1,0 +1,110 @@
+/**
+ * Activity `createClientSecret`: a new client secret from Graph goes straight into Key Vault as a new
+ * version of the environment's secret, tagged with everything the fleet registry needs, expiring with
+ * the credential. Only a reference leaves the activity.
+ *
+ * Safe to run twice: a version already stored by this operation is returned as is; a credential this
+ * operation created that never reached Key Vault (a crash in between) is removed; if Key Vault refuses
+ * the value, the credential just created is removed before failing. In `ensure` mode (setup) a live,
+ * recorded credential with enough lifetime left is kept, so a second setup writes nothing.
+ */
+import { secretNameFor, type SecretVersionProperties } from '../clients/credentialVault';
+import type { PasswordCredentialInfo } from '../clients/entraApplications';
+import type { CreateClientSecretInput, CreateClientSecretOutput } from '../contracts/activities';
+import type { SecretReference } from '../contracts/environment';
+import { MANAGED_BY_MARKER, SECRET_TAGS } from '../contracts/wellKnown';
+import type { ActivityDeps, ActivityHandler } from './deps';
+
+const DAY = 86_400_000;
+
+/** Display name of a credential the product creates: the marker plus the operation that created it. */
+export function credentialDisplayName(operationId: string): string {
+  return `${MANAGED_BY_MARKER} ${operationId}`;
+}
+
+export function isManagedCredential(c: PasswordCredentialInfo): boolean {
+  return c.displayName?.startsWith(`${MANAGED_BY_MARKER} `) ?? false;
+}
+
+function referenceOf(p: SecretVersionProperties): SecretReference | undefined {
+  const keyId = p.tags[SECRET_TAGS.credentialKeyId];
+  if (!keyId || !p.expiresOn || !p.version) return undefined;
+  return { secretName: p.name, secretVersion: p.version, keyId, expiresOn: p.expiresOn };
+}
+
+export function createClientSecret(deps: ActivityDeps): ActivityHandler<CreateClientSecretInput, CreateClientSecretOutput> {
+  return async (input, log) => {
+    const entra = deps.entra(input.tenantId);
+    const opts = { environmentId: input.environmentId };
+    const name = secretNameFor(input.environmentId);
+    const marker = credentialDisplayName(input.operationId);
+    const now = Date.parse(input.requestedAt);
+
+    const credentials = await entra.listPasswordCredentials(input.appObjectId, opts);
+    const live = new Map(
+      credentials.filter((c) => c.endDateTime !== null && Date.parse(c.endDateTime) > now).map((c) => [c.keyId.toLowerCase(), c]),
+    );
+    // With no credential of ours on the app, whatever the vault holds is stale: skip the read.
+    const current = credentials.some(isManagedCredential) ? await deps.vault.getSecretProperties(name, opts) : null;
+    const currentRef = current && current.enabled && current.tags[SECRET_TAGS.appId] === input.appId ? referenceOf(current) : undefined;
+    const currentLive = currentRef !== undefined && live.has(currentRef.keyId.toLowerCase());
+
+    // Credentials of this operation that no vault version records: a crashed earlier attempt.
+    const removedOrphans: string[] = [];
+    for (const c of credentials) {
+      if (c.displayName === marker && c.keyId.toLowerCase() !== currentRef?.keyId.toLowerCase()) {
+        await entra.removePassword(input.appObjectId, c.keyId, opts);
+        removedOrphans.push(c.keyId);
+        log.warn(`removed credential ${c.keyId} of environment ${input.environmentId}: created by an interrupted attempt, never stored`);
+      }
+    }
+
+    if (current && currentRef && currentLive) {
+      const delivered = current.tags[SECRET_TAGS.delivered] === 'true';
+      if (current.tags[SECRET_TAGS.operationId] === input.operationId) {
+        return { reference: currentRef, created: true, delivered, removedOrphans };
+      }
+      if (input.mode === 'ensure' && Date.parse(currentRef.expiresOn) - now > input.minRemainingDays * DAY) {
+        return { reference: currentRef, created: false, delivered, removedOrphans };
+      }
+    }
+
+    const endDateTime = new Date(now + input.lifetimeDays * DAY).toISOString();
+    const created = await entra.addPassword(input.appObjectId, { displayName: marker, endDateTime }, opts);
+    let stored;
+    try {
+      stored = await deps.vault.storeClientSecret(
+        {
+          name,
+          value: created.secretText,
+          expiresOn: created.endDateTime,
+          tags: {
+            [SECRET_TAGS.environmentId]: input.environmentId,
+            [SECRET_TAGS.environmentUrl]: input.environmentUrl,
+            [SECRET_TAGS.tenantId]: input.tenantId,
+            [SECRET_TAGS.appId]: input.appId,
+            [SECRET_TAGS.appObjectId]: input.appObjectId,
+            [SECRET_TAGS.credentialKeyId]: created.keyId,
+            [SECRET_TAGS.operationId]: input.operationId,
+          },
+        },
+        opts,
+      );
+    } catch (error) {
+      // The value exists only in this process now: without the vault nobody can use it, so remove it.
+      try {
+        await entra.removePassword(input.appObjectId, created.keyId, opts);
+      } catch {
+        log.error(`credential ${created.keyId} of environment ${input.environmentId} could not be removed after Key Vault failed; the next attempt removes it`);
+      }
+      throw error;
+    }
+    log.info(`credential ${created.keyId} created for environment ${input.environmentId}, stored as version ${stored.version}`);
+    return {
+      reference: { secretName: name, secretVersion: stored.version, keyId: created.keyId, expiresOn: created.endDateTime },
+      created: true,
+      delivered: false,
+      removedOrphans,
+    };
+  };
+}

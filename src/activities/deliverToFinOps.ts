@@ -1,0 +1,62 @@
+/**
+ * Activities `deliverToFinOps` and `recordDelivery`. Strategy `odata`: the secret goes from Key Vault
+ * to F&O inside this activity (the batch provider is set to Graph through `EmailParameters`, the id and
+ * secret through the customer-deployed credential entity), then the Key Vault version is tagged as
+ * delivered so a later run skips the step. Strategy `manual`: nothing leaves Key Vault; the activity
+ * returns instructions (deep link, application id, secret reference) for a person.
+ */
+import type {
+  DeliverToFinOpsInput,
+  DeliverToFinOpsOutput,
+  ManualDeliveryInstructions,
+  RecordDeliveryInput,
+  RecordDeliveryOutput,
+} from '../contracts/activities';
+import type { SecretReference } from '../contracts/environment';
+import { SECRET_TAGS } from '../contracts/wellKnown';
+import type { ActivityDeps, ActivityHandler } from './deps';
+
+export function manualInstructions(vaultUrl: string, environmentUrl: string, appId: string, reference: SecretReference): ManualDeliveryInstructions {
+  const emailParametersUrl = `${environmentUrl.replace(/\/+$/, '')}/?mi=SysEmailParameters`;
+  return {
+    emailParametersUrl,
+    applicationId: appId,
+    keyVaultSecret: { vaultUrl, name: reference.secretName, version: reference.secretVersion },
+    steps: [
+      `Open ${emailParametersUrl} (System administration > Setup > Email > Email parameters).`,
+      'On the Configuration tab set the batch email provider to Graph; on the Microsoft Graph settings tab enter:',
+      `Application ID: ${appId}`,
+      `Application key: the value of Key Vault secret ${reference.secretName}, version ${reference.secretVersion}, in ${vaultUrl} (az keyvault secret show --vault-name <vault> --name ${reference.secretName} --version ${reference.secretVersion} --query value -o tsv).`,
+      'Save, then raise the EmailParametersUpdated event on this operation.',
+    ],
+  };
+}
+
+async function markDelivered(deps: ActivityDeps, environmentId: string, reference: SecretReference, currentTags?: Record<string, string>): Promise<void> {
+  await deps.vault.updateVersionTags(reference.secretName, reference.secretVersion, { [SECRET_TAGS.delivered]: 'true' }, {
+    environmentId,
+    ...(currentTags ? { currentTags } : {}),
+  });
+}
+
+export function deliverToFinOps(deps: ActivityDeps): ActivityHandler<DeliverToFinOpsInput, DeliverToFinOpsOutput> {
+  return async (input, log) => {
+    if (input.strategy === 'manual') {
+      return { strategy: 'manual', instructions: manualInstructions(deps.vault.vaultUrl, input.environmentUrl, input.appId, input.reference) };
+    }
+    const opts = { environmentId: input.environmentId };
+    const provider = await deps.finOps.setBatchProviderToGraph(input.environmentUrl, opts);
+    const secret = await deps.vault.readSecret(input.reference.secretName, input.reference.secretVersion, opts);
+    await deps.finOps.setGraphCredential(input.environmentUrl, { applicationId: input.appId, secret: secret.value }, opts);
+    await markDelivered(deps, input.environmentId, input.reference, secret.properties.tags);
+    log.info(`credential ${input.reference.keyId} delivered to F&O environment ${input.environmentId}`);
+    return { strategy: 'odata', providerChanged: provider.written, credentialWritten: true };
+  };
+}
+
+export function recordDelivery(deps: ActivityDeps): ActivityHandler<RecordDeliveryInput, RecordDeliveryOutput> {
+  return async (input) => {
+    await markDelivered(deps, input.environmentId, input.reference);
+    return { recorded: true };
+  };
+}

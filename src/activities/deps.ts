@@ -1,0 +1,44 @@
+/**
+ * What activities are built from: the typed clients (injected, so tests pass sandbox-backed or fake
+ * ones), a token probe for verification, and the few settings they need. Activities never read
+ * configuration or construct clients themselves.
+ */
+import type { CredentialVault } from '../clients/credentialVault';
+import type { EntraApplications, MailMessage } from '../clients/entraApplications';
+import type { FinOpsEmailSettings } from '../clients/finOpsEmailSettings';
+
+export interface ActivityLogger {
+  info(message: string): void;
+  warn(message: string): void;
+  error(message: string): void;
+}
+
+export interface ActivityDeps {
+  /** Graph client acting as the product's identity in a tenant (cached per tenant by the composition root). */
+  entra(tenantId: string): EntraApplications;
+  vault: CredentialVault;
+  finOps: FinOpsEmailSettings;
+  /**
+   * Signs in as an environment's app with one of its client secrets (the secret stays inside the
+   * calling activity; implementations must not log it).
+   */
+  signInAs(input: { tenantId: string; appId: string; secret: string }): ApplicationSession;
+  settings: {
+    authorityHost: string;
+    /** Tenant of the product's own identity (where alert mail is sent from). */
+    homeTenantId: string;
+    senderMailbox?: string;
+    alertRecipients: string[];
+  };
+}
+
+/** An activity: typed input in, typed output out, a logger for this invocation. */
+export type ActivityHandler<I, O> = (input: I, log: ActivityLogger) => Promise<O>;
+
+/** The environment's app, signed in with a client secret: what F&O itself will do. */
+export interface ApplicationSession {
+  /** Acquires an app-only Graph token and returns its `roles` claim. */
+  roles(): Promise<string[]>;
+  /** Sends a message through Graph as this app. */
+  sendMail(message: MailMessage): Promise<void>;
+}

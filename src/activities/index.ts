@@ -1,0 +1,31 @@
+/**
+ * All activities, built from their dependencies in one place. The function registrations wrap each
+ * handler (logging, error envelope); tests call them directly with sandbox-backed clients.
+ */
+import type { ActivityInput, ActivityName, ActivityOutput } from '../contracts/activities';
+import { createClientSecret } from './createClientSecret';
+import { deliverToFinOps, recordDelivery } from './deliverToFinOps';
+import type { ActivityDeps, ActivityHandler } from './deps';
+import { ensureServicePrincipal } from './ensureServicePrincipal';
+import { checkConsent, grantAdminConsent } from './grantAdminConsent';
+import { notify } from './notify';
+import { registerApplication } from './registerApplication';
+import { verifyCredential } from './verifyCredential';
+
+export type Activities = { [N in ActivityName]: ActivityHandler<ActivityInput<N>, ActivityOutput<N>> };
+
+export function createActivities(deps: ActivityDeps): Activities {
+  return {
+    registerApplication: registerApplication(deps),
+    ensureServicePrincipal: ensureServicePrincipal(deps),
+    grantAdminConsent: grantAdminConsent(deps),
+    checkConsent: checkConsent(deps),
+    createClientSecret: createClientSecret(deps),
+    deliverToFinOps: deliverToFinOps(deps),
+    recordDelivery: recordDelivery(deps),
+    verifyCredential: verifyCredential(deps),
+    notify: notify(deps),
+  };
+}
+
+export type { ActivityDeps, ActivityHandler, ActivityLogger, ApplicationSession } from './deps';

@@ -1,0 +1,22 @@
+/**
+ * Activity `notify`: tells people a run needs them (or that something went wrong): always a structured
+ * log line (for Application Insights alert rules), and mail to the configured recipients through Graph,
+ * sent by the product's own identity. Never carries a secret: callers pass ids, links and references.
+ */
+import type { NotifyInput, NotifyOutput } from '../contracts/activities';
+import type { ActivityDeps, ActivityHandler } from './deps';
+
+export function notify(deps: ActivityDeps): ActivityHandler<NotifyInput, NotifyOutput> {
+  return async (input, log) => {
+    const line = JSON.stringify({ event: `fno-graph-mail.${input.kind}`, environmentId: input.environmentId, subject: input.subject });
+    if (input.kind === 'alert') log.error(line);
+    else log.warn(line);
+    const { senderMailbox, alertRecipients, homeTenantId } = deps.settings;
+    if (!senderMailbox || alertRecipients.length === 0) return { mailed: 0 };
+    await deps.entra(homeTenantId).sendMail(
+      { from: senderMailbox, to: alertRecipients, subject: input.subject, bodyText: input.lines.join('\n') },
+      { environmentId: input.environmentId },
+    );
+    return { mailed: alertRecipients.length };
+  };
+}

@@ -1,0 +1,338 @@
+/**
+ * Typed client for the credential vault, over the official `@azure/keyvault-secrets` SecretClient.
+ *
+ * Key Vault is the product's registry: one secret per environment whose current version holds the
+ * client secret and whose tags hold everything else. This client stores and reads values (only for the
+ * two activities that move a secret), lists the product's secrets by their `managed-by` tag page by page
+ * (properties only, never values), and disables old versions. Failures leave as `ServiceError`s.
+ */
+import type { TokenCredential } from '@azure/core-auth';
+import { SecretClient, type SecretProperties } from '@azure/keyvault-secrets';
+import { CLIENT_SECRET_CONTENT_TYPE, MANAGED_BY_MARKER, SECRET_NAME_PREFIX, SECRET_TAGS } from '../contracts/wellKnown';
+import { ServiceError, toServiceError, type ErrorContext } from './errors';
+
+// ---------------------------------------------------------------------------------------------------
+// Public types
+
+/** One version of a secret, without its value. Times are ISO 8601 strings so they travel as JSON. */
+export interface SecretVersionProperties {
+  name: string;
+  version: string;
+  enabled: boolean;
+  contentType: string | null;
+  tags: Record<string, string>;
+  expiresOn: string | null;
+  notBefore: string | null;
+  createdOn: string | null;
+  updatedOn: string | null;
+}
+
+export interface StoredSecret {
+  name: string;
+  version: string;
+  expiresOn: string | null;
+  tags: Record<string, string>;
+}
+
+export interface StoreClientSecretInput {
+  name: string;
+  value: string;
+  tags: Record<string, string>;
+  expiresOn: Date | string;
+  notBefore?: Date | string;
+  contentType?: string;
+}
+
+export interface CredentialVaultOptions {
+  vaultUrl: string;
+  /** Needed when the vault is not on a `*.vault.azure.net` style host (the sandbox, tests). */
+  disableChallengeResourceVerification?: boolean;
+  /** Name of the marker tag; default `managed-by`. */
+  managedByTag?: string;
+  /** Value of the marker tag; default `fno-graph-mail`. */
+  managedByValue?: string;
+  /** The SDK's retry policy (honours `Retry-After`); default 3 retries. */
+  retry?: { maxRetries?: number; retryDelayInMs?: number; maxRetryDelayInMs?: number };
+}
+
+export interface VaultCallOptions {
+  environmentId?: string;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Naming
+
+const NAME_PATTERN = /^[0-9a-zA-Z-]{1,127}$/;
+const MAX_NAME = 127;
+
+/**
+ * The Key Vault secret name of an environment: `fno-graph-mail-<id>`. Key Vault names allow only
+ * letters, digits and dashes (127 at most) and compare case-insensitively, so an id that needs any
+ * change (case, characters, length) gets a short hash of the original appended to stay unique.
+ */
+export function secretNameFor(environmentId: string): string {
+  if (environmentId.length === 0) throw new Error('environment id is empty');
+  const cleaned = environmentId
+    .toLowerCase()
+    .replace(/[^0-9a-z-]+/g, '-')
+    .replace(/-{2,}/g, '-')
+    .replace(/^-|-$/g, '');
+  const exact = cleaned === environmentId;
+  const room = MAX_NAME - SECRET_NAME_PREFIX.length;
+  if (exact && cleaned.length <= room) return `${SECRET_NAME_PREFIX}${cleaned}`;
+  const suffix = `-${fnv1a(environmentId)}`;
+  const body = cleaned.slice(0, room - suffix.length).replace(/-$/, '');
+  return `${SECRET_NAME_PREFIX}${body}${suffix}`;
+}
+
+export function isValidSecretName(name: string): boolean {
+  return NAME_PATTERN.test(name);
+}
+
+/** 32-bit FNV-1a as 8 hex digits: stable across processes and free of Node built-ins. */
+function fnv1a(text: string): string {
+  let h = 0x811c9dc5;
+  for (const ch of text) {
+    h ^= ch.codePointAt(0) ?? 0;
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h.toString(16).padStart(8, '0');
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Mapping
+
+function toVersionProperties(p: SecretProperties): SecretVersionProperties {
+  return {
+    name: p.name,
+    version: p.version ?? '',
+    enabled: p.enabled ?? true,
+    contentType: p.contentType ?? null,
+    tags: { ...(p.tags ?? {}) },
+    expiresOn: p.expiresOn ? p.expiresOn.toISOString() : null,
+    notBefore: p.notBefore ? p.notBefore.toISOString() : null,
+    createdOn: p.createdOn ? p.createdOn.toISOString() : null,
+    updatedOn: p.updatedOn ? p.updatedOn.toISOString() : null,
+  };
+}
+
+function toDate(d: Date | string): Date {
+  const date = typeof d === 'string' ? new Date(d) : d;
+  if (Number.isNaN(date.getTime())) throw new Error(`not a date: ${String(d)}`);
+  return date;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// The client
+
+export class CredentialVault {
+  private readonly client: SecretClient;
+  private readonly tagName: string;
+  private readonly tagValue: string;
+  readonly vaultUrl: string;
+
+  constructor(credential: TokenCredential, options: CredentialVaultOptions) {
+    this.vaultUrl = options.vaultUrl.replace(/\/+$/, '');
+    this.tagName = options.managedByTag ?? SECRET_TAGS.managedBy;
+    this.tagValue = options.managedByValue ?? MANAGED_BY_MARKER;
+    this.client = new SecretClient(this.vaultUrl, credential, {
+      ...(options.disableChallengeResourceVerification !== undefined
+        ? { disableChallengeResourceVerification: options.disableChallengeResourceVerification }
+        : {}),
+      ...(options.retry ? { retryOptions: { ...options.retry } } : {}),
+    });
+  }
+
+  /**
+   * Stores a client secret as a new version, tagged as the product's, expiring with the credential.
+   * The value is passed to the SDK only; it never reaches an error message.
+   */
+  async storeClientSecret(input: StoreClientSecretInput, options: VaultCallOptions = {}): Promise<StoredSecret> {
+    const ctx = this.ctx('Store the client secret in Key Vault', options, { redact: [input.value] });
+    assertName(input.name, ctx);
+    const tags = { ...input.tags, [this.tagName]: this.tagValue };
+    try {
+      const stored = await this.client.setSecret(input.name, input.value, {
+        tags,
+        expiresOn: toDate(input.expiresOn),
+        ...(input.notBefore !== undefined ? { notBefore: toDate(input.notBefore) } : {}),
+        contentType: input.contentType ?? CLIENT_SECRET_CONTENT_TYPE,
+      });
+      const p = toVersionProperties(stored.properties);
+      return { name: p.name, version: p.version, expiresOn: p.expiresOn, tags: p.tags };
+    } catch (e) {
+      throw vaultError(e, ctx);
+    }
+  }
+
+  /** Reads a secret's value, for delivering it to F&O. Throws `not-found` when absent. */
+  async readSecretValue(name: string, version?: string, options: VaultCallOptions = {}): Promise<string> {
+    const ctx = this.ctx('Read the client secret from Key Vault', options, {
+      notFoundAction: `Run setup for the environment again: the secret ${name} does not exist in the vault.`,
+    });
+    assertName(name, ctx);
+    let value: string | undefined;
+    try {
+      const secret = await this.client.getSecret(name, version !== undefined ? { version } : {});
+      value = secret.value;
+    } catch (e) {
+      throw vaultError(e, ctx);
+    }
+    if (value === undefined || value === '') {
+      throw new ServiceError({
+        kind: 'permanent',
+        service: 'keyvault',
+        operation: ctx.operation,
+        reason: `the secret ${name} has no value`,
+        action: 'Run the credential rotation for this environment to store a new secret.',
+        ...(options.environmentId ? { environmentId: options.environmentId } : {}),
+      });
+    }
+    return value;
+  }
+
+  /** A secret version's value with its properties (one Key Vault call), for delivering it to F&O. */
+  async readSecret(name: string, version: string, options: VaultCallOptions = {}): Promise<{ value: string; properties: SecretVersionProperties }> {
+    const ctx = this.ctx('Read the client secret from Key Vault', options, {
+      notFoundAction: `Run setup for the environment again: the secret ${name} does not exist in the vault.`,
+    });
+    assertName(name, ctx);
+    let secret;
+    try {
+      secret = await this.client.getSecret(name, { version });
+    } catch (e) {
+      throw vaultError(e, ctx);
+    }
+    if (secret.value === undefined || secret.value === '') {
+      throw new ServiceError({
+        kind: 'permanent',
+        service: 'keyvault',
+        operation: ctx.operation,
+        reason: `the secret ${name} has no value`,
+        action: 'Run the credential rotation for this environment to store a new secret.',
+        ...(options.environmentId ? { environmentId: options.environmentId } : {}),
+      });
+    }
+    return { value: secret.value, properties: toVersionProperties(secret.properties) };
+  }
+
+  /**
+   * The product's secrets (properties of each current version, never values), one Key Vault page at a
+   * time: each yielded array is the managed subset of one list call. Secrets without the marker tag
+   * are skipped.
+   */
+  async *listManagedSecrets(options: { pageSize?: number } & VaultCallOptions = {}): AsyncIterable<SecretVersionProperties[]> {
+    const ctx = this.ctx("List the product's secrets in Key Vault", options);
+    const pages = this.client
+      .listPropertiesOfSecrets()
+      .byPage(options.pageSize !== undefined ? { maxPageSize: options.pageSize } : {});
+    for (;;) {
+      let next: IteratorResult<SecretProperties[]>;
+      try {
+        next = await pages.next();
+      } catch (e) {
+        throw vaultError(e, ctx);
+      }
+      if (next.done) return;
+      yield next.value.filter((p) => p.tags?.[this.tagName] === this.tagValue).map(toVersionProperties);
+    }
+  }
+
+  /** Properties of the current version, or null when the secret does not exist. */
+  async getSecretProperties(name: string, options: VaultCallOptions = {}): Promise<SecretVersionProperties | null> {
+    const ctx = this.ctx('Read the secret properties from Key Vault', options);
+    assertName(name, ctx);
+    try {
+      // Key Vault has no properties-only read of the current version; the value is dropped here.
+      const secret = await this.client.getSecret(name);
+      return toVersionProperties(secret.properties);
+    } catch (e) {
+      const err = vaultError(e, ctx);
+      if (err.kind === 'not-found') return null;
+      throw err;
+    }
+  }
+
+  /** Properties of every version of a secret (empty when the secret does not exist), oldest first. */
+  async listVersions(name: string, options: VaultCallOptions = {}): Promise<SecretVersionProperties[]> {
+    const ctx = this.ctx('List the secret versions in Key Vault', options);
+    assertName(name, ctx);
+    const out: SecretVersionProperties[] = [];
+    try {
+      for await (const p of this.client.listPropertiesOfSecretVersions(name)) out.push(toVersionProperties(p));
+    } catch (e) {
+      const err = vaultError(e, ctx);
+      if (err.kind === 'not-found') return [];
+      throw err;
+    }
+    // Key Vault lists versions in no particular order.
+    return out.sort((a, b) => (a.createdOn ?? '').localeCompare(b.createdOn ?? ''));
+  }
+
+  /** Disables one version so it can no longer be read (the old credential after rotation). */
+  async disableVersion(name: string, version: string, options: VaultCallOptions = {}): Promise<SecretVersionProperties> {
+    const ctx = this.ctx('Disable the old secret version in Key Vault', options);
+    assertName(name, ctx);
+    try {
+      return toVersionProperties(await this.client.updateSecretProperties(name, version, { enabled: false }));
+    } catch (e) {
+      throw vaultError(e, ctx);
+    }
+  }
+
+  /**
+   * Merges tags into one version's tags (Key Vault replaces the whole tag set, so the current tags are
+   * read first unless the caller has them). Writes nothing when every tag already has the wanted value.
+   */
+  async updateVersionTags(
+    name: string,
+    version: string,
+    tags: Record<string, string>,
+    options: VaultCallOptions & { currentTags?: Record<string, string> } = {},
+  ): Promise<{ updated: boolean }> {
+    const ctx = this.ctx('Update the secret version tags in Key Vault', options);
+    assertName(name, ctx);
+    try {
+      const existing = options.currentTags ?? (await this.client.getSecret(name, { version })).properties.tags ?? {};
+      if (Object.entries(tags).every(([k, v]) => existing[k] === v)) return { updated: false };
+      await this.client.updateSecretProperties(name, version, { tags: { ...existing, ...tags } });
+      return { updated: true };
+    } catch (e) {
+      throw vaultError(e, ctx);
+    }
+  }
+
+  private ctx(operation: string, options: VaultCallOptions, extra: Partial<ErrorContext> = {}): ErrorContext {
+    return {
+      operation,
+      service: 'keyvault',
+      ...(options.environmentId ? { environmentId: options.environmentId } : {}),
+      ...extra,
+    };
+  }
+}
+
+function assertName(name: string, ctx: ErrorContext): void {
+  if (NAME_PATTERN.test(name)) return;
+  throw new ServiceError({
+    kind: 'permanent',
+    service: 'keyvault',
+    operation: ctx.operation,
+    code: 'BadParameter',
+    reason: `"${name.slice(0, 140)}" is not a valid Key Vault secret name`,
+    action: 'Secret names may hold only letters, digits and dashes (1–127 characters); derive them with secretNameFor().',
+    ...(ctx.environmentId ? { environmentId: ctx.environmentId } : {}),
+  });
+}
+
+function vaultError(e: unknown, ctx: ErrorContext): ServiceError {
+  const err = toServiceError(e, ctx);
+  // Key Vault answers 403 both for missing RBAC and for reading a disabled version.
+  if (err.status === 403 && /disabled/i.test(err.serviceMessage ?? '')) {
+    return new ServiceError({
+      ...err.toJSON(),
+      action: 'The secret version is disabled; run the credential rotation for this environment to store a new one.',
+    });
+  }
+  return err;
+}

@@ -1,0 +1,281 @@
+/**
+ * App settings, parsed once. Every setting the product reads is declared here (and nowhere else reads
+ * `process.env`): a missing or malformed value fails start-up with one error naming every bad key.
+ * The same key list feeds `local.settings.sample.json`, the README's settings table and the Bicep
+ * app settings; a test keeps them in step.
+ */
+import { z } from 'zod';
+
+const intInRange = (min: number, max: number) =>
+  z
+    .string()
+    .trim()
+    .regex(/^-?\d+$/, { message: 'must be a whole number' })
+    .transform(Number)
+    .pipe(z.number().int().min(min, { message: `must be at least ${min}` }).max(max, { message: `must be at most ${max}` }));
+
+const httpsUrl = z
+  .string()
+  .trim()
+  .url({ message: 'must be an absolute URL' })
+  .refine((u) => new URL(u).protocol === 'https:', { message: 'must use https' })
+  .transform((u) => u.replace(/\/+$/, ''));
+
+const list = z
+  .string()
+  .transform((s) =>
+    s
+      .split(/[,;\s]+/)
+      .map((x) => x.trim())
+      .filter((x) => x.length > 0),
+  );
+
+const emailList = list.pipe(z.array(z.string().email({ message: 'must be a comma-separated list of email addresses' })));
+
+const guid = z
+  .string()
+  .trim()
+  .regex(/^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/, { message: 'must be a GUID' })
+  .transform((s) => s.toLowerCase());
+
+/** NCRONTAB with six fields (seconds first), as the Functions timer trigger takes it. */
+const ncrontab = z
+  .string()
+  .trim()
+  .refine((s) => s.split(/\s+/).length === 6, { message: 'must be an NCRONTAB expression with six fields, e.g. "0 0 3 * * *"' });
+
+/**
+ * Each setting: its schema (string in, typed value out), its default (as the string the user would
+ * write), and one line for the settings table.
+ */
+export const SETTINGS = {
+  DURABLE_TASK_HUB: {
+    schema: z.string().trim().regex(/^[A-Za-z][A-Za-z0-9]{2,44}$/, { message: 'must be 3–45 letters or digits, starting with a letter' }),
+    default: 'FnoGraphMail',
+    description: 'Durable Functions task hub name (host.json reads it as %DURABLE_TASK_HUB%).',
+  },
+  ENTRA_TENANT_ID: {
+    schema: guid,
+    default: undefined,
+    description: 'Tenant (directory) id where the apps are registered; a setup request may name another tenant the identity can reach.',
+  },
+  AZURE_CLIENT_ID: {
+    schema: z.union([z.literal(''), guid]),
+    default: '',
+    description: 'Client id of the function app’s user-assigned managed identity (empty: system-assigned identity or developer sign-in).',
+  },
+  AUTHORITY_HOST: {
+    schema: httpsUrl,
+    default: 'https://login.microsoftonline.com',
+    description: 'Entra authority host (national clouds: https://login.microsoftonline.us, https://login.chinacloudapi.cn).',
+  },
+  GRAPH_BASE_URL: {
+    schema: httpsUrl,
+    default: 'https://graph.microsoft.com',
+    description: 'Microsoft Graph endpoint (national clouds: https://graph.microsoft.us, https://microsoftgraph.chinacloudapi.cn).',
+  },
+  KEY_VAULT_URL: {
+    schema: httpsUrl,
+    default: undefined,
+    description: 'Key Vault that holds every environment’s client secret and, in its tags, the fleet registry.',
+  },
+  FINOPS_ALLOWED_HOSTS: {
+    schema: list.pipe(z.array(z.string().regex(/^(\*\.)?[a-z0-9.-]+(:\d{1,5})?$/i, { message: 'entries must be host names, *.suffix wildcards or host:port' })).min(1, { message: 'must list at least one host' })),
+    default: '*.operations.dynamics.com,*.cloudax.dynamics.com',
+    description: 'F&O hosts the product may send a secret to (comma-separated; `*.suffix` matches one or more labels; `host:port` pins a port).',
+  },
+  FINOPS_CREDENTIAL_ENTITY: {
+    schema: z.string().trim().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { message: 'must be an OData entity set name' }),
+    default: 'GraphEmailCredentials',
+    description: 'Entity set of the customer-deployed F&O extension that stores the Graph application id and secret (delivery strategy `odata`).',
+  },
+  FINOPS_CREDENTIAL_KEY: {
+    schema: z.string().trim(),
+    default: '',
+    description: "OData key of the record in that entity set, e.g. `ID='GRAPH'` (empty: the key of the EmailParameters record).",
+  },
+  FINOPS_CREDENTIAL_APP_ID_FIELD: {
+    schema: z.string().trim().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { message: 'must be an OData property name' }),
+    default: 'ApplicationId',
+    description: 'Property of that entity holding the application (client) id.',
+  },
+  FINOPS_CREDENTIAL_SECRET_FIELD: {
+    schema: z.string().trim().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { message: 'must be an OData property name' }),
+    default: 'ClientSecret',
+    description: 'Property of that entity holding the client secret (write-only).',
+  },
+  CONSENT_STRATEGY: {
+    schema: z.enum(['grant', 'request'], { message: 'must be "grant" or "request"' }),
+    default: 'grant',
+    description: '`grant`: the identity grants admin consent itself; `request`: publish the admin-consent URL and wait for an administrator.',
+  },
+  DELIVERY_STRATEGY: {
+    schema: z.enum(['odata', 'manual'], { message: 'must be "odata" or "manual"' }),
+    default: 'odata',
+    description: '`odata`: write the credential into F&O through OData; `manual`: publish instructions and wait for confirmation.',
+  },
+  APP_DISPLAY_NAME_TEMPLATE: {
+    schema: z.string().trim().min(1).max(200).refine((s) => s.includes('{environmentId}'), { message: 'must contain {environmentId}' }),
+    default: 'F&O Graph mail ({environmentId})',
+    description: 'Display name of each environment’s app registration.',
+  },
+  SECRET_LIFETIME_DAYS: {
+    schema: intInRange(1, 730),
+    default: '180',
+    description: 'Lifetime of each new client secret, in days (1–730; a tenant policy may allow less).',
+  },
+  ROTATION_LEAD_DAYS: {
+    schema: intInRange(1, 365),
+    default: '30',
+    description: 'Rotate when the current secret expires within this many days.',
+  },
+  ROTATION_GRACE_HOURS: {
+    schema: intInRange(0, 720),
+    default: '24',
+    description: 'Hours the previous secret stays valid after a rotation, so F&O batch servers pick up the new one.',
+  },
+  ROTATION_SWEEP_SCHEDULE: {
+    schema: ncrontab,
+    default: '0 0 3 * * *',
+    description: 'NCRONTAB schedule of the rotation sweep timer (default daily at 03:00 UTC).',
+  },
+  ROTATION_CONCURRENCY: {
+    schema: intInRange(1, 100),
+    default: '10',
+    description: 'Rotations the sweep starts at once.',
+  },
+  CONSENT_TIMEOUT_HOURS: {
+    schema: intInRange(1, 720),
+    default: '72',
+    description: 'How long a setup with consent strategy `request` waits for an administrator.',
+  },
+  CONSENT_POLL_MINUTES: {
+    schema: intInRange(1, 1440),
+    default: '5',
+    description: 'How often a waiting setup checks Graph for consent.',
+  },
+  MANUAL_DELIVERY_TIMEOUT_HOURS: {
+    schema: intInRange(1, 720),
+    default: '72',
+    description: 'How long delivery strategy `manual` waits for EmailParametersUpdated.',
+  },
+  MANUAL_DELIVERY_REMINDER_HOURS: {
+    schema: intInRange(1, 720),
+    default: '24',
+    description: 'Interval of reminders while a run waits for a person.',
+  },
+  SENDER_MAILBOX: {
+    schema: z.union([z.literal(''), z.string().trim().email({ message: 'must be an email address' })]),
+    default: '',
+    description: 'Mailbox that test messages and alerts are sent from (empty: no test message, no alert mail).',
+  },
+  ALERT_RECIPIENTS: {
+    schema: z.union([z.literal('').transform(() => [] as string[]), emailList]),
+    default: '',
+    description: 'Comma-separated addresses that receive alert and action-needed mail.',
+  },
+} as const;
+
+export type SettingName = keyof typeof SETTINGS;
+export const SETTING_NAMES = Object.keys(SETTINGS) as SettingName[];
+
+/** Settings the Functions host itself reads; they appear in local.settings and Bicep but not in AppConfig. */
+export const HOST_SETTING_NAMES = ['AzureWebJobsStorage', 'FUNCTIONS_WORKER_RUNTIME'] as const;
+
+export interface AppConfig {
+  taskHub: string;
+  tenantId: string;
+  managedIdentityClientId: string | undefined;
+  authorityHost: string;
+  graphBaseUrl: string;
+  keyVaultUrl: string;
+  finOps: {
+    allowedHosts: string[];
+    credentialEntity: { entitySet: string; key: string | undefined; applicationIdField: string; secretField: string };
+  };
+  consentStrategy: 'grant' | 'request';
+  deliveryStrategy: 'odata' | 'manual';
+  appDisplayNameTemplate: string;
+  secretLifetimeDays: number;
+  rotation: { leadDays: number; graceHours: number; sweepSchedule: string; concurrency: number };
+  consent: { timeoutHours: number; pollMinutes: number };
+  manualDelivery: { timeoutHours: number; reminderHours: number };
+  senderMailbox: string | undefined;
+  alertRecipients: string[];
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: Array<{ key: string; problem: string }>) {
+    super(
+      `The app settings are not usable: ${problems.map((p) => `${p.key} ${p.problem}`).join('; ')}. ` +
+        'See the settings table in README.md.',
+    );
+    this.name = 'ConfigError';
+  }
+}
+
+type Parsed = { [K in SettingName]: z.output<(typeof SETTINGS)[K]['schema']> };
+
+/** Parses every setting, collecting all problems before failing. */
+export function loadConfig(env: Record<string, string | undefined>): AppConfig {
+  const problems: Array<{ key: string; problem: string }> = [];
+  const values: Partial<Record<SettingName, unknown>> = {};
+  for (const key of SETTING_NAMES) {
+    const spec = SETTINGS[key];
+    const raw = env[key];
+    const given = raw !== undefined && raw.trim() !== '' ? raw : spec.default;
+    if (given === undefined) {
+      problems.push({ key, problem: 'is missing' });
+      continue;
+    }
+    const result = (spec.schema as z.ZodType).safeParse(given);
+    if (result.success) values[key] = result.data;
+    else problems.push({ key, problem: result.error.issues[0]?.message ?? 'is invalid' });
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  const v = values as Parsed;
+  return {
+    taskHub: v.DURABLE_TASK_HUB,
+    tenantId: v.ENTRA_TENANT_ID,
+    managedIdentityClientId: v.AZURE_CLIENT_ID || undefined,
+    authorityHost: v.AUTHORITY_HOST,
+    graphBaseUrl: v.GRAPH_BASE_URL,
+    keyVaultUrl: v.KEY_VAULT_URL,
+    finOps: {
+      allowedHosts: v.FINOPS_ALLOWED_HOSTS,
+      credentialEntity: {
+        entitySet: v.FINOPS_CREDENTIAL_ENTITY,
+        key: v.FINOPS_CREDENTIAL_KEY || undefined,
+        applicationIdField: v.FINOPS_CREDENTIAL_APP_ID_FIELD,
+        secretField: v.FINOPS_CREDENTIAL_SECRET_FIELD,
+      },
+    },
+    consentStrategy: v.CONSENT_STRATEGY,
+    deliveryStrategy: v.DELIVERY_STRATEGY,
+    appDisplayNameTemplate: v.APP_DISPLAY_NAME_TEMPLATE,
+    secretLifetimeDays: v.SECRET_LIFETIME_DAYS,
+    rotation: {
+      leadDays: v.ROTATION_LEAD_DAYS,
+      graceHours: v.ROTATION_GRACE_HOURS,
+      sweepSchedule: v.ROTATION_SWEEP_SCHEDULE,
+      concurrency: v.ROTATION_CONCURRENCY,
+    },
+    consent: { timeoutHours: v.CONSENT_TIMEOUT_HOURS, pollMinutes: v.CONSENT_POLL_MINUTES },
+    manualDelivery: { timeoutHours: v.MANUAL_DELIVERY_TIMEOUT_HOURS, reminderHours: v.MANUAL_DELIVERY_REMINDER_HOURS },
+    senderMailbox: v.SENDER_MAILBOX || undefined,
+    alertRecipients: v.ALERT_RECIPIENTS,
+  };
+}
+
+let cached: AppConfig | undefined;
+
+/** The function app's settings, read from the process environment once. */
+export function appConfig(): AppConfig {
+  cached ??= loadConfig(process.env);
+  return cached;
+}
+
+/** Lets the local runtime and tests start over with other settings. */
+export function resetAppConfig(): void {
+  cached = undefined;
+}

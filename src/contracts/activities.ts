@@ -1,0 +1,176 @@
+/**
+ * The activities' names and their typed inputs and outputs: the one registry that orchestrators
+ * (through `callActivity`) and the function registrations share, so a misspelled activity name or a
+ * wrong input shape does not compile. Every value here travels through durable history, which is
+ * stored in plain text: ids and references only, never a secret.
+ */
+import type { SecretReference } from './environment';
+
+export type ConsentStrategy = 'grant' | 'request';
+export type DeliveryStrategy = 'odata' | 'manual';
+
+export interface RegisterApplicationInput {
+  environmentId: string;
+  tenantId: string;
+  displayName: string;
+}
+export interface RegisterApplicationOutput {
+  appId: string;
+  appObjectId: string;
+  /** What happened: `created`, `updated` (drifted and put back) or `unchanged` (no write). */
+  outcome: 'created' | 'updated' | 'unchanged';
+}
+
+export interface EnsureServicePrincipalInput {
+  tenantId: string;
+  appId: string;
+}
+export interface EnsureServicePrincipalOutput {
+  servicePrincipalId: string;
+  created: boolean;
+}
+
+export interface GrantAdminConsentInput {
+  tenantId: string;
+  appId: string;
+  servicePrincipalId: string;
+  strategy: ConsentStrategy;
+}
+export type GrantAdminConsentOutput =
+  | { status: 'granted'; changed: boolean }
+  | { status: 'requested'; consentUrl: string };
+
+export interface CheckConsentInput {
+  tenantId: string;
+  servicePrincipalId: string;
+}
+export interface CheckConsentOutput {
+  granted: boolean;
+  mailSendGranted: boolean;
+  userReadGranted: boolean;
+}
+
+export interface CreateClientSecretInput {
+  environmentId: string;
+  environmentUrl: string;
+  tenantId: string;
+  appId: string;
+  appObjectId: string;
+  lifetimeDays: number;
+  /** ISO time of the request, from the orchestration's replay-safe clock. */
+  requestedAt: string;
+  /** Marker of the operation: credentials it creates carry it, so a retry can find and remove its own orphans. */
+  operationId: string;
+  /**
+   * `ensure` (setup): keep the current credential when it is recorded in Key Vault, live in Entra and not
+   * within `minRemainingDays` of expiry. `rotate`: always create a new one.
+   */
+  mode: 'ensure' | 'rotate';
+  minRemainingDays: number;
+}
+export interface CreateClientSecretOutput {
+  reference: SecretReference;
+  created: boolean;
+  /** Whether F&O already confirmed this version (so delivery has nothing to do). */
+  delivered: boolean;
+  /** Key ids of unrecorded credentials of this operation that were removed (a crashed earlier attempt). */
+  removedOrphans: string[];
+}
+
+export interface DeliverToFinOpsInput {
+  environmentId: string;
+  environmentUrl: string;
+  appId: string;
+  reference: SecretReference;
+  strategy: DeliveryStrategy;
+}
+export type DeliverToFinOpsOutput =
+  | { strategy: 'odata'; providerChanged: boolean; credentialWritten: boolean }
+  | { strategy: 'manual'; instructions: ManualDeliveryInstructions };
+
+export interface ManualDeliveryInstructions {
+  /** Deep link to the Email parameters form (Microsoft Graph settings tab). */
+  emailParametersUrl: string;
+  applicationId: string;
+  keyVaultSecret: { vaultUrl: string; name: string; version: string };
+  steps: string[];
+}
+
+export interface RecordDeliveryInput {
+  environmentId: string;
+  reference: SecretReference;
+}
+export interface RecordDeliveryOutput {
+  recorded: boolean;
+}
+
+export interface VerifyCredentialInput {
+  environmentId: string;
+  tenantId: string;
+  appId: string;
+  reference: SecretReference;
+  /** Send a test message when both are given. */
+  senderMailbox?: string;
+  testRecipient?: string;
+}
+export interface VerifyCredentialOutput {
+  roles: string[];
+  testMessageSent: boolean;
+}
+
+export interface NotifyInput {
+  environmentId: string;
+  kind: 'action-needed' | 'reminder' | 'alert';
+  subject: string;
+  lines: string[];
+}
+export interface NotifyOutput {
+  mailed: number;
+}
+
+/** Activity name → input and output. */
+export interface ActivityContracts {
+  registerApplication: { input: RegisterApplicationInput; output: RegisterApplicationOutput };
+  ensureServicePrincipal: { input: EnsureServicePrincipalInput; output: EnsureServicePrincipalOutput };
+  grantAdminConsent: { input: GrantAdminConsentInput; output: GrantAdminConsentOutput };
+  checkConsent: { input: CheckConsentInput; output: CheckConsentOutput };
+  createClientSecret: { input: CreateClientSecretInput; output: CreateClientSecretOutput };
+  deliverToFinOps: { input: DeliverToFinOpsInput; output: DeliverToFinOpsOutput };
+  recordDelivery: { input: RecordDeliveryInput; output: RecordDeliveryOutput };
+  verifyCredential: { input: VerifyCredentialInput; output: VerifyCredentialOutput };
+  notify: { input: NotifyInput; output: NotifyOutput };
+}
+
+export type ActivityName = keyof ActivityContracts;
+export type ActivityInput<N extends ActivityName> = ActivityContracts[N]['input'];
+export type ActivityOutput<N extends ActivityName> = ActivityContracts[N]['output'];
+
+export const ACTIVITY_NAMES: readonly ActivityName[] = [
+  'registerApplication',
+  'ensureServicePrincipal',
+  'grantAdminConsent',
+  'checkConsent',
+  'createClientSecret',
+  'deliverToFinOps',
+  'recordDelivery',
+  'verifyCredential',
+  'notify',
+] as const;
+
+/**
+ * What an activity returns through durable history. Failures a retry cannot fix (permission denied,
+ * bad request, policy) come back as a value, so the orchestration fails at once with a clear message
+ * instead of spending its retry budget; failures worth retrying are thrown, and the step's retry
+ * preset takes over.
+ */
+export type ActivityResult<T> = { ok: true; value: T } | { ok: false; failure: StepFailure };
+
+export interface StepFailure {
+  kind: 'permanent' | 'not-found';
+  service: 'graph' | 'entra' | 'keyvault' | 'finops' | 'product';
+  message: string;
+  action: string;
+  code?: string;
+  status?: number;
+  requestId?: string;
+}

@@ -1,0 +1,49 @@
+/**
+ * The environment: one F&O instance in one tenant, the unit everything else is keyed by. Its id is the
+ * public handle (routes, instance ids, Key Vault secret names), so its grammar is defined once here.
+ */
+import { z } from 'zod';
+
+/** Lowercase letters, digits and hyphens, starting with a letter or digit, at most 63 characters. */
+export const ENVIRONMENT_ID_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
+
+export const environmentIdSchema = z
+  .string()
+  .regex(ENVIRONMENT_ID_PATTERN, {
+    message: 'must be 1–63 lowercase letters, digits or hyphens, starting with a letter or digit',
+  });
+
+export type EnvironmentId = string;
+
+/** Entra `uniqueName` of the environment's app registration: stable, so the upsert is idempotent. */
+export function uniqueNameFor(environmentId: EnvironmentId): string {
+  return `fno-graph-mail-${environmentId}`;
+}
+
+/** Durable instance ids derived from the environment id, so concurrent triggers collapse into one run. */
+export const instanceIds = {
+  setup: (environmentId: EnvironmentId): string => `setup-${environmentId}`,
+  rotation: (environmentId: EnvironmentId): string => `rotate-${environmentId}`,
+};
+
+/** Where a credential lives: a Key Vault secret version, and the Entra credential it holds. Never the value. */
+export interface SecretReference {
+  secretName: string;
+  secretVersion: string;
+  keyId: string;
+  /** ISO 8601 end of the credential (= the Key Vault version's `expiresOn`). */
+  expiresOn: string;
+}
+
+export type EnvironmentStatus = 'active' | 'pending-delivery' | 'expiring' | 'expired' | 'disabled';
+
+/** The fleet registry's view of one environment, read from Key Vault tags. */
+export interface EnvironmentRecord {
+  environmentId: EnvironmentId;
+  environmentUrl: string;
+  tenantId: string;
+  appId: string;
+  appObjectId: string;
+  credential: { keyId: string; secretName: string; secretVersion: string; expiresOn: string };
+  status: EnvironmentStatus;
+}

@@ -1,0 +1,45 @@
+/**
+ * Well-known identifiers the product relies on: Microsoft Graph's app and permission ids (the same in
+ * every tenant), the names of the Key Vault tags that make a secret the registry entry of one
+ * environment, and the marker value that tells the product's secrets from anyone else's.
+ */
+
+/** Application (client) id of Microsoft Graph; its service principal object id differs per tenant. */
+export const GRAPH_APP_ID = '00000003-0000-0000-c000-000000000000';
+
+/** `Mail.Send` application permission (app role) of Microsoft Graph. */
+export const MAIL_SEND_ROLE_ID = 'b633e1c5-b582-4048-a93e-9f11b44c7e96';
+export const MAIL_SEND_ROLE_VALUE = 'Mail.Send';
+
+/** `User.Read` delegated permission (scope) of Microsoft Graph. */
+export const USER_READ_SCOPE_ID = 'e1fe6dd8-ba31-4d61-89e7-88639da4683d';
+export const USER_READ_SCOPE_VALUE = 'User.Read';
+
+/** Value of the `managed-by` tag (and the prefix of credential display names) marking the product's objects. */
+export const MANAGED_BY_MARKER = 'fno-graph-mail';
+
+/**
+ * Tags of an environment's Key Vault secret. The vault is the registry: these tags, never the value,
+ * are all the sweep reads. Tag names are part of the product's public contract (documented in the README).
+ */
+export const SECRET_TAGS = {
+  managedBy: 'managed-by',
+  environmentId: 'environment-id',
+  environmentUrl: 'environment-url',
+  tenantId: 'tenant-id',
+  appId: 'app-id',
+  appObjectId: 'app-object-id',
+  credentialKeyId: 'credential-key-id',
+  /** The run that created this version; a retried creation recognises its own work by it. */
+  operationId: 'operation-id',
+  /** `true` once F&O holds this version (written by OData or confirmed by a person). */
+  delivered: 'delivered-to-finops',
+} as const;
+
+export type SecretTagName = (typeof SECRET_TAGS)[keyof typeof SECRET_TAGS];
+
+/** Content type stored with each client secret in Key Vault, so a person browsing the vault knows what it is. */
+export const CLIENT_SECRET_CONTENT_TYPE = 'text/plain; purpose=graph-client-secret';
+
+/** Prefix of the Key Vault secret name derived from an environment id. */
+export const SECRET_NAME_PREFIX = 'fno-graph-mail-';

@@ -1,0 +1,106 @@
+/**
+ * `GET /api/operations/{instanceId}` and `POST /api/operations/{instanceId}/events/{eventName}`: the
+ * public view of a run (steps, what it waits for, output, error) and the way a person tells a waiting
+ * run that consent was granted or the email parameters were entered.
+ */
+import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
+import * as df from 'durable-functions';
+import type { DurableClient, DurableOrchestrationStatus } from 'durable-functions';
+import { z } from 'zod';
+import { EXTERNAL_EVENTS, type OperationStatus } from '../contracts/setup';
+import { BadRequest, json, parseWith, problem, readJsonBody } from './http';
+import { findStatus, isActive } from './instances';
+
+/** Instance ids the product creates: `setup-…`/`rotate-…` plus the environment id grammar. */
+const instanceIdSchema = z.string().regex(/^[a-z][a-z0-9-]{0,80}$/, { message: 'is not a valid operation id' });
+
+export interface OperationView {
+  instanceId: string;
+  name: string;
+  runtimeStatus: string;
+  createdTime: string;
+  lastUpdatedTime: string;
+  steps: OperationStatus['steps'];
+  waitingFor?: OperationStatus['waitingFor'];
+  output?: unknown;
+  error?: string;
+}
+
+function isOperationStatus(x: unknown): x is OperationStatus {
+  return typeof x === 'object' && x !== null && Array.isArray((x as OperationStatus).steps);
+}
+
+/** Maps the durable status to the public shape; failures become the orchestration's own message. */
+export function toOperationView(status: DurableOrchestrationStatus): OperationView {
+  const custom = isOperationStatus(status.customStatus) ? status.customStatus : { steps: [] };
+  const view: OperationView = {
+    instanceId: status.instanceId,
+    name: status.name,
+    runtimeStatus: status.runtimeStatus,
+    createdTime: new Date(status.createdTime).toISOString(),
+    lastUpdatedTime: new Date(status.lastUpdatedTime).toISOString(),
+    steps: custom.steps,
+  };
+  if (custom.waitingFor && isActive(status)) view.waitingFor = custom.waitingFor;
+  if (status.runtimeStatus === df.OrchestrationRuntimeStatus.Completed) view.output = status.output;
+  if (status.runtimeStatus === df.OrchestrationRuntimeStatus.Failed) view.error = failureMessage(status.output);
+  if (status.runtimeStatus === df.OrchestrationRuntimeStatus.Terminated) view.error = `terminated: ${String(status.output ?? '')}`;
+  return view;
+}
+
+/** The host stores a failed orchestration's output as the error text (sometimes wrapped as JSON). */
+function failureMessage(output: unknown): string {
+  if (typeof output === 'string') {
+    const m = /Orchestrator function '[^']*' failed: (.*)$/s.exec(output);
+    const text = m?.[1] ?? output;
+    try {
+      const parsed = JSON.parse(text) as { message?: unknown };
+      if (typeof parsed.message === 'string') return parsed.message;
+    } catch {
+      /* not JSON: the text is the message */
+    }
+    return text;
+  }
+  if (typeof output === 'object' && output !== null && typeof (output as { message?: unknown }).message === 'string') {
+    return (output as { message: string }).message;
+  }
+  return 'the run failed';
+}
+
+export async function getOperationHttp(request: HttpRequest, client: DurableClient, _context: InvocationContext): Promise<HttpResponseInit> {
+  try {
+    const instanceId = parseWith(instanceIdSchema, request.params.instanceId ?? '');
+    const status = await findStatus(client, instanceId);
+    if (!status) return problem({ status: 404, title: 'Unknown operation', detail: `No operation with id ${instanceId}.` });
+    return json(200, toOperationView(status));
+  } catch (error) {
+    if (error instanceof BadRequest) return error.toResponse();
+    throw error;
+  }
+}
+
+export async function raiseEventHttp(request: HttpRequest, client: DurableClient, context: InvocationContext): Promise<HttpResponseInit> {
+  try {
+    const instanceId = parseWith(instanceIdSchema, request.params.instanceId ?? '');
+    const eventName = request.params.eventName ?? '';
+    if (!(EXTERNAL_EVENTS as readonly string[]).includes(eventName)) {
+      throw new BadRequest(`Unknown event ${JSON.stringify(eventName.slice(0, 64))}; expected one of ${EXTERNAL_EVENTS.join(', ')}.`, 'eventName');
+    }
+    const data = await readJsonBody(request);
+    const status = await findStatus(client, instanceId);
+    if (!status) return problem({ status: 404, title: 'Unknown operation', detail: `No operation with id ${instanceId}.` });
+    if (!isActive(status)) {
+      return problem({
+        status: 409,
+        title: 'Operation finished',
+        detail: `Operation ${instanceId} is ${status.runtimeStatus.toLowerCase()} and takes no more events.`,
+      });
+    }
+    await client.raiseEvent(instanceId, eventName, data);
+    context.info(`event ${eventName} raised on ${instanceId}`);
+    return json(202, { instanceId, eventName, accepted: true });
+  } catch (error) {
+    if (error instanceof BadRequest) return error.toResponse();
+    throw error;
+  }
+}
