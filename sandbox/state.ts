@@ -10,6 +10,7 @@ import type {
   CallRecord,
   Fault,
   FinOpsEnvironmentRecord,
+  FinOpsGraphCredentialEntityConfig,
   OAuth2PermissionGrantRecord,
   SecretRecord,
   SentMailRecord,
@@ -31,6 +32,14 @@ export const GRAPH_APP_ROLES: Record<string, string> = {
   'AppRoleAssignment.ReadWrite.All': '06b708a9-e830-4db3-a914-8e69da51d44f',
   'DelegatedPermissionGrant.ReadWrite.All': '8e8e4742-1d95-4f68-9d56-6ee75648c72a',
   'User.Read.All': 'df021288-bdef-4463-88db-98f22de89214',
+  'Directory.Read.All': '7ab1d382-f21e-4acd-a863-ba3e13f7da61',
+};
+
+/** Default names of the customer-deployed F&O entity carrying the Graph credential. */
+export const DEFAULT_GRAPH_CREDENTIAL_ENTITY: FinOpsGraphCredentialEntityConfig = {
+  entitySet: 'GraphEmailCredentials',
+  applicationIdField: 'ApplicationId',
+  secretField: 'ClientSecret',
 };
 
 export interface SandboxOptions {
@@ -43,8 +52,21 @@ export interface SandboxOptions {
   latencyMs?: number;
   /** F&O environments to seed; default contoso-uat and contoso-prod. */
   environmentIds?: string[];
-  /** Permissions of the function app's managed identity (default both). */
+  /**
+   * Graph application permissions of the function app's managed identity (default
+   * Application.ReadWrite.OwnedBy, AppRoleAssignment.ReadWrite.All, DelegatedPermissionGrant.ReadWrite.All).
+   */
   managedIdentityRoles?: string[];
+}
+
+export interface SandboxServiceUrls {
+  /** Entra authority host, e.g. `https://localhost:8441`. */
+  authorityHost: string;
+  /** Graph origin; requests go to `{graphUrl}/v1.0/...`. */
+  graphUrl: string;
+  keyVaultUrl: string;
+  /** Plain-http control API (also serves the managed identity endpoint). */
+  controlUrl: string;
 }
 
 export interface SeededIdentity {
@@ -75,6 +97,23 @@ export class SandboxState {
   calls: CallRecord[] = [];
   /** Every secret text the sandbox ever minted (for leak scanning). */
   mintedSecrets: string[] = [];
+  /** Tenant app management policy (`passwordLifetime`): longest client secret lifetime in days, or null. */
+  passwordLifetimeMaxDays: number | null = null;
+  /**
+   * Exchange Online RBAC for Applications: client id → mailbox UPNs the app may send as. An app that
+   * is absent, or mapped to null, may send as any mailbox.
+   */
+  mailboxScopes: Record<string, string[] | null> = {};
+  /** Entity set and field names of the customer-deployed F&O Graph credential entity. */
+  finopsGraphCredentialEntity: FinOpsGraphCredentialEntityConfig = { ...DEFAULT_GRAPH_CREDENTIAL_ENTITY };
+
+  /**
+   * Key Vault data-plane access by service principal object id (the vault's RBAC): `read` may get and
+   * list, `readwrite` may also set, update, delete, recover and purge. Everyone else gets 403.
+   */
+  keyVaultAccess: Record<string, 'read' | 'readwrite'> = {};
+  /** Where the sandbox's services listen; set by the server once its ports are known. */
+  serviceUrls: SandboxServiceUrls = { authorityHost: '', graphUrl: '', keyVaultUrl: '', controlUrl: '' };
 
   /** Set by the seeding step. */
   managedIdentity!: SeededIdentity;

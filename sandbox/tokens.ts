@@ -2,7 +2,7 @@
  * The sandbox's token authority: signs RS256 access tokens the way Entra's v2 endpoint does, publishes
  * the key as JWKS, and verifies tokens coming back to the emulated resources (Graph, Key Vault, F&O).
  */
-import { createPublicKey, generateKeyPairSync, createSign, createVerify, randomUUID, type KeyObject } from 'node:crypto';
+import { generateKeyPairSync, createSign, createVerify, randomUUID, type KeyObject } from 'node:crypto';
 import type { TokenClaims } from './types';
 
 function b64url(input: Buffer | string): string {
@@ -77,7 +77,7 @@ export class TokenAuthority {
   }
 
   jwks(): { keys: unknown[] } {
-    const jwk = createPublicKey(this.publicKey).export({ format: 'jwk' });
+    const jwk = this.publicKey.export({ format: 'jwk' });
     return { keys: [{ ...jwk, kid: this.keyId, use: 'sig', alg: 'RS256' }] };
   }
 }

@@ -112,6 +112,8 @@ export interface ServicePrincipalRecord {
   oauth2PermissionScopes: PermissionScope[];
   createdDateTime: string;
   visibleFrom: number;
+  /** Object ids of service principals that own this one (Graph's `Application.ReadWrite.OwnedBy` scope). */
+  owners?: string[];
 }
 
 export interface AppRoleAssignmentRecord {
@@ -195,6 +197,17 @@ export interface FinOpsEnvironmentRecord {
   graphCredential: { applicationId: string | null; secret: string | null };
   /** Client ids registered under System administration > Microsoft Entra applications. */
   registeredClients: string[];
+}
+
+/**
+ * Names of the customer-deployed F&O entity that carries the Graph application id and secret (F&O's
+ * standard `EmailParameters` entity does not). Its single record shares the key of `EmailParameters`
+ * (`{entitySet}(ID='{EmailParameters ID}')`) because it extends the same parameters table.
+ */
+export interface FinOpsGraphCredentialEntityConfig {
+  entitySet: string;
+  applicationIdField: string;
+  secretField: string;
 }
 
 export interface Fault {

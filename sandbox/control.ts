@@ -1,0 +1,298 @@
+/**
+ * The sandbox's control API (plain http on 127.0.0.1, JSON): a value-free view of the world, the
+ * minted secrets (for leak scanning), fault injection, the virtual clock, consent, the managed
+ * identity's Graph permissions, the call record and runtime settings. Tests and `npm start` drive
+ * the emulated cloud through it.
+ */
+import { z } from 'zod';
+import { ConsentError, grantAdminConsent, revokeAdminConsent } from './entra';
+import { setGraphRoles } from './seed';
+import type { SandboxState } from './state';
+
+export interface ControlRequest {
+  method: string;
+  path: string;
+  query: URLSearchParams;
+  body: Buffer;
+}
+
+export interface ControlResponse {
+  status: number;
+  body?: unknown;
+}
+
+export type ControlHandler = (req: ControlRequest) => ControlResponse;
+
+// ---- ISO 8601 durations -------------------------------------------------------------------------
+
+const DAY_MS = 24 * 3600 * 1000;
+/** Calendar-free approximations: a year is 365 days, a month 30 days. */
+const UNIT_MS = { Y: 365 * DAY_MS, M: 30 * DAY_MS, W: 7 * DAY_MS, D: DAY_MS, h: 3600 * 1000, m: 60 * 1000, s: 1000 };
+const NUM = String.raw`(\d+(?:[.,]\d+)?)`;
+const DURATION = new RegExp(`^P(?:${NUM}Y)?(?:${NUM}M)?(?:${NUM}W)?(?:${NUM}D)?(?:T(?:${NUM}H)?(?:${NUM}M)?(?:${NUM}S)?)?$`, 'i');
+
+/**
+ * Parses an ISO 8601 duration (`PnYnMnWnDTnHnMnS`, any subset, `P30D`, `PT12H`, `P2W`) into
+ * milliseconds. Years count 365 days and months 30 days. Returns undefined when malformed.
+ */
+export function parseIsoDuration(text: string): number | undefined {
+  const m = DURATION.exec(text.trim());
+  if (!m) return undefined;
+  const parts = m.slice(1);
+  if (parts.every((p) => p === undefined)) return undefined;
+  if (/T$/i.test(text.trim())) return undefined;
+  const units = [UNIT_MS.Y, UNIT_MS.M, UNIT_MS.W, UNIT_MS.D, UNIT_MS.h, UNIT_MS.m, UNIT_MS.s];
+  let total = 0;
+  parts.forEach((p, i) => {
+    if (p !== undefined) total += Number(p.replace(',', '.')) * (units[i] ?? 0);
+  });
+  return Math.round(total);
+}
+
+// ---- input schemas ------------------------------------------------------------------------------
+
+const faultSchema = z.strictObject({
+  service: z.enum(['graph', 'entra', 'keyvault', 'finops']),
+  method: z
+    .string()
+    .regex(/^[A-Za-z]+$/, 'method must be an HTTP method name')
+    .transform((m) => m.toUpperCase())
+    .optional(),
+  pathPattern: z
+    .string()
+    .min(1)
+    .refine((p) => {
+      try {
+        new RegExp(p);
+        return true;
+      } catch {
+        return false;
+      }
+    }, 'pathPattern must be a valid regular expression')
+    .optional(),
+  status: z
+    .number()
+    .int()
+    .refine((s) => s === 0 || (s >= 400 && s <= 599), 'status must be 0 (connection reset) or 400-599'),
+  count: z.number().int().min(1).default(1),
+  retryAfterSeconds: z.number().int().min(0).optional(),
+  code: z.string().min(1).optional(),
+  message: z.string().min(1).optional(),
+});
+
+const clockSchema = z.strictObject({ advance: z.string().min(2) });
+const appIdSchema = z.strictObject({ appId: z.string().min(1) });
+const permissionsSchema = z.strictObject({ managedIdentityRoles: z.array(z.string().min(1)) });
+const settingsSchema = z.strictObject({
+  latencyMs: z.number().int().min(0).max(60_000).optional(),
+  secretPropagationSeconds: z.number().min(0).max(3600).optional(),
+  replicationLagSeconds: z.number().min(0).max(3600).optional(),
+});
+
+function problem(status: number, code: string, message: string, issues?: unknown): ControlResponse {
+  return { status, body: { error: { code, message, ...(issues !== undefined ? { issues } : {}) } } };
+}
+
+function parse<T>(req: ControlRequest, schema: z.ZodType<T>): { value: T } | { response: ControlResponse } {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(req.body.toString('utf8') || '{}');
+  } catch {
+    return { response: problem(400, 'InvalidJson', 'The request body is not valid JSON.') };
+  }
+  const result = schema.safeParse(raw);
+  if (!result.success) {
+    const issues = result.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message }));
+    const summary = issues.map((i) => (i.path ? `${i.path}: ${i.message}` : i.message)).join('; ');
+    return { response: problem(400, 'InvalidRequest', summary, issues) };
+  }
+  return { value: result.data };
+}
+
+// ---- views --------------------------------------------------------------------------------------
+
+function isoSeconds(epochSeconds: number | null): string | null {
+  return epochSeconds === null ? null : new Date(epochSeconds * 1000).toISOString();
+}
+
+/** Everything a test or person wants to see, without a single secret value. */
+export function stateView(state: SandboxState): Record<string, unknown> {
+  const finops: Record<string, unknown> = {};
+  for (const env of state.finops) {
+    const secret = env.graphCredential.secret;
+    finops[env.id] = {
+      url: env.url,
+      emailParameters: { ...env.emailParameters },
+      graphCredential: {
+        applicationId: env.graphCredential.applicationId,
+        secretSet: secret !== null && secret !== '',
+        keyId: secret ? (state.findLiveCredentialBySecret(secret)?.keyId ?? null) : null,
+      },
+      registeredClients: [...env.registeredClients],
+    };
+  }
+  return {
+    now: state.nowIso(),
+    tenantId: state.tenantId,
+    verifiedDomain: state.verifiedDomain,
+    managedIdentity: state.managedIdentity,
+    operator: { appId: state.operator.appId, servicePrincipalId: state.operator.servicePrincipalId, displayName: state.operator.displayName },
+    graphServicePrincipalId: state.graphServicePrincipalId,
+    senderMailbox: state.senderMailbox,
+    settings: settingsView(state),
+    applications: state.applications.map((a) => ({
+      id: a.id,
+      appId: a.appId,
+      uniqueName: a.uniqueName,
+      displayName: a.displayName,
+      signInAudience: a.signInAudience,
+      requiredResourceAccess: a.requiredResourceAccess,
+      owners: [...a.owners],
+      createdDateTime: a.createdDateTime,
+      passwordCredentials: a.passwordCredentials.map((c) => ({
+        keyId: c.keyId,
+        displayName: c.displayName,
+        hint: c.hint,
+        startDateTime: c.startDateTime,
+        endDateTime: c.endDateTime,
+      })),
+    })),
+    servicePrincipals: state.servicePrincipals.map((s) => ({
+      id: s.id,
+      appId: s.appId,
+      displayName: s.displayName,
+      servicePrincipalType: s.servicePrincipalType,
+      ...(s.owners ? { owners: [...s.owners] } : {}),
+    })),
+    appRoleAssignments: state.appRoleAssignments,
+    oauth2PermissionGrants: state.oauth2PermissionGrants,
+    users: state.users,
+    sentMail: state.sentMail,
+    finops,
+    keyVault: {
+      secrets: state.secrets.map((s) => ({
+        name: s.name,
+        deleted: s.deletedDate !== null,
+        versions: s.versions.map((v) => ({
+          version: v.version,
+          enabled: v.enabled,
+          contentType: v.contentType,
+          notBefore: isoSeconds(v.nbf),
+          expiresOn: isoSeconds(v.exp),
+          createdOn: isoSeconds(v.created),
+          updatedOn: isoSeconds(v.updated),
+          tags: { ...v.tags },
+        })),
+      })),
+    },
+    faults: state.faults,
+  };
+}
+
+function settingsView(state: SandboxState): Record<string, number> {
+  return {
+    latencyMs: state.latencyMs,
+    secretPropagationSeconds: state.secretPropagationSeconds,
+    replicationLagSeconds: state.replicationLagSeconds,
+  };
+}
+
+// ---- routes -------------------------------------------------------------------------------------
+
+export function createControlHandler(state: SandboxState): ControlHandler {
+  return (req) => {
+    const route = `${req.method} ${req.path.replace(/\/+$/, '') || '/'}`;
+    switch (route) {
+      case 'GET /':
+      case 'GET /healthz':
+        return { status: 200, body: { ok: true, now: state.nowIso() } };
+      case 'GET /state':
+        return { status: 200, body: stateView(state) };
+      case 'GET /minted-secrets':
+        return { status: 200, body: { secrets: [...state.mintedSecrets] } };
+
+      case 'GET /faults':
+        return { status: 200, body: { faults: state.faults } };
+      case 'POST /faults': {
+        const parsed = parse(req, faultSchema);
+        if ('response' in parsed) return parsed.response;
+        const { method, pathPattern, retryAfterSeconds, code, message, ...rest } = parsed.value;
+        const fault = {
+          ...rest,
+          ...(method !== undefined ? { method } : {}),
+          ...(pathPattern !== undefined ? { pathPattern } : {}),
+          ...(retryAfterSeconds !== undefined ? { retryAfterSeconds } : {}),
+          ...(code !== undefined ? { code } : {}),
+          ...(message !== undefined ? { message } : {}),
+        };
+        state.faults.push(fault);
+        return { status: 201, body: { fault, faults: state.faults } };
+      }
+      case 'DELETE /faults': {
+        const cleared = state.faults.length;
+        state.faults = [];
+        return { status: 200, body: { cleared } };
+      }
+
+      case 'GET /clock':
+        return { status: 200, body: { now: state.nowIso() } };
+      case 'POST /clock': {
+        const parsed = parse(req, clockSchema);
+        if ('response' in parsed) return parsed.response;
+        const ms = parseIsoDuration(parsed.value.advance);
+        if (ms === undefined) {
+          return problem(400, 'InvalidRequest', `advance: '${parsed.value.advance}' is not an ISO 8601 duration such as P30D or PT12H`);
+        }
+        state.advanceClock(ms);
+        return { status: 200, body: { now: state.nowIso() } };
+      }
+
+      case 'POST /consent':
+      case 'POST /revoke-consent': {
+        const parsed = parse(req, appIdSchema);
+        if ('response' in parsed) return parsed.response;
+        try {
+          const result =
+            route === 'POST /consent' ? grantAdminConsent(state, parsed.value.appId) : revokeAdminConsent(state, parsed.value.appId);
+          return { status: 200, body: result };
+        } catch (e) {
+          if (e instanceof ConsentError) return problem(e.status, e.status === 404 ? 'NotFound' : 'InvalidRequest', e.message);
+          throw e;
+        }
+      }
+
+      case 'POST /permissions': {
+        const parsed = parse(req, permissionsSchema);
+        if ('response' in parsed) return parsed.response;
+        try {
+          setGraphRoles(state, state.managedIdentity.servicePrincipalId, parsed.value.managedIdentityRoles);
+        } catch (e) {
+          return problem(400, 'InvalidRequest', (e as Error).message);
+        }
+        return { status: 200, body: { managedIdentityRoles: state.graphRolesOf(state.managedIdentity.servicePrincipalId) } };
+      }
+
+      case 'GET /calls':
+        return { status: 200, body: { calls: state.calls } };
+      case 'DELETE /calls': {
+        const cleared = state.calls.length;
+        state.calls = [];
+        return { status: 200, body: { cleared } };
+      }
+
+      case 'GET /settings':
+        return { status: 200, body: settingsView(state) };
+      case 'POST /settings': {
+        const parsed = parse(req, settingsSchema);
+        if ('response' in parsed) return parsed.response;
+        const s = parsed.value;
+        if (s.latencyMs !== undefined) state.latencyMs = s.latencyMs;
+        if (s.secretPropagationSeconds !== undefined) state.secretPropagationSeconds = s.secretPropagationSeconds;
+        if (s.replicationLagSeconds !== undefined) state.replicationLagSeconds = s.replicationLagSeconds;
+        return { status: 200, body: settingsView(state) };
+      }
+      default:
+        return problem(404, 'NotFound', `The control API has no route ${route}.`);
+    }
+  };
+}

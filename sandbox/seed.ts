@@ -1,0 +1,216 @@
+/**
+ * The tenant the sandbox starts with: Graph's service principal with its permissions, the sender and
+ * admin mailboxes, the function app's managed identity (with the Graph roles the product needs), a
+ * read-only operator app with a client secret, and the F&O environments with SMTP email parameters.
+ */
+import { randomBytes } from 'node:crypto';
+import { GRAPH_APP_ID, GRAPH_APP_ROLES, MAIL_SEND_SCOPE_ID, USER_READ_SCOPE_ID, type SandboxState } from './state';
+import type { ApplicationRecord, AppRole, EmailParametersRecord, PermissionScope, ServicePrincipalRecord } from './types';
+
+export const DEFAULT_ENVIRONMENT_IDS = ['contoso-uat', 'contoso-prod'];
+export const DEFAULT_MANAGED_IDENTITY_ROLES = [
+  'Application.ReadWrite.OwnedBy',
+  'AppRoleAssignment.ReadWrite.All',
+  'DelegatedPermissionGrant.ReadWrite.All',
+];
+export const OPERATOR_ROLES = ['Application.Read.All', 'Directory.Read.All'];
+export const SENDER_MAILBOX = 'fno-mail@contoso.onmicrosoft.com';
+export const ADMIN_MAILBOX = 'admin@contoso.onmicrosoft.com';
+/**
+ * Key of the single `EmailParameters` record. The entity fronts a parameters table with one row;
+ * the sandbox uses '1' (an assumption: Microsoft does not document the value).
+ */
+export const EMAIL_PARAMETERS_ID = '1';
+/** Lifetime of the operator's seeded client secret. */
+const OPERATOR_SECRET_DAYS = 730;
+
+export interface SeedOptions {
+  environmentIds?: string[];
+  managedIdentityRoles?: string[];
+}
+
+/** Ids of app role assignments and delegated grants: Graph hands out 43-character base64url strings. */
+export function newDirectoryLinkId(): string {
+  return randomBytes(32).toString('base64url');
+}
+
+function graphAppRoles(): AppRole[] {
+  return Object.entries(GRAPH_APP_ROLES).map(([value, id]) => ({
+    id,
+    value,
+    displayName: value,
+    allowedMemberTypes: ['Application'],
+    isEnabled: true,
+    description: `Allows the app to use ${value} without a signed-in user.`,
+  }));
+}
+
+function graphScopes(): PermissionScope[] {
+  return [
+    {
+      id: USER_READ_SCOPE_ID,
+      value: 'User.Read',
+      type: 'User',
+      isEnabled: true,
+      adminConsentDisplayName: 'Sign in and read user profile',
+      adminConsentDescription: 'Allows users to sign-in to the app, and allows the app to read the profile of signed-in users.',
+    },
+    {
+      id: MAIL_SEND_SCOPE_ID,
+      value: 'Mail.Send',
+      type: 'User',
+      isEnabled: true,
+      adminConsentDisplayName: 'Send mail as a user',
+      adminConsentDescription: 'Allows the app to send mail as users in the organization.',
+    },
+  ];
+}
+
+function servicePrincipal(
+  state: SandboxState,
+  init: Pick<ServicePrincipalRecord, 'appId' | 'displayName' | 'servicePrincipalType'> & Partial<ServicePrincipalRecord>,
+): ServicePrincipalRecord {
+  const sp: ServicePrincipalRecord = {
+    id: state.newId(),
+    appRoles: [],
+    oauth2PermissionScopes: [],
+    createdDateTime: state.nowIso(),
+    visibleFrom: 0,
+    ...init,
+  };
+  state.servicePrincipals.push(sp);
+  return sp;
+}
+
+/** Replaces the Graph application permissions of a service principal with `roles`. */
+export function setGraphRoles(state: SandboxState, servicePrincipalId: string, roles: string[]): void {
+  const graphSp = state.findServicePrincipalById(state.graphServicePrincipalId);
+  const principal = state.findServicePrincipalById(servicePrincipalId);
+  if (!graphSp || !principal) throw new Error('the Graph or the principal service principal is missing');
+  const unknown = roles.filter((r) => !graphSp.appRoles.some((role) => role.value === r));
+  if (unknown.length > 0) throw new Error(`unknown Graph application permission(s): ${unknown.join(', ')}`);
+  state.appRoleAssignments = state.appRoleAssignments.filter(
+    (a) => !(a.principalId === servicePrincipalId && a.resourceId === graphSp.id),
+  );
+  for (const value of new Set(roles)) {
+    const role = graphSp.appRoles.find((r) => r.value === value);
+    if (!role) continue;
+    state.appRoleAssignments.push({
+      id: newDirectoryLinkId(),
+      appRoleId: role.id,
+      principalId: principal.id,
+      principalType: 'ServicePrincipal',
+      principalDisplayName: principal.displayName,
+      resourceId: graphSp.id,
+      resourceDisplayName: graphSp.displayName,
+      createdDateTime: state.nowIso(),
+      deletedDateTime: null,
+    });
+  }
+}
+
+function defaultEmailParameters(): EmailParametersRecord {
+  return {
+    ID: EMAIL_PARAMETERS_ID,
+    MaximumEmailAttachmentSize: 10,
+    SMTPUseNTLM: 'No',
+    SMTPPortNumber: 587,
+    SMTPRelayServerName: 'smtp.office365.com',
+    SMTPUserName: SENDER_MAILBOX,
+    SMTPRequireSSL: 'Yes',
+    MailerNonInteractive: 'SMTP',
+    MailerInteractiveEnabled: 'No',
+  };
+}
+
+/**
+ * Fills an empty state. F&O environment URLs stay empty until the server knows its ports
+ * (`state.finops[i].url`).
+ */
+export function seedState(state: SandboxState, options: SeedOptions = {}): void {
+  const graphSp = servicePrincipal(state, {
+    appId: GRAPH_APP_ID,
+    displayName: 'Microsoft Graph',
+    servicePrincipalType: 'Application',
+    appRoles: graphAppRoles(),
+    oauth2PermissionScopes: graphScopes(),
+  });
+  state.graphServicePrincipalId = graphSp.id;
+
+  for (const [upn, displayName] of [
+    [SENDER_MAILBOX, 'F&O mail'],
+    [ADMIN_MAILBOX, 'Contoso administrator'],
+  ] as const) {
+    state.users.push({ id: state.newId(), userPrincipalName: upn, mail: upn, displayName });
+  }
+  state.senderMailbox = SENDER_MAILBOX;
+
+  // A managed identity is a service principal with no application object behind it.
+  const mi = servicePrincipal(state, {
+    appId: state.newId(),
+    displayName: 'func-fno-graph-mail',
+    servicePrincipalType: 'ManagedIdentity',
+  });
+  state.managedIdentity = { appId: mi.appId, servicePrincipalId: mi.id, displayName: mi.displayName };
+  setGraphRoles(state, mi.id, options.managedIdentityRoles ?? DEFAULT_MANAGED_IDENTITY_ROLES);
+
+  const now = state.now();
+  const operatorApp: ApplicationRecord = {
+    id: state.newId(),
+    appId: state.newId(),
+    uniqueName: 'fno-graph-mail-operator',
+    displayName: 'fno-graph-mail operator',
+    signInAudience: 'AzureADMyOrg',
+    description: 'Read-only access for people operating fno-graph-mail.',
+    notes: null,
+    tags: [],
+    requiredResourceAccess: [
+      {
+        resourceAppId: GRAPH_APP_ID,
+        resourceAccess: OPERATOR_ROLES.map((r) => ({ id: GRAPH_APP_ROLES[r] ?? '', type: 'Role' })),
+      },
+    ],
+    passwordCredentials: [],
+    owners: [],
+    createdDateTime: new Date(now).toISOString(),
+    visibleFrom: 0,
+  };
+  const { secretText, hint } = state.mintSecret();
+  operatorApp.passwordCredentials.push({
+    keyId: state.newId(),
+    displayName: 'operator',
+    hint,
+    customKeyIdentifier: null,
+    startDateTime: new Date(now).toISOString(),
+    endDateTime: new Date(now + OPERATOR_SECRET_DAYS * 24 * 3600 * 1000).toISOString(),
+    secretText,
+    // Seeded, not freshly added: usable at once.
+    usableFrom: 0,
+  });
+  state.applications.push(operatorApp);
+  const operatorSp = servicePrincipal(state, {
+    appId: operatorApp.appId,
+    displayName: operatorApp.displayName,
+    servicePrincipalType: 'Application',
+  });
+  setGraphRoles(state, operatorSp.id, OPERATOR_ROLES);
+  state.operator = {
+    appId: operatorApp.appId,
+    servicePrincipalId: operatorSp.id,
+    displayName: operatorApp.displayName,
+    clientSecret: secretText,
+  };
+
+  state.keyVaultAccess[mi.id] = 'readwrite';
+  state.keyVaultAccess[operatorSp.id] = 'read';
+
+  for (const id of options.environmentIds ?? DEFAULT_ENVIRONMENT_IDS) {
+    state.finops.push({
+      id,
+      url: '',
+      emailParameters: defaultEmailParameters(),
+      graphCredential: { applicationId: null, secret: null },
+      registeredClients: [mi.appId],
+    });
+  }
+}
