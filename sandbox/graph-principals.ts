@@ -1,0 +1,335 @@
+/**
+ * Emulated Graph `servicePrincipals`, their app role assignments (application-permission consent)
+ * and `oauth2PermissionGrants` (delegated consent), with the replication-lag and duplicate answers
+ * real Entra gives right after objects are created.
+ */
+import { randomUUID } from 'node:crypto';
+import { z } from 'zod';
+import { reachOf } from './graph-permissions';
+import {
+  appRoleAssignmentView,
+  collection,
+  entity,
+  fail,
+  grantView,
+  insufficientPrivileges,
+  isVisible,
+  methodNotAllowed,
+  newOpaqueId,
+  ok,
+  ownsApplication,
+  ownsServicePrincipal,
+  parseBody,
+  resourceNotFound,
+  servicePrincipalView,
+  type GraphContext,
+  type Segment,
+} from './graph-support';
+import type { AppRoleAssignmentRecord, OAuth2PermissionGrantRecord, SandboxResponse, ServicePrincipalRecord } from './types';
+
+/** The app role id meaning "default access" when a resource defines no roles. */
+const DEFAULT_ACCESS_ROLE_ID = '00000000-0000-0000-0000-000000000000';
+
+const createServicePrincipalSchema = z.object({ appId: z.string().min(1) });
+
+const assignmentSchema = z.object({
+  principalId: z.string().min(1),
+  resourceId: z.string().min(1),
+  appRoleId: z.string().min(1),
+});
+
+const grantSchema = z.object({
+  clientId: z.string().min(1),
+  consentType: z.enum(['AllPrincipals', 'Principal']),
+  principalId: z.string().min(1).nullable().optional(),
+  resourceId: z.string().min(1),
+  scope: z.string(),
+});
+
+const grantPatchSchema = z.object({ scope: z.string() });
+
+type SpLookup = { sp: ServicePrincipalRecord } | { response: SandboxResponse };
+
+function lookupServicePrincipal(ctx: GraphContext, key: { property: string; value: string }): SpLookup {
+  const { state } = ctx;
+  let sp: ServicePrincipalRecord | undefined;
+  if (key.property === 'id') sp = state.findServicePrincipalById(key.value);
+  else if (key.property === 'appId') sp = state.findServicePrincipalByAppId(key.value);
+  else return { response: fail(ctx, 400, 'Request_BadRequest', `'${key.property}' is not an alternate key of servicePrincipal.`) };
+  if (!sp || !isVisible(state, sp)) return { response: resourceNotFound(ctx, key.value) };
+  return { sp };
+}
+
+/** A service principal referenced from a request body resolves only once it has replicated. */
+function visibleServicePrincipal(ctx: GraphContext, id: string | null | undefined): ServicePrincipalRecord | undefined {
+  if (!id) return undefined;
+  const sp = ctx.state.findServicePrincipalById(id);
+  return sp && isVisible(ctx.state, sp) ? sp : undefined;
+}
+
+// ---- service principals --------------------------------------------------------------------------
+
+function listServicePrincipals(ctx: GraphContext): SandboxResponse {
+  if (reachOf(ctx.claims, 'servicePrincipals.read') === 'none') return insufficientPrivileges(ctx);
+  const items = ctx.state.servicePrincipals.filter((s) => isVisible(ctx.state, s)).map((s) => servicePrincipalView(ctx.state, s));
+  return collection(ctx, 'servicePrincipals', 'servicePrincipal', items);
+}
+
+function createServicePrincipal(ctx: GraphContext): SandboxResponse {
+  const reach = reachOf(ctx.claims, 'servicePrincipals.create');
+  if (reach === 'none') return insufficientPrivileges(ctx);
+  const parsed = parseBody(ctx, createServicePrincipalSchema);
+  if ('response' in parsed) return parsed.response;
+  const { appId } = parsed.value;
+  const { state } = ctx;
+  const app = state.findApplicationByAppId(appId);
+  if (!app || !isVisible(state, app)) {
+    return fail(ctx, 400, 'Request_BadRequest', `The appId '${appId}' of the service principal does not reference a valid application object.`);
+  }
+  if (reach === 'owned' && !ownsApplication(ctx.claims, app)) return insufficientPrivileges(ctx);
+  if (state.findServicePrincipalByAppId(appId)) {
+    return fail(
+      ctx,
+      409,
+      'Request_MultipleObjectsWithSameKeyValue',
+      `The service principal cannot be created, updated, or restored because the service principal name ${appId} is already in use.`,
+    );
+  }
+  const sp: ServicePrincipalRecord = {
+    id: randomUUID(),
+    appId,
+    displayName: app.displayName,
+    servicePrincipalType: 'Application',
+    appRoles: [],
+    oauth2PermissionScopes: [],
+    createdDateTime: state.nowIso(),
+    visibleFrom: state.now() + state.replicationLagSeconds * 1000,
+    owners: [ctx.claims.oid],
+  };
+  state.servicePrincipals.push(sp);
+  return entity(ctx, 'servicePrincipals', servicePrincipalView(state, sp), 201);
+}
+
+// ---- app role assignments ------------------------------------------------------------------------
+
+type AssignmentRelation = 'appRoleAssignments' | 'appRoleAssignedTo';
+
+function assignmentsOf(ctx: GraphContext, sp: ServicePrincipalRecord, relation: AssignmentRelation): AppRoleAssignmentRecord[] {
+  return ctx.state.appRoleAssignments.filter((a) => (relation === 'appRoleAssignments' ? a.principalId : a.resourceId) === sp.id);
+}
+
+function listAssignments(ctx: GraphContext, sp: ServicePrincipalRecord, relation: AssignmentRelation): SandboxResponse {
+  const reach = reachOf(ctx.claims, 'appRoleAssignments.read');
+  if (reach === 'none') return insufficientPrivileges(ctx);
+  let items = assignmentsOf(ctx, sp, relation);
+  if (reach === 'owned') {
+    // An OwnedBy-only caller sees the consents of the principals it owns, nothing else.
+    if (relation === 'appRoleAssignments' && !ownsServicePrincipal(ctx.claims, sp)) return insufficientPrivileges(ctx);
+    items = items.filter((a) => {
+      const principal = ctx.state.findServicePrincipalById(a.principalId);
+      return principal !== undefined && ownsServicePrincipal(ctx.claims, principal);
+    });
+  }
+  return collection(ctx, `servicePrincipals('${sp.id}')/${relation}`, 'appRoleAssignment', items.map(appRoleAssignmentView));
+}
+
+function createAssignment(ctx: GraphContext, pathSp: ServicePrincipalRecord, relation: AssignmentRelation): SandboxResponse {
+  if (reachOf(ctx.claims, 'appRoleAssignments.write') === 'none') return insufficientPrivileges(ctx);
+  const parsed = parseBody(ctx, assignmentSchema);
+  if ('response' in parsed) return parsed.response;
+  const body = parsed.value;
+  const { state } = ctx;
+  const pathRole = relation === 'appRoleAssignedTo' ? 'resourceId' : 'principalId';
+  if (body[pathRole].toLowerCase() !== pathSp.id.toLowerCase()) {
+    return fail(ctx, 400, 'Request_BadRequest', `The '${pathRole}' in the request body must be the service principal addressed by the request URL.`);
+  }
+  const principal = visibleServicePrincipal(ctx, body.principalId);
+  const resource = visibleServicePrincipal(ctx, body.resourceId);
+  // A principal that has not replicated yet is what makes Entra answer this cryptic 400.
+  if (!principal || !resource) return fail(ctx, 400, 'Request_BadRequest', 'Not a valid reference update.');
+  const role = resource.appRoles.find((r) => r.id.toLowerCase() === body.appRoleId.toLowerCase() && r.isEnabled);
+  if (!role && !(body.appRoleId === DEFAULT_ACCESS_ROLE_ID && resource.appRoles.length === 0)) {
+    return fail(ctx, 400, 'Request_BadRequest', 'Permission being assigned was not found on application.');
+  }
+  const duplicate = state.appRoleAssignments.some(
+    (a) => a.principalId === principal.id && a.resourceId === resource.id && a.appRoleId.toLowerCase() === body.appRoleId.toLowerCase(),
+  );
+  if (duplicate) {
+    // Graph reports a repeated app role assignment as a 400 Request_BadRequest (not a 409).
+    return fail(ctx, 400, 'Request_BadRequest', 'Permission being assigned already exists on the object.');
+  }
+  const assignment: AppRoleAssignmentRecord = {
+    id: newOpaqueId(),
+    appRoleId: role ? role.id : DEFAULT_ACCESS_ROLE_ID,
+    principalId: principal.id,
+    principalType: 'ServicePrincipal',
+    principalDisplayName: principal.displayName,
+    resourceId: resource.id,
+    resourceDisplayName: resource.displayName,
+    createdDateTime: state.nowIso(),
+    deletedDateTime: null,
+  };
+  state.appRoleAssignments.push(assignment);
+  return entity(ctx, `servicePrincipals('${pathSp.id}')/${relation}`, appRoleAssignmentView(assignment), 201);
+}
+
+function assignmentItem(
+  ctx: GraphContext,
+  sp: ServicePrincipalRecord,
+  relation: AssignmentRelation,
+  assignmentId: string,
+): SandboxResponse {
+  const method = ctx.req.method.toUpperCase();
+  const assignment = assignmentsOf(ctx, sp, relation).find((a) => a.id === assignmentId);
+  if (method === 'GET') {
+    const reach = reachOf(ctx.claims, 'appRoleAssignments.read');
+    if (reach === 'none') return insufficientPrivileges(ctx);
+    if (!assignment) return resourceNotFound(ctx, assignmentId);
+    if (reach === 'owned') {
+      const principal = ctx.state.findServicePrincipalById(assignment.principalId);
+      if (!principal || !ownsServicePrincipal(ctx.claims, principal)) return insufficientPrivileges(ctx);
+    }
+    return entity(ctx, `servicePrincipals('${sp.id}')/${relation}`, appRoleAssignmentView(assignment));
+  }
+  if (method === 'DELETE') {
+    if (reachOf(ctx.claims, 'appRoleAssignments.write') === 'none') return insufficientPrivileges(ctx);
+    if (!assignment) return resourceNotFound(ctx, assignmentId);
+    ctx.state.appRoleAssignments = ctx.state.appRoleAssignments.filter((a) => a !== assignment);
+    return ok(ctx, 204);
+  }
+  return methodNotAllowed(ctx);
+}
+
+// ---- oauth2PermissionGrants ----------------------------------------------------------------------
+
+function ownsGrantClient(ctx: GraphContext, grant: OAuth2PermissionGrantRecord): boolean {
+  const client = ctx.state.findServicePrincipalById(grant.clientId);
+  return client !== undefined && ownsServicePrincipal(ctx.claims, client);
+}
+
+function listGrants(ctx: GraphContext, client?: ServicePrincipalRecord): SandboxResponse {
+  const reach = reachOf(ctx.claims, 'oauth2PermissionGrants.read');
+  if (reach === 'none') return insufficientPrivileges(ctx);
+  if (client && reach === 'owned' && !ownsServicePrincipal(ctx.claims, client)) return insufficientPrivileges(ctx);
+  const items = ctx.state.oauth2PermissionGrants
+    .filter((g) => !client || g.clientId === client.id)
+    .filter((g) => reach === 'all' || ownsGrantClient(ctx, g))
+    .map(grantView);
+  const contextPath = client ? `servicePrincipals('${client.id}')/oauth2PermissionGrants` : 'oauth2PermissionGrants';
+  return collection(ctx, contextPath, 'oAuth2PermissionGrant', items);
+}
+
+function invalidGrantProperty(ctx: GraphContext, property: string): SandboxResponse {
+  return fail(ctx, 400, 'Request_BadRequest', `Invalid value specified for property '${property}' of resource 'OAuth2PermissionGrant'.`);
+}
+
+function unknownScopes(resource: ServicePrincipalRecord, scope: string): string[] {
+  const known = new Set(resource.oauth2PermissionScopes.filter((s) => s.isEnabled).map((s) => s.value));
+  return scope.split(' ').filter((s) => s.length > 0 && !known.has(s));
+}
+
+function createGrant(ctx: GraphContext): SandboxResponse {
+  if (reachOf(ctx.claims, 'oauth2PermissionGrants.write') === 'none') return insufficientPrivileges(ctx);
+  const parsed = parseBody(ctx, grantSchema);
+  if ('response' in parsed) return parsed.response;
+  const body = parsed.value;
+  const client = visibleServicePrincipal(ctx, body.clientId);
+  if (!client) return invalidGrantProperty(ctx, 'clientId');
+  const resource = visibleServicePrincipal(ctx, body.resourceId);
+  if (!resource) return invalidGrantProperty(ctx, 'resourceId');
+  const principalId = body.consentType === 'Principal' ? (body.principalId ?? null) : null;
+  if (body.consentType === 'Principal' && !principalId) return invalidGrantProperty(ctx, 'principalId');
+  if (body.consentType === 'AllPrincipals' && body.principalId) return invalidGrantProperty(ctx, 'principalId');
+  if (unknownScopes(resource, body.scope).length > 0) return invalidGrantProperty(ctx, 'scope');
+  const { state } = ctx;
+  const duplicate = state.oauth2PermissionGrants.some(
+    (g) => g.clientId === client.id && g.resourceId === resource.id && g.consentType === body.consentType && g.principalId === principalId,
+  );
+  if (duplicate) return fail(ctx, 409, 'Request_MultipleObjectsWithSameKeyValue', 'Permission entry already exists.');
+  const grant: OAuth2PermissionGrantRecord = {
+    id: newOpaqueId(),
+    clientId: client.id,
+    consentType: body.consentType,
+    principalId,
+    resourceId: resource.id,
+    scope: body.scope,
+  };
+  state.oauth2PermissionGrants.push(grant);
+  return entity(ctx, 'oauth2PermissionGrants', grantView(grant), 201);
+}
+
+function grantItem(ctx: GraphContext, grantId: string): SandboxResponse {
+  const method = ctx.req.method.toUpperCase();
+  const grant = ctx.state.oauth2PermissionGrants.find((g) => g.id === grantId);
+  if (method === 'GET') {
+    const reach = reachOf(ctx.claims, 'oauth2PermissionGrants.read');
+    if (reach === 'none') return insufficientPrivileges(ctx);
+    if (!grant) return resourceNotFound(ctx, grantId);
+    if (reach === 'owned' && !ownsGrantClient(ctx, grant)) return insufficientPrivileges(ctx);
+    return entity(ctx, 'oauth2PermissionGrants', grantView(grant));
+  }
+  if (method !== 'PATCH' && method !== 'DELETE') return methodNotAllowed(ctx);
+  if (reachOf(ctx.claims, 'oauth2PermissionGrants.write') === 'none') return insufficientPrivileges(ctx);
+  if (!grant) return resourceNotFound(ctx, grantId);
+  if (method === 'DELETE') {
+    ctx.state.oauth2PermissionGrants = ctx.state.oauth2PermissionGrants.filter((g) => g !== grant);
+    return ok(ctx, 204);
+  }
+  const parsed = parseBody(ctx, grantPatchSchema);
+  if ('response' in parsed) return parsed.response;
+  const resource = ctx.state.findServicePrincipalById(grant.resourceId);
+  if (resource && unknownScopes(resource, parsed.value.scope).length > 0) return invalidGrantProperty(ctx, 'scope');
+  grant.scope = parsed.value.scope;
+  return ok(ctx, 204);
+}
+
+/** Routes everything under `/oauth2PermissionGrants`. */
+export function handleGrants(ctx: GraphContext, segments: Segment[]): SandboxResponse {
+  const method = ctx.req.method.toUpperCase();
+  if (segments.length === 1 && !segments[0]?.altKey) {
+    if (method === 'GET') return listGrants(ctx);
+    if (method === 'POST') return createGrant(ctx);
+    return methodNotAllowed(ctx);
+  }
+  if (segments.length === 2 && !segments[0]?.altKey) return grantItem(ctx, (segments[1] as Segment).name);
+  return fail(ctx, 400, 'BadRequest', `Resource not found for the segment '${segments[segments.length - 1]?.name ?? ''}'.`);
+}
+
+/** Routes everything under `/servicePrincipals`. */
+export function handleServicePrincipals(ctx: GraphContext, segments: Segment[]): SandboxResponse {
+  const method = ctx.req.method.toUpperCase();
+  const [first, second] = segments as [Segment, Segment | undefined];
+  if (!first.altKey && !second) {
+    if (method === 'GET') return listServicePrincipals(ctx);
+    if (method === 'POST') return createServicePrincipal(ctx);
+    return methodNotAllowed(ctx);
+  }
+  const key = first.altKey ?? { property: 'id', value: (second as Segment).name };
+  const rest = first.altKey ? segments.slice(1) : segments.slice(2);
+
+  if (rest.length === 0) {
+    if (method !== 'GET') return methodNotAllowed(ctx);
+    if (reachOf(ctx.claims, 'servicePrincipals.read') === 'none') return insufficientPrivileges(ctx);
+    const found = lookupServicePrincipal(ctx, key);
+    if ('response' in found) return found.response;
+    return entity(ctx, 'servicePrincipals', servicePrincipalView(ctx.state, found.sp));
+  }
+
+  const relation = rest[0]?.name;
+  if (relation !== 'appRoleAssignments' && relation !== 'appRoleAssignedTo' && relation !== 'oauth2PermissionGrants') {
+    return fail(ctx, 400, 'BadRequest', `Resource not found for the segment '${relation ?? ''}'.`);
+  }
+  if (rest.length > 2) return fail(ctx, 400, 'BadRequest', `Resource not found for the segment '${rest[2]?.name ?? ''}'.`);
+  const found = lookupServicePrincipal(ctx, key);
+  if ('response' in found) return found.response;
+  const sp = found.sp;
+
+  if (relation === 'oauth2PermissionGrants') {
+    if (rest.length > 1 || method !== 'GET') return methodNotAllowed(ctx);
+    return listGrants(ctx, sp);
+  }
+  if (rest.length === 2) return assignmentItem(ctx, sp, relation, (rest[1] as Segment).name);
+  if (method === 'GET') return listAssignments(ctx, sp, relation);
+  if (method === 'POST') return createAssignment(ctx, sp, relation);
+  return methodNotAllowed(ctx);
+}
