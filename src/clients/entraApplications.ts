@@ -757,7 +757,7 @@ function isoOf(d: string | Date): string {
 
 async function readJson(response: Response, ctx: ErrorContext): Promise<unknown> {
   try {
-    return (await response.json()) as unknown;
+    return await response.json();
   } catch (e) {
     throw toServiceError(e, ctx);
   }

@@ -304,7 +304,7 @@ export function fromHttpFailure(f: HttpFailure, ctx: ErrorContext): ServiceError
         ...base,
         kind: 'permanent',
         action:
-          "The tenant's app management policy limits secret lifetime or forbids new secrets: lower the credential lifetime setting below the policy's maximum, or ask an administrator to exempt this app (see README, Permissions).",
+          "The tenant's app management policy limits secret lifetime or forbids new secrets: lower SECRET_LIFETIME_DAYS below the policy's maximum, or ask an administrator to exempt this app (see README, Permissions).",
       });
     }
   }
@@ -365,8 +365,15 @@ interface GraphErrorLike {
   date?: unknown;
 }
 
+/** Duck-typed, because errors may come from another realm (VM contexts) or another copy of a package. */
+function isErrorLike(x: unknown): x is { name: string; message: string } {
+  if (typeof x !== 'object' || x === null) return false;
+  const o = x as { name?: unknown; message?: unknown };
+  return typeof o.name === 'string' && typeof o.message === 'string';
+}
+
 function isGraphErrorLike(e: unknown): e is GraphErrorLike {
-  if (!(e instanceof Error)) return false;
+  if (!isErrorLike(e)) return false;
   const o = e as unknown as Record<string, unknown>;
   return typeof o.statusCode === 'number' && 'requestId' in o && 'body' in o && 'date' in o;
 }
@@ -444,15 +451,23 @@ export function fromGraphError(e: GraphErrorLike, ctx: ErrorContext): ServiceErr
   // The Graph client wraps anything thrown below it (token acquisition, fetch) with statusCode -1
   // and the original error's name as code.
   if (e.statusCode <= 0) {
-    if (e.code && IDENTITY_ERRORS.has(e.code)) return fromIdentityFailure(e.code, e.message, undefined, ctx);
-    const net = e.code === 'TypeError' ? 'FETCH_FAILED' : (codeInText(e.message) ?? networkCode(e));
+    // An error from another realm (fetch's TypeError under a VM context) fails the client's
+    // `instanceof Error` test and is kept whole in `body` instead of being unpacked.
+    const inner = isErrorLike(e.body) ? e.body : undefined;
+    const name = e.code ?? inner?.name;
+    const message = e.message || inner?.message || '';
+    if (name && IDENTITY_ERRORS.has(name)) {
+      const status = (inner as { statusCode?: unknown } | undefined)?.statusCode;
+      return fromIdentityFailure(name, message, typeof status === 'number' ? status : undefined, ctx);
+    }
+    const net = networkCode(inner) ?? (name === 'TypeError' ? 'FETCH_FAILED' : undefined) ?? codeInText(message) ?? networkCode(e);
     if (net) return networkFailure('graph', net, ctx);
     return new ServiceError({
       kind: 'permanent',
       service: 'graph',
       operation: ctx.operation,
-      ...(e.code ? { code: e.code } : {}),
-      serviceMessage: scrub(e.message, ctx.redact),
+      ...(name ? { code: name } : {}),
+      ...(message ? { serviceMessage: scrub(message, ctx.redact) } : {}),
       action: 'The request could not be completed; check the Graph base URL and the function app identity.',
       ...(ctx.environmentId ? { environmentId: ctx.environmentId } : {}),
     });
@@ -514,7 +529,7 @@ function fromIdentityFailure(name: string, message: string, status: number | und
     operation: ctx.operation,
     code,
     reason: `Microsoft Entra ID issued no access token (${httpStatus !== undefined ? `${httpStatus} ` : ''}${code})`,
-    serviceMessage: scrub(firstLines(text), ctx.redact),
+    serviceMessage: scrub(entraDescription(text), ctx.redact),
     ...(httpStatus !== undefined ? { status: httpStatus } : {}),
     ...(correlationId ? { requestId: correlationId } : {}),
     ...(ctx.environmentId ? { environmentId: ctx.environmentId } : {}),
@@ -542,9 +557,18 @@ function fromIdentityFailure(name: string, message: string, status: number | und
   });
 }
 
-function firstLines(text: string): string {
-  // Entra's descriptions carry trace and correlation ids and timestamps after the first line.
-  return text.split(/\r?\n/).filter((l) => l.trim() !== '' && !/^More details:?$/i.test(l.trim())).slice(0, 3).join(' ');
+/**
+ * The readable part of a token failure: Entra's `AADSTSnnn: description` without the trace,
+ * correlation and timestamp trailer (MSAL repeats those), else the first lines of the message.
+ */
+function entraDescription(text: string): string {
+  const m = /AADSTS\d+:\s*(.*?)(?=\s+Trace ID:|\s+-\s+Correlation ID:|\r?\n|$)/s.exec(text);
+  if (m?.[1]) return m[1];
+  return text
+    .split(/\r?\n/)
+    .filter((l) => l.trim() !== '' && !/^More details:?$/i.test(l.trim()))
+    .slice(0, 3)
+    .join(' ');
 }
 
 /**
@@ -557,20 +581,20 @@ export function toServiceError(e: unknown, ctx: ErrorContext): ServiceError {
     return ctx.environmentId && !e.environmentId ? e.withEnvironment(ctx.environmentId) : e;
   }
   if (isGraphErrorLike(e)) return fromGraphError(e, ctx);
-  if (e instanceof Error && IDENTITY_ERRORS.has(e.name)) {
+  if (isErrorLike(e) && IDENTITY_ERRORS.has(e.name)) {
     const status = (e as { statusCode?: unknown }).statusCode;
     return fromIdentityFailure(e.name, e.message, typeof status === 'number' ? status : undefined, ctx);
   }
-  if (isRestError(e)) return fromRestError(e as RestErrorLike, ctx.service ?? 'keyvault', ctx);
+  if (isRestError(e)) return fromRestError(e, ctx.service ?? 'keyvault', ctx);
   const service = ctx.service ?? 'graph';
   const net = networkCode(e);
   if (net) return networkFailure(service, net, ctx);
-  const message = e instanceof Error ? e.message : String(e);
+  const message = isErrorLike(e) ? e.message : String(e);
   return new ServiceError({
     kind: 'permanent',
     service,
     operation: ctx.operation,
-    code: e instanceof Error ? e.name : 'UnknownError',
+    code: isErrorLike(e) ? e.name : 'UnknownError',
     serviceMessage: scrub(message, ctx.redact),
     action: 'An unexpected error occurred; see the function app logs.',
     ...(ctx.environmentId ? { environmentId: ctx.environmentId } : {}),

@@ -223,7 +223,7 @@ export class FinOpsEmailSettings {
   // ---- plumbing --------------------------------------------------------------------------------------
 
   private check(url: string, ctx: ErrorContext): string {
-    return assertAllowedEnvironmentUrl(url, this.allowedHosts, ctx.environmentId);
+    return assertAllowedEnvironmentUrl(url, this.allowedHosts, ctx.environmentId, ctx.operation);
   }
 
   private async credentialPath(origin: string, ctx: ErrorContext, options: FinOpsCallOptions): Promise<string> {

@@ -16,11 +16,11 @@ export class EnvironmentUrlNotAllowedError extends ServiceError {
   /** The URL as given (origin only: it cannot hold secrets once userinfo is refused). */
   readonly url: string;
 
-  constructor(url: string, reason: string, action: string, environmentId?: string) {
+  constructor(url: string, reason: string, action: string, environmentId?: string, operation = 'Check the environment URL') {
     super({
       kind: 'permanent',
       service: 'finops',
-      operation: 'Check the environment URL',
+      operation,
       code: 'EnvironmentUrlNotAllowed',
       reason,
       action,
@@ -87,15 +87,16 @@ function matches(rule: HostRule, hostname: string, port: string): boolean {
 /**
  * Checks an environment URL against the allowlist and returns its normalized origin
  * (`https://host[:port]`, lower case, no trailing slash). Throws `EnvironmentUrlNotAllowedError`
- * naming the host and the setting to change.
+ * naming the host and the setting to change; `operation` (what was about to be done) starts its message.
  */
 export function assertAllowedEnvironmentUrl(
   url: string,
   allowedHosts: readonly string[],
   environmentId?: string,
+  operation?: string,
 ): string {
   const fail = (reason: string, action: string, shown: string): never => {
-    throw new EnvironmentUrlNotAllowedError(shown, reason, action, environmentId);
+    throw new EnvironmentUrlNotAllowedError(shown, reason, action, environmentId, operation);
   };
   let parsed: URL;
   try {
