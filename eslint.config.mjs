@@ -34,7 +34,7 @@ export default tseslint.config(
       'no-restricted-globals': ['error', { name: 'process', message: 'Orchestrators are replayed: no environment access.' }],
       'no-restricted-syntax': [
         'error',
-        { selector: "NewExpression[callee.name='Date']", message: 'Use context.df.currentUtcDateTime: orchestrators are replayed.' },
+        { selector: "NewExpression[callee.name='Date'][arguments.length=0]", message: 'Use context.df.currentUtcDateTime: orchestrators are replayed.' },
         { selector: "CallExpression[callee.object.name='Date'][callee.property.name='now']", message: 'Use context.df.currentUtcDateTime.' },
         { selector: "CallExpression[callee.object.name='Math'][callee.property.name='random']", message: 'Orchestrators must be deterministic.' },
         { selector: "CallExpression[callee.name='setTimeout']", message: 'Use context.df.createTimer.' },

@@ -69,7 +69,9 @@ export function createClientSecret(deps: ActivityDeps): ActivityHandler<CreateCl
       }
     }
 
-    const endDateTime = new Date(now + input.lifetimeDays * DAY).toISOString();
+    // Key Vault keeps expiry in whole seconds: asking Entra for a whole-second end makes the version
+    // expire exactly with the credential, and a repeated run reads back the reference it returned.
+    const endDateTime = new Date(Math.floor((now + input.lifetimeDays * DAY) / 1000) * 1000).toISOString();
     const created = await entra.addPassword(input.appObjectId, { displayName: marker, endDateTime }, opts);
     let stored;
     try {
@@ -101,7 +103,13 @@ export function createClientSecret(deps: ActivityDeps): ActivityHandler<CreateCl
     }
     log.info(`credential ${created.keyId} created for environment ${input.environmentId}, stored as version ${stored.version}`);
     return {
-      reference: { secretName: name, secretVersion: stored.version, keyId: created.keyId, expiresOn: created.endDateTime },
+      reference: {
+        secretName: name,
+        secretVersion: stored.version,
+        keyId: created.keyId,
+        // As the vault reports it, so this run and a repeated one return the same reference.
+        expiresOn: stored.expiresOn ?? new Date(created.endDateTime).toISOString(),
+      },
       created: true,
       delivered: false,
       removedOrphans,

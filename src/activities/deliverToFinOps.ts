@@ -2,8 +2,9 @@
  * Activities `deliverToFinOps` and `recordDelivery`. Strategy `odata`: the secret goes from Key Vault
  * to F&O inside this activity (the batch provider is set to Graph through `EmailParameters`, the id and
  * secret through the customer-deployed credential entity), then the Key Vault version is tagged as
- * delivered so a later run skips the step. Strategy `manual`: nothing leaves Key Vault; the activity
- * returns instructions (deep link, application id, secret reference) for a person.
+ * delivered so a later run skips the step (and a repeated activity writes nothing). Strategy `manual`:
+ * nothing leaves Key Vault; the activity returns instructions (deep link, application id, secret
+ * reference) for a person.
  */
 import type {
   DeliverToFinOpsInput,
@@ -47,6 +48,16 @@ export function deliverToFinOps(deps: ActivityDeps): ActivityHandler<DeliverToFi
     const opts = { environmentId: input.environmentId };
     const provider = await deps.finOps.setBatchProviderToGraph(input.environmentUrl, opts);
     const secret = await deps.vault.readSecret(input.reference.secretName, input.reference.secretVersion, opts);
+    if (secret.properties.tags[SECRET_TAGS.delivered] === 'true') {
+      // A repeated run: the tag is written only after F&O accepted this very version. F&O never returns
+      // the secret, so the application id is what can be checked; if it still matches, writing again
+      // would change nothing.
+      const current = await deps.finOps.getGraphCredentialApplicationId(input.environmentUrl, opts);
+      if (current?.toLowerCase() === input.appId.toLowerCase()) {
+        log.info(`F&O environment ${input.environmentId} already holds credential ${input.reference.keyId}`);
+        return { strategy: 'odata', providerChanged: provider.written, credentialWritten: false };
+      }
+    }
     await deps.finOps.setGraphCredential(input.environmentUrl, { applicationId: input.appId, secret: secret.value }, opts);
     await markDelivered(deps, input.environmentId, input.reference, secret.properties.tags);
     log.info(`credential ${input.reference.keyId} delivered to F&O environment ${input.environmentId}`);

@@ -4,7 +4,9 @@ import type { ActivityDeps, ActivityHandler } from './deps';
 
 export function ensureServicePrincipal(deps: ActivityDeps): ActivityHandler<EnsureServicePrincipalInput, EnsureServicePrincipalOutput> {
   return async (input, log) => {
-    const { servicePrincipal, created } = await deps.entra(input.tenantId).ensureServicePrincipal(input.appId);
+    const { servicePrincipal, created } = await deps.entra(input.tenantId).ensureServicePrincipal(input.appId, {
+      environmentId: input.environmentId,
+    });
     if (created) log.info(`service principal ${servicePrincipal.objectId} created for application ${input.appId}`);
     return { servicePrincipalId: servicePrincipal.objectId, created };
   };

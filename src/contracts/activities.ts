@@ -22,6 +22,7 @@ export interface RegisterApplicationOutput {
 }
 
 export interface EnsureServicePrincipalInput {
+  environmentId: string;
   tenantId: string;
   appId: string;
 }
@@ -31,6 +32,7 @@ export interface EnsureServicePrincipalOutput {
 }
 
 export interface GrantAdminConsentInput {
+  environmentId: string;
   tenantId: string;
   appId: string;
   servicePrincipalId: string;
@@ -41,6 +43,7 @@ export type GrantAdminConsentOutput =
   | { status: 'requested'; consentUrl: string };
 
 export interface CheckConsentInput {
+  environmentId: string;
   tenantId: string;
   servicePrincipalId: string;
 }

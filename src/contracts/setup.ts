@@ -16,6 +16,7 @@ export const setupRequestSchema = z.strictObject({
     .trim()
     .min(1, { message: 'must not be empty' })
     .max(120, { message: 'must be at most 120 characters' })
+    // eslint-disable-next-line no-control-regex -- control characters are exactly what is refused
     .refine((s) => !/[\u0000-\u001f\u007f]/.test(s), { message: 'must not contain control characters' })
     .optional(),
   secretLifetimeDays: z

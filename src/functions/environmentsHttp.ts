@@ -11,7 +11,7 @@ import { BadRequest, json, parseWith, problem } from './http';
 
 export function createEnvironmentsHandlers(services: () => ProductServices) {
   return {
-    async listEnvironmentsHttp(_request: HttpRequest, _context: InvocationContext): Promise<HttpResponseInit> {
+    listEnvironmentsHttp: async (_request: HttpRequest, _context: InvocationContext): Promise<HttpResponseInit> => {
       const { vault, config } = services();
       const now = Date.now();
       const environments: EnvironmentRecord[] = [];
@@ -25,7 +25,7 @@ export function createEnvironmentsHandlers(services: () => ProductServices) {
       return json(200, { environments });
     },
 
-    async getEnvironmentHttp(request: HttpRequest, _context: InvocationContext): Promise<HttpResponseInit> {
+    getEnvironmentHttp: async (request: HttpRequest, _context: InvocationContext): Promise<HttpResponseInit> => {
       try {
         const environmentId = parseWith(environmentIdSchema, request.params.environmentId ?? '');
         const { vault, config } = services();

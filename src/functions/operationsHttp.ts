@@ -44,7 +44,7 @@ export function toOperationView(status: DurableOrchestrationStatus): OperationVi
   if (custom.waitingFor && isActive(status)) view.waitingFor = custom.waitingFor;
   if (status.runtimeStatus === df.OrchestrationRuntimeStatus.Completed) view.output = status.output;
   if (status.runtimeStatus === df.OrchestrationRuntimeStatus.Failed) view.error = failureMessage(status.output);
-  if (status.runtimeStatus === df.OrchestrationRuntimeStatus.Terminated) view.error = `terminated: ${String(status.output ?? '')}`;
+  if (status.runtimeStatus === df.OrchestrationRuntimeStatus.Terminated) view.error = `terminated: ${typeof status.output === 'string' ? status.output : JSON.stringify(status.output ?? null)}`;
   return view;
 }
 

@@ -17,7 +17,7 @@ const HOUR = 3_600_000;
 const MINUTE = 60_000;
 
 export function* setupEnvironment(context: OrchestrationContext): Generator<Task, EnvironmentRecord, unknown> {
-  const input = context.df.getInput() as SetupInput;
+  const input = context.df.getInput<SetupInput>();
   const progress = new Progress(context, SETUP_STEPS);
   // One marker per run: credentials it creates carry it, so a crashed attempt's orphan can be found.
   const operationId = context.df.newGuid(`${context.df.instanceId}/credential`);
@@ -32,14 +32,14 @@ export function* setupEnvironment(context: OrchestrationContext): Generator<Task
     progress.set('registerApplication', 'succeeded', `${app.outcome}: application ${app.appId}`);
 
     progress.set('ensureServicePrincipal', 'running');
-    const sp = yield* call(context, 'ensureServicePrincipal', { tenantId: input.tenantId, appId: app.appId }, 'replication');
+    const sp = yield* call(context, 'ensureServicePrincipal', { environmentId: input.environmentId, tenantId: input.tenantId, appId: app.appId }, 'replication');
     progress.set('ensureServicePrincipal', 'succeeded', sp.created ? 'created' : 'unchanged');
 
     progress.set('grantAdminConsent', 'running');
     const consent = yield* call(
       context,
       'grantAdminConsent',
-      { tenantId: input.tenantId, appId: app.appId, servicePrincipalId: sp.servicePrincipalId, strategy: input.consent },
+      { environmentId: input.environmentId, tenantId: input.tenantId, appId: app.appId, servicePrincipalId: sp.servicePrincipalId, strategy: input.consent },
       'replication',
     );
     if (consent.status === 'requested') {
@@ -170,7 +170,7 @@ function* waitForConsent(
       timer.cancel();
       event = context.df.waitForExternalEvent('ConsentGranted');
     }
-    const status = yield* call(context, 'checkConsent', { tenantId: input.tenantId, servicePrincipalId });
+    const status = yield* call(context, 'checkConsent', { environmentId: input.environmentId, tenantId: input.tenantId, servicePrincipalId });
     if (status.granted) break;
   }
   progress.waitFor(undefined);
