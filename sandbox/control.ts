@@ -3,9 +3,33 @@
  * minted secrets (for leak scanning), fault injection, the virtual clock, consent, the managed
  * identity's Graph permissions, the call record and runtime settings. Tests and `npm start` drive
  * the emulated cloud through it.
+ *
+ * Tenant policy and Exchange switches:
+ *   POST /settings        also `passwordLifetimeMaxDays: number | null` (tenant app management policy:
+ *                         Graph addPassword beyond it fails with CredentialInvalidLifetimeAsPerAppPolicy);
+ *                         the reply shows it only while a cap is set.
+ *   GET  /mailbox-scopes  → {mailboxScopes: {appId: string[] | null}}
+ *   POST /mailbox-scopes  {appId, mailboxes: string[] | null} (RBAC for Applications: the app may send
+ *                         only as these mailboxes; null lifts the scope)
+ *
+ * Event Grid (the vault's system topic; deliveries to loopback http(s) endpoints only):
+ *   GET    /eventgrid                    → {keyVaultName, topic, settings}
+ *   GET    /eventgrid/settings           → {stringTimestamps, retryScheduleMs, maxDeliveryAttempts, eventTimeToLiveMs, deliveryTimeoutMs}
+ *   POST   /eventgrid/settings           any subset of those
+ *   POST   /eventgrid/subscriptions      {endpoint, name?, includedEventTypes?, subjectBeginsWith?, subjectEndsWith?,
+ *                                         retryPolicy?: {maxDeliveryAttempts?, eventTimeToLiveInMinutes?}}
+ *                                        → 201 subscription (endpointBaseUrl only: the query carries the function key)
+ *   GET    /eventgrid/subscriptions      → {subscriptions}
+ *   DELETE /eventgrid/subscriptions/{id} drops it and its pending retries
+ *   GET    /eventgrid/events[?eventType=&subject=] → {events: [{eventId, eventType, subject, source, publishedAt, event, deliveries}]}
+ *   GET    /eventgrid/deadletter         → {deadLetters}
+ *   POST   /eventgrid/redeliver          {eventId, subscriptionId?} → 202: the same event again (duplicate delivery)
+ *   POST   /eventgrid/publish            {event} (sent as [event]) or {rawBody} (sent verbatim) to every
+ *                                        subscription, for hostile-input tests → 202
  */
 import { z } from 'zod';
 import { ConsentError, grantAdminConsent, revokeAdminConsent } from './entra';
+import { EventGridInputError, loopbackEndpoint, type EventGridEmulator } from './eventgrid';
 import { setGraphRoles } from './seed';
 import type { SandboxState } from './state';
 
@@ -87,7 +111,43 @@ const settingsSchema = z.strictObject({
   latencyMs: z.number().int().min(0).max(60_000).optional(),
   secretPropagationSeconds: z.number().min(0).max(3600).optional(),
   replicationLagSeconds: z.number().min(0).max(3600).optional(),
+  passwordLifetimeMaxDays: z.number().int().min(1).max(36_500).nullable().optional(),
 });
+const mailboxScopeSchema = z.strictObject({
+  appId: z.guid('appId must be an application (client) id'),
+  mailboxes: z.array(z.string().regex(/^[^@\s]+@[^@\s]+$/, 'each mailbox must be a UPN or SMTP address')).nullable(),
+});
+
+const eventGridSettingsSchema = z.strictObject({
+  stringTimestamps: z.boolean().optional(),
+  retryScheduleMs: z.array(z.number().int().min(0).max(24 * 3600 * 1000)).min(1).max(30).optional(),
+  maxDeliveryAttempts: z.number().int().min(1).max(30).optional(),
+  eventTimeToLiveMs: z.number().int().min(1).max(24 * 3600 * 1000).optional(),
+  deliveryTimeoutMs: z.number().int().min(1).max(120_000).optional(),
+});
+const subscriptionSchema = z.strictObject({
+  endpoint: z.string().superRefine((text, ctx) => {
+    const url = loopbackEndpoint(text);
+    if (typeof url === 'string') ctx.addIssue({ code: 'custom', message: url });
+  }),
+  name: z.string().regex(/^[A-Za-z0-9-]{3,64}$/, 'name must be 3-64 letters, digits or hyphens').optional(),
+  includedEventTypes: z.array(z.string().min(1)).min(1).nullable().optional(),
+  subjectBeginsWith: z.string().min(1).optional(),
+  subjectEndsWith: z.string().min(1).optional(),
+  retryPolicy: z
+    .strictObject({
+      maxDeliveryAttempts: z.number().int().min(1).max(30).optional(),
+      eventTimeToLiveInMinutes: z.number().int().min(1).max(1440).optional(),
+    })
+    .optional(),
+});
+const redeliverSchema = z.strictObject({ eventId: z.string().min(1), subscriptionId: z.string().min(1).optional() });
+const publishSchema = z
+  .strictObject({ event: z.unknown(), rawBody: z.string() })
+  .partial()
+  .refine((v) => Object.prototype.hasOwnProperty.call(v, 'event') !== Object.prototype.hasOwnProperty.call(v, 'rawBody'), {
+    message: 'give exactly one of event (sent as a one-element array) or rawBody (sent verbatim)',
+  });
 
 function problem(status: number, code: string, message: string, issues?: unknown): ControlResponse {
   return { status, body: { error: { code, message, ...(issues !== undefined ? { issues } : {}) } } };
@@ -140,6 +200,7 @@ export function stateView(state: SandboxState): Record<string, unknown> {
     graphServicePrincipalId: state.graphServicePrincipalId,
     senderMailbox: state.senderMailbox,
     settings: settingsView(state),
+    mailboxScopes: state.mailboxScopes,
     applications: state.applications.map((a) => ({
       id: a.id,
       appId: a.appId,
@@ -189,19 +250,23 @@ export function stateView(state: SandboxState): Record<string, unknown> {
   };
 }
 
+/** `passwordLifetimeMaxDays` appears only while a cap is set (absent = no tenant policy). */
 function settingsView(state: SandboxState): Record<string, number> {
   return {
     latencyMs: state.latencyMs,
     secretPropagationSeconds: state.secretPropagationSeconds,
     replicationLagSeconds: state.replicationLagSeconds,
+    ...(state.passwordLifetimeMaxDays !== null ? { passwordLifetimeMaxDays: state.passwordLifetimeMaxDays } : {}),
   };
 }
 
 // ---- routes -------------------------------------------------------------------------------------
 
-export function createControlHandler(state: SandboxState): ControlHandler {
+export function createControlHandler(state: SandboxState, eventGrid: EventGridEmulator): ControlHandler {
+  const eventGridRoute = createEventGridRoutes(eventGrid);
   return (req) => {
     const route = `${req.method} ${req.path.replace(/\/+$/, '') || '/'}`;
+    if (route === 'GET /eventgrid' || route.startsWith(`${req.method} /eventgrid/`)) return eventGridRoute(route, req);
     switch (route) {
       case 'GET /':
       case 'GET /healthz':
@@ -289,7 +354,106 @@ export function createControlHandler(state: SandboxState): ControlHandler {
         if (s.latencyMs !== undefined) state.latencyMs = s.latencyMs;
         if (s.secretPropagationSeconds !== undefined) state.secretPropagationSeconds = s.secretPropagationSeconds;
         if (s.replicationLagSeconds !== undefined) state.replicationLagSeconds = s.replicationLagSeconds;
+        if (s.passwordLifetimeMaxDays !== undefined) state.passwordLifetimeMaxDays = s.passwordLifetimeMaxDays;
         return { status: 200, body: settingsView(state) };
+      }
+
+      case 'GET /mailbox-scopes':
+        return { status: 200, body: { mailboxScopes: state.mailboxScopes } };
+      case 'POST /mailbox-scopes': {
+        const parsed = parse(req, mailboxScopeSchema);
+        if ('response' in parsed) return parsed.response;
+        const { appId, mailboxes } = parsed.value;
+        state.mailboxScopes[appId.toLowerCase()] = mailboxes === null ? null : [...new Set(mailboxes.map((m) => m.toLowerCase()))];
+        return { status: 200, body: { appId: appId.toLowerCase(), mailboxes: state.mailboxScopes[appId.toLowerCase()], mailboxScopes: state.mailboxScopes } };
+      }
+      default:
+        return problem(404, 'NotFound', `The control API has no route ${route}.`);
+    }
+  };
+}
+
+function createEventGridRoutes(eventGrid: EventGridEmulator): (route: string, req: ControlRequest) => ControlResponse {
+  const info = (): Record<string, unknown> => ({ keyVaultName: eventGrid.vaultName, topic: eventGrid.topic, settings: eventGrid.settings() });
+  const inputError = (e: unknown): ControlResponse => {
+    if (e instanceof EventGridInputError) return problem(e.status, e.status === 409 ? 'Conflict' : 'InvalidRequest', e.message);
+    throw e;
+  };
+  return (route, req) => {
+    const subscriptionPrefix = 'DELETE /eventgrid/subscriptions/';
+    if (route.startsWith(subscriptionPrefix)) {
+      const id = route.slice(subscriptionPrefix.length);
+      if (id.includes('/') || !eventGrid.unsubscribe(id)) return problem(404, 'NotFound', `There is no event subscription '${id}'.`);
+      return { status: 200, body: { deleted: id } };
+    }
+    switch (route) {
+      case 'GET /eventgrid':
+        return { status: 200, body: info() };
+      case 'GET /eventgrid/settings':
+        return { status: 200, body: eventGrid.settings() };
+      case 'POST /eventgrid/settings': {
+        const parsed = parse(req, eventGridSettingsSchema);
+        if ('response' in parsed) return parsed.response;
+        const { stringTimestamps, retryScheduleMs, maxDeliveryAttempts, eventTimeToLiveMs, deliveryTimeoutMs } = parsed.value;
+        try {
+          return {
+            status: 200,
+            body: eventGrid.updateSettings({
+              ...(stringTimestamps !== undefined ? { stringTimestamps } : {}),
+              ...(retryScheduleMs !== undefined ? { retryScheduleMs } : {}),
+              ...(maxDeliveryAttempts !== undefined ? { maxDeliveryAttempts } : {}),
+              ...(eventTimeToLiveMs !== undefined ? { eventTimeToLiveMs } : {}),
+              ...(deliveryTimeoutMs !== undefined ? { deliveryTimeoutMs } : {}),
+            }),
+          };
+        } catch (e) {
+          return inputError(e);
+        }
+      }
+      case 'GET /eventgrid/subscriptions':
+        return { status: 200, body: { subscriptions: eventGrid.listSubscriptions() } };
+      case 'POST /eventgrid/subscriptions': {
+        const parsed = parse(req, subscriptionSchema);
+        if ('response' in parsed) return parsed.response;
+        const { endpoint, name, includedEventTypes, subjectBeginsWith, subjectEndsWith, retryPolicy } = parsed.value;
+        try {
+          const subscription = eventGrid.subscribe({
+            endpoint,
+            ...(name !== undefined ? { name } : {}),
+            ...(includedEventTypes !== undefined ? { includedEventTypes } : {}),
+            ...(subjectBeginsWith !== undefined ? { subjectBeginsWith } : {}),
+            ...(subjectEndsWith !== undefined ? { subjectEndsWith } : {}),
+            ...(retryPolicy?.maxDeliveryAttempts !== undefined ? { maxDeliveryAttempts: retryPolicy.maxDeliveryAttempts } : {}),
+            ...(retryPolicy?.eventTimeToLiveInMinutes !== undefined ? { eventTimeToLiveMs: retryPolicy.eventTimeToLiveInMinutes * 60_000 } : {}),
+          });
+          return { status: 201, body: subscription };
+        } catch (e) {
+          return inputError(e);
+        }
+      }
+      case 'GET /eventgrid/events': {
+        const eventType = req.query.get('eventType');
+        const subject = req.query.get('subject');
+        return {
+          status: 200,
+          body: { events: eventGrid.events({ ...(eventType !== null ? { eventType } : {}), ...(subject !== null ? { subject } : {}) }) },
+        };
+      }
+      case 'GET /eventgrid/deadletter':
+        return { status: 200, body: { deadLetters: eventGrid.deadLettered() } };
+      case 'POST /eventgrid/redeliver': {
+        const parsed = parse(req, redeliverSchema);
+        if ('response' in parsed) return parsed.response;
+        const result = eventGrid.redeliver(parsed.value.eventId, parsed.value.subscriptionId);
+        if (!result) return problem(404, 'NotFound', `No event with id '${parsed.value.eventId}' was published.`);
+        return { status: 202, body: { eventId: parsed.value.eventId, ...result } };
+      }
+      case 'POST /eventgrid/publish': {
+        const parsed = parse(req, publishSchema);
+        if ('response' in parsed) return parsed.response;
+        const v = parsed.value;
+        const published = Object.prototype.hasOwnProperty.call(v, 'event') ? eventGrid.publishRaw({ event: v.event }) : eventGrid.publishRaw({ rawBody: v.rawBody ?? '' });
+        return { status: 202, body: published };
       }
       default:
         return problem(404, 'NotFound', `The control API has no route ${route}.`);

@@ -3,6 +3,7 @@
  * environment, each its own origin) plus a plain-http control server. Every service request is
  * recorded, delayed by the configured latency, possibly answered by an injected fault, and only then
  * handed to the service as a `SandboxRequest`; the reply goes back as JSON with the service's headers.
+ * The vault's Event Grid system topic runs alongside and is told about every vault write.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import * as http from 'node:http';
@@ -13,6 +14,7 @@ import { ensureCa, issueServerCert } from './ca';
 import { createControlHandler, type ControlHandler } from './control';
 import { createServiceDeps } from './deps';
 import { createEntraService, createManagedIdentityHandler, entraErrorBody } from './entra';
+import { EventGridEmulator, type EventGridOptions } from './eventgrid';
 import { createFinOpsService } from './finops';
 import { createGraphService } from './graph';
 import { createKeyVaultService } from './keyvault';
@@ -43,6 +45,8 @@ export interface StartSandboxOptions extends SandboxOptions {
   ports?: SandboxPorts;
   /** The managed identity endpoint's secret header (default random). */
   identityHeader?: string;
+  /** Event Grid emulation: retry schedule, attempts, `stringTimestamps`, expiry check period. */
+  eventGrid?: EventGridOptions;
 }
 
 /** Exactly the shape of `.sandbox/endpoints.json`. */
@@ -61,12 +65,30 @@ export interface SandboxEndpoints {
   senderMailbox: string;
   environments: Array<{ id: string; url: string }>;
   managedIdentity: { identityEndpoint: string; identityHeader: string; clientId: string; servicePrincipalId: string };
+  /** The vault's name as its Event Grid events carry it (`data.VaultName`). */
+  keyVaultName: string;
+  /** The vault's resource id: the `topic` of its Event Grid events. */
+  eventGridTopic: string;
 }
 
 export interface RunningSandbox {
   state: SandboxState;
   endpoints: SandboxEndpoints;
+  /** The vault's Event Grid system topic (also driven through the control API's `/eventgrid` routes). */
+  eventGrid: EventGridEmulator;
   stop(): Promise<void>;
+}
+
+/**
+ * Key Vault raises its events on writes: evaluating right after a successful write makes
+ * SecretNewVersionCreated (and any expiry event already due for the new `exp`) follow it at once.
+ */
+function withEventGrid(handler: ServiceHandler, eventGrid: EventGridEmulator): ServiceHandler {
+  return async (req) => {
+    const response = await handler(req);
+    if (req.method !== 'GET' && req.method !== 'HEAD' && response.status < 300) eventGrid.evaluate();
+    return response;
+  };
 }
 
 // ---- service error bodies -----------------------------------------------------------------------
@@ -395,6 +417,7 @@ export async function startSandbox(options: StartSandboxOptions = {}): Promise<R
     ...(options.managedIdentityRoles ? { managedIdentityRoles: options.managedIdentityRoles } : {}),
   });
   const deps = createServiceDeps(state, new TokenAuthority());
+  const eventGrid = new EventGridEmulator(state, options.eventGrid);
   const ca = ensureCa(options.caDir);
   const leaf = issueServerCert(ca);
   const identityHeader = options.identityHeader ?? randomBytes(24).toString('hex');
@@ -421,14 +444,14 @@ export async function startSandbox(options: StartSandboxOptions = {}): Promise<R
 
     const entraPort = await listenService('entra', tlsServer('entra', 'entra', createEntraService(deps)), portFor(1, ports.entra));
     const graphPort = await listenService('graph', tlsServer('graph', 'graph', createGraphService(deps)), portFor(2, ports.graph));
-    const kvPort = await listenService('keyvault', tlsServer('keyvault', 'keyvault', createKeyVaultService(deps)), portFor(3, ports.keyvault));
+    const kvPort = await listenService('keyvault', tlsServer('keyvault', 'keyvault', withEventGrid(createKeyVaultService(deps), eventGrid)), portFor(3, ports.keyvault));
     const finops = createFinOpsService(deps);
     for (const [i, env] of state.finops.entries()) {
       const port = await listenService(`finops:${env.id}`, tlsServer(`finops:${env.id}`, 'finops', finops, env.id), portFor(4 + i, ports.finops?.[env.id]));
       env.url = `https://localhost:${port}`;
     }
 
-    const control = controlListener(createControlHandler(state));
+    const control = controlListener(createControlHandler(state, eventGrid));
     const msi = servicePipeline(state, 'entra', createManagedIdentityHandler(deps, { identityHeader }), 'http', () => hostOf['control'] ?? LOOPBACK_V4);
     const controlServer = http.createServer((req, res) => {
       const path = (req.url ?? '/').split('?')[0];
@@ -463,14 +486,19 @@ export async function startSandbox(options: StartSandboxOptions = {}): Promise<R
         clientId: state.managedIdentity.appId,
         servicePrincipalId: state.managedIdentity.servicePrincipalId,
       },
+      keyVaultName: eventGrid.vaultName,
+      eventGridTopic: eventGrid.topic,
     };
+    eventGrid.start();
     let stopping: Promise<void> | undefined;
     return {
       state,
       endpoints,
-      stop: () => (stopping ??= closeAll(started)),
+      eventGrid,
+      stop: () => (stopping ??= eventGrid.stop().then(() => closeAll(started))),
     };
   } catch (e) {
+    await eventGrid.stop();
     await closeAll(started);
     throw e;
   }

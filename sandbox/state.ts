@@ -84,6 +84,7 @@ export class SandboxState {
 
   /** Virtual clock: real time plus an offset that `POST /clock` advances. */
   private clockOffsetMs = 0;
+  private readonly clockListeners = new Set<(nowMs: number) => void>();
 
   applications: ApplicationRecord[] = [];
   servicePrincipals: ServicePrincipalRecord[] = [];
@@ -140,7 +141,27 @@ export class SandboxState {
   advanceClock(ms: number): number {
     if (!Number.isFinite(ms) || ms < 0) throw new Error('the clock only moves forward');
     this.clockOffsetMs += ms;
-    return this.now();
+    const now = this.now();
+    for (const listener of this.clockListeners) {
+      try {
+        listener(now);
+      } catch (e) {
+        // A watcher's failure must not undo or fail the clock move itself.
+        process.stderr.write(`sandbox clock listener failed: ${e instanceof Error ? e.message : String(e)}\n`);
+      }
+    }
+    return now;
+  }
+
+  /**
+   * Calls `listener` after every advance of the virtual clock (time-driven emulation such as Key
+   * Vault's expiry events reacts at once instead of on its next tick). Returns the unsubscribe.
+   */
+  onClockAdvanced(listener: (nowMs: number) => void): () => void {
+    this.clockListeners.add(listener);
+    return () => {
+      this.clockListeners.delete(listener);
+    };
   }
 
   newId(): string {

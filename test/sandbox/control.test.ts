@@ -359,7 +359,7 @@ describe('npm run sandbox (main)', () => {
       }
       const endpoints = JSON.parse(fs.readFileSync(endpointsFile, 'utf8')) as SandboxEndpoints;
       expect(Object.keys(endpoints).sort()).toEqual(
-        ['authorityHost', 'caCertPath', 'controlUrl', 'environments', 'graphUrl', 'keyVaultUrl', 'managedIdentity', 'operator', 'senderMailbox', 'tenantId'].sort(),
+        ['authorityHost', 'caCertPath', 'controlUrl', 'environments', 'eventGridTopic', 'graphUrl', 'keyVaultName', 'keyVaultUrl', 'managedIdentity', 'operator', 'senderMailbox', 'tenantId'].sort(),
       );
       expect(endpoints.authorityHost).toMatch(/^https:\/\/localhost:\d+$/);
       expect(endpoints.graphUrl).toMatch(/^https:\/\/localhost:\d+$/);
