@@ -1,0 +1,114 @@
+/**
+ * The function app on the local runtime against the sandbox, in one process: what `npm start` runs and
+ * what the end-to-end tests drive over HTTP. The app's identity is the sandbox's managed identity
+ * (IDENTITY_ENDPOINT/IDENTITY_HEADER, as App Service provides them), durable time follows the
+ * sandbox's virtual clock, and the sandbox CA is trusted in-process.
+ */
+import { readFileSync } from 'node:fs';
+import * as path from 'node:path';
+import * as tls from 'node:tls';
+import { startSandbox, type RunningSandbox, type SandboxEndpoints, type StartSandboxOptions } from '../sandbox/server';
+import { setProductServices } from '../src/composition';
+import { resetAppConfig } from '../src/config';
+import { startLocalRuntime, type LocalRuntime, type LogEntry } from './index';
+
+export interface SandboxedAppOptions {
+  sandbox?: StartSandboxOptions;
+  /** Function app entry; default the compiled or source `src/index` next to this module. */
+  entry?: string;
+  port?: number;
+  rpcPort?: number;
+  functionKey?: string;
+  durableDir?: string;
+  logsDir?: string;
+  /** Settings that override the sandbox defaults (e.g. `CONSENT_STRATEGY`). */
+  appSettings?: Record<string, string>;
+  schedulerIntervalMs?: number;
+  onLog?: (entry: LogEntry) => void;
+}
+
+export interface SandboxedApp {
+  sandbox: RunningSandbox;
+  runtime: LocalRuntime;
+  endpoints: SandboxEndpoints & { functionsUrl: string; functionKey: string };
+  appSettings: Record<string, string>;
+  stop(): Promise<void>;
+}
+
+/** Adds a CA to Node's default trust for this process (Node ≥ 22.19), as NODE_EXTRA_CA_CERTS would at start-up. */
+export function trustCertificate(pem: string): void {
+  const current = tls.getCACertificates('default');
+  if (!current.includes(pem)) tls.setDefaultCACertificates([...current, pem]);
+}
+
+/** App settings that point the function app at a running sandbox. */
+export function sandboxAppSettings(endpoints: SandboxEndpoints): Record<string, string> {
+  const finOpsHosts = endpoints.environments.map((e) => new URL(e.url).host);
+  return {
+    AzureWebJobsStorage: 'UseDevelopmentStorage=true',
+    FUNCTIONS_WORKER_RUNTIME: 'node',
+    DURABLE_TASK_HUB: 'FnoGraphMailSandbox',
+    ENTRA_TENANT_ID: endpoints.tenantId,
+    AZURE_CLIENT_ID: endpoints.managedIdentity.clientId,
+    AUTHORITY_HOST: endpoints.authorityHost,
+    GRAPH_BASE_URL: endpoints.graphUrl,
+    KEY_VAULT_URL: endpoints.keyVaultUrl,
+    FINOPS_ALLOWED_HOSTS: finOpsHosts.join(','),
+    CONSENT_STRATEGY: 'grant',
+    DELIVERY_STRATEGY: 'odata',
+    SENDER_MAILBOX: endpoints.senderMailbox,
+    // What App Service / Functions give a managed identity; @azure/identity reads them.
+    IDENTITY_ENDPOINT: endpoints.managedIdentity.identityEndpoint,
+    IDENTITY_HEADER: endpoints.managedIdentity.identityHeader,
+  };
+}
+
+function defaultEntry(): string {
+  // Compiled: dist/runtime/sandboxedApp.js → dist/src/index.js; under ts-jest: runtime/ → src/index.ts.
+  const compiled = path.join(__dirname, '..', 'src', 'index.js');
+  return __filename.endsWith('.ts') ? path.join(__dirname, '..', 'src', 'index.ts') : compiled;
+}
+
+export async function startSandboxedApp(options: SandboxedAppOptions = {}): Promise<SandboxedApp> {
+  const sandbox = await startSandbox(options.sandbox ?? {});
+  try {
+    trustCertificate(readFileSync(sandbox.endpoints.caCertPath, 'utf8'));
+    const appSettings = { ...sandboxAppSettings(sandbox.endpoints), ...(options.appSettings ?? {}) };
+    // The product caches its settings and clients per process: start from a clean slate.
+    resetProductCaches();
+    const runtime = await startLocalRuntime({
+      entry: options.entry ?? defaultEntry(),
+      port: options.port ?? 7071,
+      rpcPort: options.rpcPort ?? 17071,
+      ...(options.functionKey !== undefined ? { functionKey: options.functionKey } : {}),
+      ...(options.durableDir !== undefined ? { durableDir: options.durableDir } : {}),
+      ...(options.logsDir !== undefined ? { logsDir: options.logsDir } : {}),
+      ...(options.schedulerIntervalMs !== undefined ? { schedulerIntervalMs: options.schedulerIntervalMs } : {}),
+      ...(options.onLog ? { onLog: options.onLog } : {}),
+      taskHubName: appSettings.DURABLE_TASK_HUB,
+      clock: { now: () => sandbox.state.now() },
+      appSettings,
+    });
+    const endpoints = { ...sandbox.endpoints, functionsUrl: runtime.url, functionKey: runtime.functionKey };
+    return {
+      sandbox,
+      runtime,
+      endpoints,
+      appSettings,
+      async stop() {
+        await runtime.stop();
+        resetProductCaches();
+        await sandbox.stop();
+      },
+    };
+  } catch (error) {
+    await sandbox.stop();
+    throw error;
+  }
+}
+
+/** Forgets the product's cached settings and clients (they were built from the previous run's settings). */
+function resetProductCaches(): void {
+  resetAppConfig();
+  setProductServices(undefined);
+}

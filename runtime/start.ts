@@ -1,0 +1,79 @@
+/**
+ * `npm start`: the sandbox cloud and the function app on the local runtime, in one process. Writes the
+ * endpoints (plus `functionsUrl` and `functionKey`) to `.sandbox/endpoints.json`, prints where
+ * everything is and a request to paste, and stops cleanly on Ctrl-C.
+ */
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { repositoryRoot } from '../sandbox/ca';
+import { startSandboxedApp } from './sandboxedApp';
+
+async function main(): Promise<void> {
+  const root = repositoryRoot();
+  const sandboxDir = path.join(root, '.sandbox');
+  const endpointsFile = path.join(sandboxDir, 'endpoints.json');
+  mkdirSync(sandboxDir, { recursive: true });
+
+  const app = await startSandboxedApp({
+    sandbox: { ports: { base: 8440 }, secretPropagationSeconds: 5 },
+    durableDir: path.join(sandboxDir, 'durable'),
+    logsDir: path.join(sandboxDir, 'logs'),
+    onLog: (entry) => {
+      if (entry.level === 'warning' || entry.level === 'error' || entry.category === 'user') {
+        process.stdout.write(`${entry.time} ${entry.level.padEnd(11)} ${entry.functionName ?? 'host'}: ${entry.message}\n`);
+      }
+    },
+  });
+  writeFileSync(endpointsFile, `${JSON.stringify(app.endpoints, null, 2)}\n`);
+
+  const e = app.endpoints;
+  const uat = e.environments[0];
+  const lines = [
+    '',
+    'fno-graph-mail is running on the local runtime against the sandbox.',
+    '',
+    `  Function app   ${e.functionsUrl}/api/   (function key: ${e.functionKey})`,
+    `  Sandbox        Entra ${e.authorityHost}  Graph ${e.graphUrl}  Key Vault ${e.keyVaultUrl}`,
+    `  F&O            ${e.environments.map((x) => `${x.id} ${x.url}`).join('   ')}`,
+    `  Sandbox state  ${e.controlUrl}/state`,
+    `  Files          ${endpointsFile}, ${path.join(sandboxDir, 'logs')}, ${path.join(sandboxDir, 'durable')}`,
+    '',
+    'Set up email for an environment:',
+    '',
+    `  curl -s -X POST "${e.functionsUrl}/api/environments/${uat?.id ?? 'contoso-uat'}/setup" \\`,
+    `    -H "x-functions-key: ${e.functionKey}" -H "Content-Type: application/json" \\`,
+    `    -d '{"environmentUrl": "${uat?.url ?? ''}"}'`,
+    '',
+    'then follow it:',
+    '',
+    `  curl -s -H "x-functions-key: ${e.functionKey}" ${e.functionsUrl}/api/operations/setup-${uat?.id ?? 'contoso-uat'}`,
+    '',
+    'Press Ctrl-C to stop.',
+    '',
+  ];
+  process.stdout.write(lines.join('\n'));
+
+  let stopping = false;
+  const stop = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    process.stdout.write(`\n${signal}: stopping…\n`);
+    app
+      .stop()
+      .then(() => {
+        rmSync(endpointsFile, { force: true });
+        process.exit(0);
+      })
+      .catch((error: unknown) => {
+        process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n`);
+        process.exit(1);
+      });
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`fno-graph-mail could not start: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,123 @@
+/**
+ * Test helper: the whole function app on the local runtime against an in-process sandbox, driven over
+ * HTTP the way a user drives it. Collects every HTTP response body and log line so tests can scan
+ * them for leaked secrets.
+ */
+// Must come first: lets @azure/functions register for real under jest (virtual @azure/functions-core).
+import '../runtime/helpers/functionsCore';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import type { LogEntry } from '../../runtime';
+import { startSandboxedApp, type SandboxedApp, type SandboxedAppOptions } from '../../runtime/sandboxedApp';
+
+export interface ApiReply<T = Record<string, unknown>> {
+  status: number;
+  headers: Headers;
+  body: T;
+  text: string;
+}
+
+export interface TestApp extends SandboxedApp {
+  dir: string;
+  logs: LogEntry[];
+  /** Every response body the tests saw (for leak scans). */
+  responses: string[];
+  api<T = Record<string, unknown>>(method: string, route: string, body?: unknown, init?: { key?: string | null; headers?: Record<string, string>; rawBody?: string }): Promise<ApiReply<T>>;
+  control<T = Record<string, unknown>>(route: string, body?: unknown, method?: string): Promise<T>;
+  /** Polls an operation until `until` holds (default: a terminal status). */
+  waitForOperation(instanceId: string, until?: (op: Operation) => boolean, timeoutMs?: number): Promise<Operation>;
+  advanceClock(duration: string): Promise<void>;
+  environmentUrl(id: string): string;
+}
+
+export interface Operation {
+  instanceId: string;
+  name: string;
+  runtimeStatus: string;
+  steps: Array<{ name: string; status: string; detail?: string }>;
+  waitingFor?: { event: string; until: string; instructions: Record<string, unknown> };
+  output?: Record<string, unknown>;
+  error?: string;
+}
+
+const TERMINAL = new Set(['Completed', 'Failed', 'Terminated', 'Canceled']);
+
+export async function startTestApp(options: SandboxedAppOptions = {}): Promise<TestApp> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'fno-graph-mail-e2e-'));
+  const logs: LogEntry[] = [];
+  const app = await startSandboxedApp({
+    port: 0,
+    rpcPort: 0,
+    durableDir: path.join(dir, 'durable'),
+    logsDir: path.join(dir, 'logs'),
+    schedulerIntervalMs: 20,
+    ...options,
+    sandbox: { ports: { base: 0 }, secretPropagationSeconds: 1, ...(options.sandbox ?? {}) },
+    onLog: (entry) => logs.push(entry),
+  });
+  const responses: string[] = [];
+
+  const api: TestApp['api'] = async (method, route, body, init = {}) => {
+    const headers: Record<string, string> = { ...(init.headers ?? {}) };
+    const key = init.key === undefined ? app.endpoints.functionKey : init.key;
+    if (key !== null) headers['x-functions-key'] = key;
+    let payload: string | undefined = init.rawBody;
+    if (payload === undefined && body !== undefined) {
+      payload = JSON.stringify(body);
+      headers['content-type'] ??= 'application/json';
+    }
+    const response = await fetch(`${app.endpoints.functionsUrl}${route}`, { method, headers, ...(payload !== undefined ? { body: payload } : {}) });
+    const text = await response.text();
+    responses.push(text);
+    let parsed: unknown = undefined;
+    try {
+      parsed = text ? JSON.parse(text) : undefined;
+    } catch {
+      parsed = undefined;
+    }
+    return { status: response.status, headers: response.headers, body: parsed as never, text };
+  };
+
+  const control: TestApp['control'] = async (route, body, method) => {
+    const response = await fetch(`${app.endpoints.controlUrl}${route}`, {
+      method: method ?? (body === undefined ? 'GET' : 'POST'),
+      ...(body === undefined ? {} : { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }),
+    });
+    const text = await response.text();
+    if (!response.ok) throw new Error(`control ${route} answered ${response.status}: ${text}`);
+    return (text ? JSON.parse(text) : {}) as never;
+  };
+
+  const waitForOperation: TestApp['waitForOperation'] = async (instanceId, until = (op) => TERMINAL.has(op.runtimeStatus), timeoutMs = 60_000) => {
+    const deadline = Date.now() + timeoutMs;
+    let last: Operation | undefined;
+    while (Date.now() < deadline) {
+      const reply = await api<Operation>('GET', `/api/operations/${instanceId}`);
+      if (reply.status === 200) {
+        last = reply.body;
+        if (until(last)) return last;
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    throw new Error(`operation ${instanceId} did not reach the expected state in ${timeoutMs} ms; last: ${JSON.stringify(last)}`);
+  };
+
+  return {
+    ...app,
+    dir,
+    logs,
+    responses,
+    api,
+    control,
+    waitForOperation,
+    advanceClock: async (duration) => {
+      await control('/clock', { advance: duration });
+    },
+    environmentUrl: (id) => {
+      const env = app.endpoints.environments.find((e) => e.id === id);
+      if (!env) throw new Error(`no sandbox environment ${id}`);
+      return env.url;
+    },
+  };
+}
