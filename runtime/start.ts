@@ -1,21 +1,37 @@
 /**
  * `npm start`: the sandbox cloud and the function app on the local runtime, in one process. Writes the
  * endpoints (plus `functionsUrl` and `functionKey`) to `.sandbox/endpoints.json`, prints where
- * everything is and a request to paste, and stops cleanly on Ctrl-C.
+ * everything is and a request to paste, and stops cleanly on Ctrl-C. Flags: `--port`, `--rpc-port`,
+ * `--sandbox-port-base` (0 = free ports) and `--state-dir` (default `.sandbox/`).
  */
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { repositoryRoot } from '../sandbox/ca';
 import { startSandboxedApp } from './sandboxedApp';
 
+/** `--name value` flags; ports default to the documented fixed ones, 0 picks free ports (tests). */
+function flag(name: string): string | undefined {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+}
+
+function portFlag(name: string, fallback: number): number {
+  const raw = flag(name);
+  if (raw === undefined) return fallback;
+  const port = Number(raw);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--${name} must be a port number (0 picks a free one), not ${raw}`);
+  return port;
+}
+
 async function main(): Promise<void> {
-  const root = repositoryRoot();
-  const sandboxDir = path.join(root, '.sandbox');
+  const sandboxDir = path.resolve(flag('state-dir') ?? path.join(repositoryRoot(), '.sandbox'));
   const endpointsFile = path.join(sandboxDir, 'endpoints.json');
   mkdirSync(sandboxDir, { recursive: true });
 
   const app = await startSandboxedApp({
-    sandbox: { ports: { base: 8440 }, secretPropagationSeconds: 5 },
+    sandbox: { ports: { base: portFlag('sandbox-port-base', 8440) }, secretPropagationSeconds: 5 },
+    port: portFlag('port', 7071),
+    rpcPort: portFlag('rpc-port', 17071),
     durableDir: path.join(sandboxDir, 'durable'),
     logsDir: path.join(sandboxDir, 'logs'),
     onLog: (entry) => {

@@ -268,6 +268,29 @@ describe('HTTP contract', () => {
   });
 });
 
+describe('determinism', () => {
+  it('every recorded setup history replays through the engine to the same actions and result, scheduling nothing new', async () => {
+    const ids = ['setup-contoso-uat', 'setup-contoso-prod', 'setup-fabrikam-test', 'setup-northwind-dev', 'setup-adatum-qa', 'setup-litware-uat'];
+    for (const id of ids) {
+      const status = app.runtime.durable.getStatus(id);
+      expect(status).toBeDefined();
+      const first = await app.runtime.durable.replay(id);
+      const second = await app.runtime.durable.replay(id);
+      expect(JSON.stringify(second.outcome.state?.actions)).toBe(JSON.stringify(first.outcome.state?.actions));
+      if (status?.runtimeStatus === 'Completed') {
+        expect(first.outcome.kind).toBe('state');
+        expect(first.outcome.state?.isDone).toBe(true);
+        expect(first.outcome.state?.output).toEqual(status.output);
+      } else {
+        expect(status?.runtimeStatus).toBe('Failed');
+        expect(first.outcome.kind).toBe('failed');
+      }
+      expect(first.decisions?.activities ?? []).toEqual([]);
+      expect(first.decisions?.timers ?? []).toEqual([]);
+    }
+  });
+});
+
 describe('secrets never leak', () => {
   it('no minted secret appears in durable state, logs, runtime output or HTTP responses', async () => {
     const { secrets } = await app.control<{ secrets: string[] }>('/minted-secrets');

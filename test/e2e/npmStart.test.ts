@@ -1,0 +1,93 @@
+/**
+ * `npm start` as a newcomer runs it: the compiled entry starts the sandbox and the function app,
+ * writes endpoints.json with `functionsUrl` and `functionKey`, prints a request to paste, serves a
+ * setup over HTTP to Completed, never prints a secret, and stops cleanly on Ctrl-C (SIGINT).
+ */
+import { execFile, spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { promisify } from 'node:util';
+
+const root = path.join(__dirname, '..', '..');
+const outDir = path.join(root, 'test-output', `npm-start-${process.pid}`);
+
+beforeAll(async () => {
+  fs.mkdirSync(outDir, { recursive: true });
+  const tsconfig = path.join(outDir, 'tsconfig.json');
+  fs.writeFileSync(
+    tsconfig,
+    JSON.stringify({
+      extends: path.join(root, 'tsconfig.build.json'),
+      compilerOptions: { outDir: path.join(outDir, 'dist'), rootDir: root, sourceMap: false },
+      include: [path.join(root, 'src'), path.join(root, 'sandbox'), path.join(root, 'runtime'), path.join(root, 'types')],
+    }),
+  );
+  await promisify(execFile)(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', tsconfig], { cwd: root });
+}, 180_000);
+
+afterAll(() => {
+  fs.rmSync(outDir, { recursive: true, force: true });
+});
+
+it('starts, prints a working example, completes a setup, and stops on SIGINT', async () => {
+  const stateDir = path.join(outDir, 'state');
+  const endpointsFile = path.join(stateDir, 'endpoints.json');
+  const child = spawn(
+    process.execPath,
+    [path.join(outDir, 'dist', 'runtime', 'start.js'), '--port', '0', '--rpc-port', '0', '--sandbox-port-base', '0', '--state-dir', stateDir],
+    { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let output = '';
+  child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  try {
+    const deadline = Date.now() + 30_000;
+    while (!fs.existsSync(endpointsFile) || !output.includes('Press Ctrl-C')) {
+      if (Date.now() > deadline || child.exitCode !== null) throw new Error(`npm start did not come up:\n${output}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const endpoints = JSON.parse(fs.readFileSync(endpointsFile, 'utf8')) as {
+      functionsUrl: string;
+      functionKey: string;
+      controlUrl: string;
+      environments: Array<{ id: string; url: string }>;
+    };
+    expect(endpoints.functionsUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    expect(endpoints.functionKey.length).toBeGreaterThan(20);
+    expect(output).toContain(`${endpoints.functionsUrl}/api/environments/contoso-uat/setup`);
+    expect(output).toContain(`x-functions-key: ${endpoints.functionKey}`);
+
+    // The printed example, sent as printed.
+    const uat = endpoints.environments.find((e) => e.id === 'contoso-uat')!;
+    expect(output).toContain(`"environmentUrl": "${uat.url}"`);
+    const started = await fetch(`${endpoints.functionsUrl}/api/environments/contoso-uat/setup`, {
+      method: 'POST',
+      headers: { 'x-functions-key': endpoints.functionKey, 'content-type': 'application/json' },
+      body: JSON.stringify({ environmentUrl: uat.url }),
+    });
+    expect(started.status).toBe(202);
+    const { statusUrl } = (await started.json()) as { statusUrl: string };
+    let status = '';
+    const until = Date.now() + 60_000;
+    while (Date.now() < until) {
+      const op = (await (await fetch(statusUrl, { headers: { 'x-functions-key': endpoints.functionKey } })).json()) as { runtimeStatus: string };
+      status = op.runtimeStatus;
+      if (status === 'Completed' || status === 'Failed') break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(status).toBe('Completed');
+
+    const { secrets } = (await (await fetch(`${endpoints.controlUrl}/minted-secrets`)).json()) as { secrets: string[] };
+    for (const secret of secrets) expect(output).not.toContain(secret);
+    for (const file of fs.readdirSync(path.join(stateDir, 'logs'))) {
+      const text = fs.readFileSync(path.join(stateDir, 'logs', file), 'utf8');
+      for (const secret of secrets) expect(text).not.toContain(secret);
+    }
+  } finally {
+    child.kill('SIGINT');
+  }
+  expect(await exited).toBe(0);
+  expect(output).toContain('SIGINT: stopping');
+  expect(fs.existsSync(endpointsFile)).toBe(false);
+}, 120_000);
