@@ -9,7 +9,8 @@ import * as path from 'node:path';
 import * as tls from 'node:tls';
 import { startSandbox, type RunningSandbox, type SandboxEndpoints, type StartSandboxOptions } from '../sandbox/server';
 import { setProductServices } from '../src/composition';
-import { resetAppConfig } from '../src/config';
+import { useClock } from '../src/clock';
+import { resetAppConfig, SETTING_NAMES, SETTINGS } from '../src/config';
 import { startLocalRuntime, type LocalRuntime, type LogEntry } from './index';
 
 export interface SandboxedAppOptions {
@@ -44,7 +45,13 @@ export function trustCertificate(pem: string): void {
 /** App settings that point the function app at a running sandbox. */
 export function sandboxAppSettings(endpoints: SandboxEndpoints): Record<string, string> {
   const finOpsHosts = endpoints.environments.map((e) => new URL(e.url).host);
+  const defaults: Record<string, string> = {};
+  for (const name of SETTING_NAMES) {
+    const value = SETTINGS[name].default;
+    if (value !== undefined && value !== '') defaults[name] = value;
+  }
   return {
+    ...defaults,
     AzureWebJobsStorage: 'UseDevelopmentStorage=true',
     FUNCTIONS_WORKER_RUNTIME: 'node',
     DURABLE_TASK_HUB: 'FnoGraphMailSandbox',
@@ -89,6 +96,14 @@ export async function startSandboxedApp(options: SandboxedAppOptions = {}): Prom
       clock: { now: () => sandbox.state.now() },
       appSettings,
     });
+    // Outside orchestrations the product reads time from src/clock: make it the sandbox's virtual clock.
+    useClock(() => sandbox.state.now());
+    // Key Vault's expiry events reach the Event Grid trigger the way Azure delivers them: the host's webhook.
+    sandbox.eventGrid.subscribe({
+      name: 'secret-expiry-events',
+      endpoint: `${runtime.url}/runtime/webhooks/eventgrid?functionName=secretExpiryEvents&code=${encodeURIComponent(runtime.systemKey)}`,
+      includedEventTypes: ['Microsoft.KeyVault.SecretNearExpiry', 'Microsoft.KeyVault.SecretExpired'],
+    });
     const endpoints = { ...sandbox.endpoints, functionsUrl: runtime.url, functionKey: runtime.functionKey };
     return {
       sandbox,
@@ -97,6 +112,7 @@ export async function startSandboxedApp(options: SandboxedAppOptions = {}): Prom
       appSettings,
       async stop() {
         await runtime.stop();
+        useClock(undefined);
         resetProductCaches();
         await sandbox.stop();
       },

@@ -46,7 +46,7 @@ export class TimerRunner {
     this.#intervalMs = options.intervalMs ?? 100;
     const now = this.#clock.now();
     for (const registration of options.registry.byTrigger('timerTrigger')) {
-      const expression = registration.timer?.schedule ?? '';
+      const expression = resolveAppSettings(registration.timer?.schedule ?? '');
       try {
         const schedule = parseSchedule(expression);
         this.#timers.set(registration.name.toLowerCase(), { registration, schedule, next: nextOccurrence(schedule, now), last: undefined, running: false });
@@ -98,6 +98,12 @@ export class TimerRunner {
   }
 
   /** Runs a timer function now, outside its schedule (`POST /admin/functions/{name}`). */
+  /** True when no timer function is running or overdue (tests settle on it after a clock jump). */
+  isIdle(): boolean {
+    const now = this.#clock.now();
+    return [...this.#timers.values()].every((t) => !t.running && (t.next === undefined || now < t.next));
+  }
+
   async runNow(functionName: string): Promise<InvocationOutcome> {
     const timer = this.#timers.get(functionName.toLowerCase());
     if (!timer) throw new Error(`'${functionName}' is not an enabled timer function.`);
@@ -133,4 +139,13 @@ export class TimerRunner {
       reason: `Timer fired at ${new Date(firedAt).toISOString()}`,
     });
   }
+}
+
+/** `%NAME%` in a binding expression is replaced by the app setting NAME, as the Functions host does. */
+export function resolveAppSettings(expression: string): string {
+  return expression.replace(/%([A-Za-z0-9_.:-]+)%/g, (whole, name: string) => {
+    const value = process.env[name];
+    if (value === undefined) throw new Error(`the app setting ${name} referenced by "${whole}" is not set`);
+    return value;
+  });
 }

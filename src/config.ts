@@ -139,6 +139,11 @@ export const SETTINGS = {
     default: '0 0 3 * * *',
     description: 'NCRONTAB schedule of the rotation sweep timer (default daily at 03:00 UTC).',
   },
+  DRIFT_CHECK_SCHEDULE: {
+    schema: ncrontab,
+    default: '0 30 4 * * *',
+    description: 'NCRONTAB schedule of the drift check (deleted credentials, orphans, revoked consent), default daily at 04:30 UTC.',
+  },
   ROTATION_CONCURRENCY: {
     schema: intInRange(1, 100),
     default: '10',
@@ -197,7 +202,7 @@ export interface AppConfig {
   deliveryStrategy: 'odata' | 'manual';
   appDisplayNameTemplate: string;
   secretLifetimeDays: number;
-  rotation: { leadDays: number; graceHours: number; sweepSchedule: string; concurrency: number };
+  rotation: { leadDays: number; graceHours: number; sweepSchedule: string; driftSchedule: string; concurrency: number };
   consent: { timeoutHours: number; pollMinutes: number };
   manualDelivery: { timeoutHours: number; reminderHours: number };
   senderMailbox: string | undefined;
@@ -258,6 +263,7 @@ export function loadConfig(env: Record<string, string | undefined>): AppConfig {
       leadDays: v.ROTATION_LEAD_DAYS,
       graceHours: v.ROTATION_GRACE_HOURS,
       sweepSchedule: v.ROTATION_SWEEP_SCHEDULE,
+      driftSchedule: v.DRIFT_CHECK_SCHEDULE,
       concurrency: v.ROTATION_CONCURRENCY,
     },
     consent: { timeoutHours: v.CONSENT_TIMEOUT_HOURS, pollMinutes: v.CONSENT_POLL_MINUTES },

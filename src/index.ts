@@ -12,11 +12,14 @@ import { createActivityHandler } from './functions/activities';
 import { createEnvironmentsHandlers } from './functions/environmentsHttp';
 import { getOperationHttp, raiseEventHttp } from './functions/operationsHttp';
 import { createSetupHandler } from './functions/setupHttp';
+import { ROTATION_ORCHESTRATION, rotateCredential } from './orchestrators/rotateCredential';
 import { SETUP_ORCHESTRATION, setupEnvironment } from './orchestrators/setupEnvironment';
+import { createRotationTriggers } from './functions/rotationTriggers';
 
 app.setup({ enableHttpStream: false });
 
 df.app.orchestration(SETUP_ORCHESTRATION, setupEnvironment);
+df.app.orchestration(ROTATION_ORCHESTRATION, rotateCredential);
 
 for (const name of ACTIVITY_NAMES) {
   df.app.activity(name, { handler: createActivityHandler(name, productServices) });
@@ -57,4 +60,28 @@ app.http('getEnvironmentHttp', {
   methods: ['GET'],
   authLevel: 'function',
   handler: environments.getEnvironmentHttp,
+});
+
+const rotation = createRotationTriggers(productServices);
+
+df.app.client.http('rotateHttp', {
+  route: 'environments/{environmentId}/rotate',
+  methods: ['POST'],
+  authLevel: 'function',
+  handler: rotation.rotateHttp,
+});
+
+// Schedules come from app settings (%NAME% is resolved by the host), so they can change without a deployment.
+df.app.client.timer('rotationSweep', {
+  schedule: '%ROTATION_SWEEP_SCHEDULE%',
+  handler: rotation.rotationSweep,
+});
+
+df.app.client.timer('driftCheck', {
+  schedule: '%DRIFT_CHECK_SCHEDULE%',
+  handler: rotation.driftCheck,
+});
+
+df.app.client.eventGrid('secretExpiryEvents', {
+  handler: rotation.secretExpiryEvents,
 });

@@ -64,8 +64,27 @@ export function createClientSecret(deps: ActivityDeps): ActivityHandler<CreateCl
       if (current.tags[SECRET_TAGS.operationId] === input.operationId) {
         return { reference: currentRef, created: true, delivered, removedOrphans };
       }
-      if (input.mode === 'ensure' && Date.parse(currentRef.expiresOn) - now > input.minRemainingDays * DAY) {
+      const enoughLeft = Date.parse(currentRef.expiresOn) - now > input.minRemainingDays * DAY;
+      if (input.mode === 'ensure' && enoughLeft) {
         return { reference: currentRef, created: false, delivered, removedOrphans };
+      }
+      // A rotation that stored a credential but failed to deliver it: deliver that one rather than
+      // adding a third live credential to the app.
+      if (input.mode === 'rotate' && !delivered && enoughLeft) {
+        return { reference: currentRef, created: false, delivered, removedOrphans };
+      }
+    }
+
+    if (input.mode === 'rotate' && currentRef && currentLive) {
+      // At most two live product credentials: the one F&O holds (current) and the one being created.
+      // Anything older was superseded by an earlier rotation whose revocation did not finish.
+      for (const c of credentials) {
+        const key = c.keyId.toLowerCase();
+        if (isManagedCredential(c) && live.has(key) && key !== currentRef.keyId.toLowerCase() && !removedOrphans.includes(c.keyId)) {
+          await entra.removePassword(input.appObjectId, c.keyId, opts);
+          removedOrphans.push(c.keyId);
+          log.warn(`removed superseded credential ${c.keyId} of environment ${input.environmentId} before adding a new one`);
+        }
       }
     }
 

@@ -11,6 +11,9 @@ import { checkConsent, grantAdminConsent } from './grantAdminConsent';
 import { notify } from './notify';
 import { registerApplication } from './registerApplication';
 import { verifyCredential } from './verifyCredential';
+import { readEnvironment } from './readEnvironment';
+import { revokePreviousCredentials } from './revokePreviousCredentials';
+import { inspectEnvironment } from './inspectEnvironment';
 
 export type Activities = { [N in ActivityName]: ActivityHandler<ActivityInput<N>, ActivityOutput<N>> };
 
@@ -25,6 +28,9 @@ export function createActivities(deps: ActivityDeps): Activities {
     recordDelivery: recordDelivery(deps),
     verifyCredential: verifyCredential(deps),
     notify: notify(deps),
+    readEnvironment: readEnvironment(deps),
+    revokePreviousCredentials: revokePreviousCredentials(deps),
+    inspectEnvironment: inspectEnvironment(deps),
   };
 }
 

@@ -4,7 +4,7 @@
  * wrong input shape does not compile. Every value here travels through durable history, which is
  * stored in plain text: ids and references only, never a secret.
  */
-import type { SecretReference } from './environment';
+import type { EnvironmentRecord, SecretReference } from './environment';
 
 export type ConsentStrategy = 'grant' | 'request';
 export type DeliveryStrategy = 'odata' | 'manual';
@@ -131,6 +131,49 @@ export interface NotifyOutput {
   mailed: number;
 }
 
+export interface ReadEnvironmentInput {
+  environmentId: string;
+  /** ISO time used for the record's status (the orchestration's clock). */
+  asOf: string;
+  leadDays: number;
+}
+export type ReadEnvironmentOutput = { found: false } | { found: true; record: EnvironmentRecord; delivered: boolean };
+
+export interface RevokePreviousCredentialsInput {
+  environmentId: string;
+  tenantId: string;
+  appObjectId: string;
+  secretName: string;
+  /** The credential that stays: the one F&O now holds. */
+  keepKeyId: string;
+}
+export interface RevokePreviousCredentialsOutput {
+  removedKeyIds: string[];
+  disabledVersions: string[];
+}
+
+export interface InspectEnvironmentInput {
+  environmentId: string;
+  tenantId: string;
+  appId: string;
+  appObjectId: string;
+  secretName: string;
+  keyId: string;
+  /** ISO time (the orchestration's clock). */
+  asOf: string;
+  /** Unrecorded credentials of the product older than this are removed. */
+  graceHours: number;
+}
+export interface InspectEnvironmentOutput {
+  /** The Key Vault version's credential no longer exists in Entra (someone deleted it). */
+  credentialMissing: boolean;
+  /** Unrecorded product credentials removed (older than the grace period). */
+  removedOrphans: string[];
+  /** Unrecorded product credentials still within the grace period (left alone). */
+  youngOrphans: string[];
+  consent: CheckConsentOutput;
+}
+
 /** Activity name → input and output. */
 export interface ActivityContracts {
   registerApplication: { input: RegisterApplicationInput; output: RegisterApplicationOutput };
@@ -142,6 +185,9 @@ export interface ActivityContracts {
   recordDelivery: { input: RecordDeliveryInput; output: RecordDeliveryOutput };
   verifyCredential: { input: VerifyCredentialInput; output: VerifyCredentialOutput };
   notify: { input: NotifyInput; output: NotifyOutput };
+  readEnvironment: { input: ReadEnvironmentInput; output: ReadEnvironmentOutput };
+  revokePreviousCredentials: { input: RevokePreviousCredentialsInput; output: RevokePreviousCredentialsOutput };
+  inspectEnvironment: { input: InspectEnvironmentInput; output: InspectEnvironmentOutput };
 }
 
 export type ActivityName = keyof ActivityContracts;
@@ -158,6 +204,9 @@ export const ACTIVITY_NAMES: readonly ActivityName[] = [
   'recordDelivery',
   'verifyCredential',
   'notify',
+  'readEnvironment',
+  'revokePreviousCredentials',
+  'inspectEnvironment',
 ] as const;
 
 /**

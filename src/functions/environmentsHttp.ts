@@ -7,13 +7,14 @@ import { environmentIdSchema } from '../contracts/environment';
 import { toEnvironmentRecord } from '../contracts/registry';
 import type { EnvironmentRecord } from '../contracts/environment';
 import type { ProductServices } from '../composition';
+import { now as clockNow } from '../clock';
 import { BadRequest, json, parseWith, problem } from './http';
 
 export function createEnvironmentsHandlers(services: () => ProductServices) {
   return {
     listEnvironmentsHttp: async (_request: HttpRequest, _context: InvocationContext): Promise<HttpResponseInit> => {
       const { vault, config } = services();
-      const now = Date.now();
+      const now = clockNow();
       const environments: EnvironmentRecord[] = [];
       for await (const page of vault.listManagedSecrets()) {
         for (const entry of page) {
@@ -32,7 +33,7 @@ export function createEnvironmentsHandlers(services: () => ProductServices) {
         // eslint-disable-next-line @typescript-eslint/no-require-imports -- the vault SDK loads on first use
         const { secretNameFor } = require('../clients/credentialVault') as typeof import('../clients/credentialVault');
         const entry = await vault.getSecretProperties(secretNameFor(environmentId), { environmentId });
-        const record = entry ? toEnvironmentRecord(entry, Date.now(), config.rotation.leadDays) : undefined;
+        const record = entry ? toEnvironmentRecord(entry, clockNow(), config.rotation.leadDays) : undefined;
         if (!record) return problem({ status: 404, title: 'Unknown environment', detail: `No environment ${environmentId} is registered; run setup for it first.` });
         return json(200, record);
       } catch (error) {

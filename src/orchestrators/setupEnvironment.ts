@@ -5,10 +5,10 @@
  * Waits for people (consent requests, manual delivery) use durable timers and external events.
  */
 import type { OrchestrationContext, Task } from 'durable-functions';
-import type { DeliverToFinOpsOutput } from '../contracts/activities';
-import type { EnvironmentRecord, SecretReference } from '../contracts/environment';
+import type { EnvironmentRecord } from '../contracts/environment';
 import { SETUP_STEPS, type SetupInput } from '../contracts/setup';
 import { call, StepFailedError } from './activityCalls';
+import { completeDelivery } from './delivery';
 import { Progress } from './progress';
 
 export const SETUP_ORCHESTRATION = 'setupEnvironment';
@@ -80,7 +80,7 @@ export function* setupEnvironment(context: OrchestrationContext): Generator<Task
         { environmentId: input.environmentId, environmentUrl: input.environmentUrl, appId: app.appId, reference, strategy: input.delivery },
         'finOps',
       );
-      yield* completeDelivery(context, input, progress, reference, delivery);
+      yield* completeDelivery(context, progress, { environmentId: input.environmentId, reference, waits: input.waits }, delivery);
       changed = true;
     }
 
@@ -174,54 +174,4 @@ function* waitForConsent(
     if (status.granted) break;
   }
   progress.waitFor(undefined);
-}
-
-/** For `odata` delivery there is nothing left to do; `manual` waits for a person's confirmation. */
-function* completeDelivery(
-  context: OrchestrationContext,
-  input: SetupInput,
-  progress: Progress,
-  reference: SecretReference,
-  delivery: DeliverToFinOpsOutput,
-): Generator<Task, void, unknown> {
-  if (delivery.strategy === 'odata') {
-    progress.set(
-      'deliverToFinOps',
-      'succeeded',
-      `credential written${delivery.providerChanged ? '; batch email provider set to Graph' : ''}`,
-    );
-    return;
-  }
-  const deadline = context.df.currentUtcDateTime.getTime() + input.waits.manualTimeoutHours * HOUR;
-  progress.set('deliverToFinOps', 'waiting', 'waiting for an administrator to enter the credential in F&O');
-  progress.waitFor({ event: 'EmailParametersUpdated', until: new Date(deadline).toISOString(), instructions: delivery.instructions });
-  const notice = {
-    environmentId: input.environmentId,
-    subject: `Enter the Graph email credential in F&O ${input.environmentId}`,
-    lines: [...delivery.instructions.steps, `This request times out at ${new Date(deadline).toISOString()}.`],
-  };
-  yield* call(context, 'notify', { ...notice, kind: 'action-needed' });
-
-  const event = context.df.waitForExternalEvent('EmailParametersUpdated');
-  for (;;) {
-    const now = context.df.currentUtcDateTime.getTime();
-    if (now >= deadline) {
-      throw new StepFailedError('deliverToFinOps', {
-        kind: 'permanent',
-        service: 'product',
-        message: `nobody confirmed the F&O email parameters of environment ${input.environmentId} within ${input.waits.manualTimeoutHours} hours`,
-        action: 'Enter the application id and secret on the Email parameters page, then start setup again.',
-      });
-    }
-    const timer = context.df.createTimer(new Date(Math.min(now + input.waits.reminderHours * HOUR, deadline)));
-    const winner: unknown = yield context.df.Task.any([event, timer]);
-    if (winner === event) {
-      timer.cancel();
-      break;
-    }
-    if (context.df.currentUtcDateTime.getTime() < deadline) yield* call(context, 'notify', { ...notice, kind: 'reminder' });
-  }
-  progress.waitFor(undefined);
-  yield* call(context, 'recordDelivery', { environmentId: input.environmentId, reference });
-  progress.set('deliverToFinOps', 'succeeded', 'confirmed by an administrator');
 }

@@ -1,0 +1,28 @@
+/**
+ * The rotation operation's public shapes: why a rotation runs, the orchestration input built from
+ * the trigger and the settings, and its steps as published in custom status.
+ */
+import type { DeliveryStrategy } from './activities';
+
+/** What started a rotation: the daily sweep, a Key Vault event, a person, or drift repair. */
+export type RotationReason = 'sweep' | 'near-expiry' | 'expired' | 'manual' | 'drift';
+
+export interface RotationInput {
+  environmentId: string;
+  reason: RotationReason;
+  secretLifetimeDays: number;
+  delivery: DeliveryStrategy;
+  /** Hours the previous credential stays valid after F&O holds the new one. */
+  graceHours: number;
+  leadDays: number;
+  waits: { manualTimeoutHours: number; reminderHours: number };
+}
+
+export const ROTATION_STEPS = [
+  'readEnvironment',
+  'createClientSecret',
+  'deliverToFinOps',
+  'verifyCredential',
+  'gracePeriod',
+  'revokePreviousCredentials',
+] as const;

@@ -1,0 +1,155 @@
+/**
+ * The triggers that keep credentials alive: on-demand rotation over HTTP, the daily rotation sweep and
+ * drift check (timers), and Key Vault's expiry events (Event Grid). All start the same
+ * `rotateCredential` orchestration under the environment's instance id, so any mix of them for one
+ * environment yields one run.
+ */
+import type { EventGridEvent, HttpRequest, HttpResponseInit, InvocationContext, Timer } from '@azure/functions';
+import type { DurableClient } from 'durable-functions';
+import { z } from 'zod';
+import type { ProductServices } from '../composition';
+import { environmentIdSchema } from '../contracts/environment';
+import { SECRET_NAME_PREFIX, SECRET_TAGS, MANAGED_BY_MARKER } from '../contracts/wellKnown';
+import { checkFleetDrift, startRotation, sweepFleet, type Logger } from './fleet';
+import { BadRequest, json, parseWith, problem, statusUrlFor } from './http';
+import { alreadyRunning } from './instances';
+
+function loggerOf(context: InvocationContext): Logger {
+  return { info: (m) => context.info(m), warn: (m) => context.warn(m), error: (m) => context.error(m) };
+}
+
+export function createRotationTriggers(services: () => ProductServices) {
+  /** `POST /api/environments/{environmentId}/rotate` → 202, 404 unknown environment, 409 already running. */
+  async function rotateHttp(request: HttpRequest, client: DurableClient, context: InvocationContext): Promise<HttpResponseInit> {
+    try {
+      const environmentId = parseWith(environmentIdSchema, request.params.environmentId ?? '');
+      const { vault, config } = services();
+      // eslint-disable-next-line @typescript-eslint/no-require-imports -- the vault SDK loads on first use
+      const { secretNameFor } = require('../clients/credentialVault') as typeof import('../clients/credentialVault');
+      const entry = await vault.getSecretProperties(secretNameFor(environmentId), { environmentId });
+      if (!entry || entry.tags[SECRET_TAGS.managedBy] !== MANAGED_BY_MARKER) {
+        return problem({ status: 404, title: 'Unknown environment', detail: `No environment ${environmentId} is registered; run setup for it first.` });
+      }
+      const outcome = await startRotation(client, environmentId, 'manual', config);
+      if (!outcome.started) return alreadyRunning(request, environmentId, outcome.running);
+      context.info(`rotation started on demand for environment ${environmentId}`);
+      const statusUrl = statusUrlFor(request, outcome.instanceId);
+      return json(202, { instanceId: outcome.instanceId, statusUrl }, { Location: statusUrl, 'Retry-After': '2' });
+    } catch (error) {
+      if (error instanceof BadRequest) return error.toResponse();
+      throw error;
+    }
+  }
+
+  async function rotationSweep(_timer: Timer, client: DurableClient, context: InvocationContext): Promise<void> {
+    await sweepFleet(services(), client, loggerOf(context));
+  }
+
+  async function driftCheck(_timer: Timer, client: DurableClient, context: InvocationContext): Promise<void> {
+    await checkFleetDrift(services(), client, loggerOf(context));
+  }
+
+  async function secretExpiryEvents(event: EventGridEvent, client: DurableClient, context: InvocationContext): Promise<void> {
+    const parsed = parseKeyVaultEvent(event);
+    if (!parsed.ok) {
+      context.warn(`ignored Event Grid event: ${parsed.reason}`);
+      return;
+    }
+    const { vault, config } = services();
+    const e = parsed.event;
+    const vaultHost = new URL(config.keyVaultUrl).host.toLowerCase();
+    const fromOurVault = e.vaultHost ? e.vaultHost === vaultHost : e.vaultName !== undefined && vaultHost.startsWith(`${e.vaultName.toLowerCase()}.`);
+    if (!fromOurVault) {
+      context.warn(`ignored ${e.eventType} for secret ${e.secretName}: it comes from another vault (${e.vaultHost ?? e.vaultName ?? 'unknown'})`);
+      return;
+    }
+    if (!e.secretName.startsWith(SECRET_NAME_PREFIX)) {
+      context.info(`ignored ${e.eventType} for secret ${e.secretName}: not managed by this product`);
+      return;
+    }
+    const current = await vault.getSecretProperties(e.secretName);
+    const environmentId = current?.tags[SECRET_TAGS.environmentId];
+    if (!current || current.tags[SECRET_TAGS.managedBy] !== MANAGED_BY_MARKER || !environmentId) {
+      context.info(`ignored ${e.eventType} for secret ${e.secretName}: not managed by this product`);
+      return;
+    }
+    if (current.version !== e.version) {
+      context.info(`ignored ${e.eventType} for ${e.secretName} version ${e.version}: the current version is ${current.version}`);
+      return;
+    }
+    const expired = e.eventType === 'Microsoft.KeyVault.SecretExpired';
+    if (expired) {
+      context.error(
+        JSON.stringify({ event: 'fno-graph-mail.alert', kind: 'credential-expired', environmentId, secretName: e.secretName, version: e.version }),
+      );
+    }
+    const outcome = await startRotation(client, environmentId, expired ? 'expired' : 'near-expiry', config);
+    context.info(
+      outcome.started
+        ? `${e.eventType}: rotation started for environment ${environmentId}`
+        : `${e.eventType}: a ${outcome.running.name} run for environment ${environmentId} is already active`,
+    );
+  }
+
+  return { rotateHttp, rotationSweep, driftCheck, secretExpiryEvents };
+}
+
+const KEY_VAULT_EVENT_TYPES = ['Microsoft.KeyVault.SecretNearExpiry', 'Microsoft.KeyVault.SecretExpired'] as const;
+
+export interface KeyVaultSecretEvent {
+  eventType: (typeof KEY_VAULT_EVENT_TYPES)[number];
+  secretName: string;
+  version: string;
+  vaultName?: string;
+  /** Host of the secret id URL, when the event carries one. */
+  vaultHost?: string;
+}
+
+const trimmed = z.preprocess((v) => (typeof v === 'string' ? v.trim() : v), z.string().min(1).max(256));
+
+/**
+ * Reads a Key Vault secret event defensively: keys and values may carry stray whitespace, NBF/EXP may be
+ * numbers or strings, and `data` may be missing pieces that `subject` or `Id` supply.
+ */
+export function parseKeyVaultEvent(raw: unknown): { ok: true; event: KeyVaultSecretEvent } | { ok: false; reason: string } {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return { ok: false, reason: 'not an event object' };
+  const top = normalizeKeys(raw as Record<string, unknown>);
+  const eventType = typeof top.eventtype === 'string' ? top.eventtype.trim() : undefined;
+  if (!eventType || !(KEY_VAULT_EVENT_TYPES as readonly string[]).includes(eventType)) {
+    return { ok: false, reason: `event type ${JSON.stringify(eventType ?? null)} is not handled` };
+  }
+  const data = typeof top.data === 'object' && top.data !== null && !Array.isArray(top.data) ? normalizeKeys(top.data as Record<string, unknown>) : {};
+  let fromId: { host: string; name: string; version: string } | undefined;
+  const id = typeof data.id === 'string' ? data.id.trim() : undefined;
+  if (id) {
+    try {
+      const url = new URL(id);
+      const m = /^\/secrets\/([0-9A-Za-z-]{1,127})\/([0-9A-Za-z]{1,64})\/?$/.exec(url.pathname);
+      if (url.protocol === 'https:' && m) fromId = { host: url.host.toLowerCase(), name: m[1] as string, version: m[2] as string };
+    } catch {
+      /* an unparseable Id is ignored; the other fields may still identify the secret */
+    }
+  }
+  const name = trimmed.safeParse(data.objectname ?? top.subject ?? fromId?.name);
+  const version = trimmed.safeParse(data.version ?? fromId?.version);
+  if (!name.success || !/^[0-9A-Za-z-]{1,127}$/.test(name.data)) return { ok: false, reason: 'the event names no valid secret' };
+  if (!version.success || !/^[0-9A-Za-z]{1,64}$/.test(version.data)) return { ok: false, reason: 'the event names no valid secret version' };
+  if (fromId && (fromId.name !== name.data || fromId.version !== version.data)) return { ok: false, reason: 'the event contradicts itself (Id against ObjectName/Version)' };
+  const vaultName = trimmed.safeParse(data.vaultname);
+  return {
+    ok: true,
+    event: {
+      eventType: eventType as KeyVaultSecretEvent['eventType'],
+      secretName: name.data,
+      version: version.data,
+      ...(vaultName.success ? { vaultName: vaultName.data } : {}),
+      ...(fromId ? { vaultHost: fromId.host } : {}),
+    },
+  };
+}
+
+function normalizeKeys(o: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(o)) out[k.trim().toLowerCase()] = v;
+  return out;
+}

@@ -1,0 +1,96 @@
+/**
+ * Three environments set up, then the sandbox clock driven through three years in steps: the daily
+ * sweep and Key Vault's expiry events keep every credential valid. At every step F&O holds a working
+ * credential (a token is acquired with exactly what F&O holds), no app has more than two live
+ * product credentials, old ones are revoked after the grace period, and nothing is orphaned at the end.
+ */
+import { ClientSecretCredential } from '@azure/identity';
+import { startTestApp, type TestApp } from '../helpers/app';
+import { settle } from '../helpers/settle';
+
+const ENVIRONMENTS = ['contoso-uat', 'contoso-prod', 'fabrikam-test'];
+const DAY = 86_400_000;
+
+let app: TestApp;
+
+beforeAll(async () => {
+  app = await startTestApp({
+    sandbox: { environmentIds: ENVIRONMENTS, secretPropagationSeconds: 0, eventGrid: { tickMs: 20, retryScheduleMs: [50, 100, 200] } },
+    appSettings: { SECRET_LIFETIME_DAYS: '90', ROTATION_LEAD_DAYS: '30', ROTATION_GRACE_HOURS: '24' },
+  });
+});
+
+afterAll(async () => {
+  await app?.stop();
+});
+
+async function rolesWithWhatFinOpsHolds(environmentId: string): Promise<string[]> {
+  const env = app.sandbox.state.finops.find((e) => e.id === environmentId)!;
+  const { applicationId, secret } = env.graphCredential;
+  if (!applicationId || !secret) return [];
+  const credential = new ClientSecretCredential(app.endpoints.tenantId, applicationId, secret, {
+    authorityHost: app.endpoints.authorityHost,
+    disableInstanceDiscovery: true,
+  });
+  const token = await credential.getToken('https://graph.microsoft.com/.default');
+  const claims = JSON.parse(Buffer.from(token.token.split('.')[1] ?? '', 'base64url').toString('utf8')) as { roles?: string[] };
+  return claims.roles ?? [];
+}
+
+function productCredentials(environmentId: string) {
+  const application = app.sandbox.state.applications.find((a) => a.uniqueName === `fno-graph-mail-${environmentId}`)!;
+  return application.passwordCredentials.filter((c) => c.displayName?.startsWith('fno-graph-mail '));
+}
+
+it('keeps every environment able to send mail for three years', async () => {
+  for (const id of ENVIRONMENTS) {
+    const reply = await app.api('POST', `/api/environments/${id}/setup`, { environmentUrl: app.environmentUrl(id) });
+    expect(reply.status).toBe(202);
+  }
+  for (const id of ENVIRONMENTS) expect((await app.waitForOperation(`setup-${id}`)).runtimeStatus).toBe('Completed');
+
+  const start = app.sandbox.state.now();
+  const seenKeys = new Map<string, Set<string>>(ENVIRONMENTS.map((id) => [id, new Set<string>()]));
+  let maxLive = 0;
+  for (let day = 0; day < 3 * 365; day += 5) {
+    await app.advanceClock('P5D');
+    await settle(app);
+    const now = app.sandbox.state.now();
+    for (const id of ENVIRONMENTS) {
+      const roles = await rolesWithWhatFinOpsHolds(id);
+      if (!roles.includes('Mail.Send')) throw new Error(`day ${Math.round((now - start) / DAY)}: F&O of ${id} holds no working credential`);
+      const live = productCredentials(id).filter((c) => Date.parse(c.endDateTime) > now);
+      maxLive = Math.max(maxLive, live.length);
+      expect(live.length).toBeLessThanOrEqual(2);
+      for (const c of live) seenKeys.get(id)!.add(c.keyId);
+    }
+  }
+  expect(maxLive).toBeLessThanOrEqual(2);
+
+  // Each environment went through several rotations (90-day secrets, rotated 30 days before expiry).
+  for (const id of ENVIRONMENTS) expect(seenKeys.get(id)!.size).toBeGreaterThanOrEqual(15);
+
+  // No orphans: every product credential left is the one the current Key Vault version records, and F&O holds it.
+  for (const id of ENVIRONMENTS) {
+    const creds = productCredentials(id);
+    const secret = app.sandbox.state.secrets.find((s) => s.name === `fno-graph-mail-${id}`)!;
+    const enabled = secret.versions.filter((v) => v.enabled);
+    const current = secret.versions[secret.versions.length - 1]!;
+    const heldKey = app.sandbox.state.findLiveCredentialBySecret(app.sandbox.state.finops.find((e) => e.id === id)!.graphCredential.secret ?? '')?.keyId;
+    // A rotation may be inside its grace period at the end: then the previous credential is still live, and recorded.
+    for (const c of creds) expect(enabled.map((v) => v.tags['credential-key-id'])).toContain(c.keyId);
+    expect(heldKey).toBe(current.tags['credential-key-id']);
+    expect(creds.length).toBeLessThanOrEqual(2);
+  }
+
+  // Nothing expired while it was F&O's credential.
+  const expired = app.sandbox.eventGrid.events({ eventType: 'Microsoft.KeyVault.SecretExpired' });
+  for (const e of expired) {
+    const data = (e.event as { data: { ObjectName: string; Version: string } }).data;
+    const secret = app.sandbox.state.secrets.find((s) => s.name === data.ObjectName)!;
+    const version = secret.versions.find((v) => v.version === data.Version)!;
+    expect(version.enabled).toBe(false);
+  }
+  const alerts = app.logs.filter((l) => l.message.includes('fno-graph-mail.alert'));
+  expect(alerts).toEqual([]);
+}, 600_000);
