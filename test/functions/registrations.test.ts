@@ -20,13 +20,26 @@ describe('function app registrations', () => {
       { name: 'getOperationHttp', route: 'operations/{instanceId}', methods: ['GET'], authLevel: 'function', durableClient: true },
       { name: 'listEnvironmentsHttp', route: 'environments', methods: ['GET'], authLevel: 'function', durableClient: false },
       { name: 'raiseEventHttp', route: 'operations/{instanceId}/events/{eventName}', methods: ['POST'], authLevel: 'function', durableClient: true },
+      { name: 'rotateHttp', route: 'environments/{environmentId}/rotate', methods: ['POST'], authLevel: 'function', durableClient: true },
       { name: 'setupHttp', route: 'environments/{environmentId}/setup', methods: ['POST'], authLevel: 'function', durableClient: true },
     ]);
   });
 
   it('registers the orchestration and every activity the contracts name', () => {
-    expect(registry.orchestrations().map((f) => [f.name, f.triggerType])).toEqual([['setupEnvironment', 'orchestrationTrigger']]);
+    expect(registry.orchestrations().map((f) => [f.name, f.triggerType])).toEqual([
+      ['setupEnvironment', 'orchestrationTrigger'],
+      ['rotateCredential', 'orchestrationTrigger'],
+    ]);
     expect(registry.activities().map((f) => f.name).sort()).toEqual([...ACTIVITY_NAMES].sort());
     for (const f of registry.activities()) expect(f.triggerType).toBe('activityTrigger');
+  });
+
+  it('registers the sweep and drift timers on schedules from app settings, and the Event Grid trigger', () => {
+    const timers = registry.byTrigger('timerTrigger').map((f) => [f.name, f.timer?.schedule, f.usesDurableClient]);
+    expect(timers).toEqual([
+      ['rotationSweep', '%ROTATION_SWEEP_SCHEDULE%', true],
+      ['driftCheck', '%DRIFT_CHECK_SCHEDULE%', true],
+    ]);
+    expect(registry.byTrigger('eventGridTrigger').map((f) => [f.name, f.usesDurableClient])).toEqual([['secretExpiryEvents', true]]);
   });
 });
