@@ -13,10 +13,16 @@ export function notify(deps: ActivityDeps): ActivityHandler<NotifyInput, NotifyO
     else log.warn(line);
     const { senderMailbox, alertRecipients, homeTenantId } = deps.settings;
     if (!senderMailbox || alertRecipients.length === 0) return { mailed: 0 };
-    await deps.entra(homeTenantId).sendMail(
-      { from: senderMailbox, to: alertRecipients, subject: input.subject, bodyText: input.lines.join('\n') },
-      { environmentId: input.environmentId },
-    );
+    try {
+      await deps.entra(homeTenantId).sendMail(
+        { from: senderMailbox, to: alertRecipients, subject: input.subject, bodyText: input.lines.join('\n') },
+        { environmentId: input.environmentId },
+      );
+    } catch (error) {
+      // A notification must never fail the run it reports on; the log line above already carries it.
+      log.error(`notification mail for environment ${input.environmentId} could not be sent: ${error instanceof Error ? error.message : String(error)}`);
+      return { mailed: 0 };
+    }
     return { mailed: alertRecipients.length };
   };
 }
