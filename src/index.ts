@@ -10,7 +10,7 @@ import { appConfig } from './config';
 import { ACTIVITY_NAMES } from './contracts/activities';
 import { createActivityHandler } from './functions/activities';
 import { createEnvironmentsHandlers } from './functions/environmentsHttp';
-import { getOperationHttp, raiseEventHttp } from './functions/operationsHttp';
+import { getOperationHttp, listOperationsHttp, raiseEventHttp } from './functions/operationsHttp';
 import { createSetupHandler } from './functions/setupHttp';
 import { ROTATION_ORCHESTRATION, rotateCredential } from './orchestrators/rotateCredential';
 import { SETUP_ORCHESTRATION, setupEnvironment } from './orchestrators/setupEnvironment';
@@ -30,6 +30,13 @@ df.app.client.http('setupHttp', {
   methods: ['POST'],
   authLevel: 'function',
   handler: createSetupHandler(appConfig),
+});
+
+df.app.client.http('listOperationsHttp', {
+  route: 'operations',
+  methods: ['GET'],
+  authLevel: 'function',
+  handler: listOperationsHttp,
 });
 
 df.app.client.http('getOperationHttp', {

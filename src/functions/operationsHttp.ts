@@ -8,6 +8,7 @@ import * as df from 'durable-functions';
 import type { DurableClient, DurableOrchestrationStatus } from 'durable-functions';
 import { z } from 'zod';
 import { EXTERNAL_EVENTS, type OperationStatus } from '../contracts/setup';
+import { now as clockNow } from '../clock';
 import { BadRequest, json, parseWith, problem, readJsonBody } from './http';
 import { findStatus, isActive } from './instances';
 
@@ -99,6 +100,33 @@ export async function raiseEventHttp(request: HttpRequest, client: DurableClient
     await client.raiseEvent(instanceId, eventName, data);
     context.info(`event ${eventName} raised on ${instanceId}`);
     return json(202, { instanceId, eventName, accepted: true });
+  } catch (error) {
+    if (error instanceof BadRequest) return error.toResponse();
+    throw error;
+  }
+}
+
+/** `GET /api/operations`: the runs of the last `days` (default 30, at most 365), newest first; `?status=Running` filters. */
+export async function listOperationsHttp(request: HttpRequest, client: DurableClient, _context: InvocationContext): Promise<HttpResponseInit> {
+  try {
+    const days = parseWith(
+      z.coerce.number({ message: 'must be a number' }).int({ message: 'must be a whole number' }).min(1, { message: 'must be at least 1' }).max(365, { message: 'must be at most 365' }),
+      request.query.get('days') ?? '30',
+    );
+    const statusFilter = request.query.get('status');
+    const known = Object.values(df.OrchestrationRuntimeStatus) as string[];
+    if (statusFilter !== null && !known.includes(statusFilter)) {
+      throw new BadRequest(`status must be one of ${known.join(', ')}.`, 'status');
+    }
+    const statuses = await client.getStatusBy({
+      createdTimeFrom: new Date(clockNow() - days * 86_400_000),
+      ...(statusFilter !== null ? { runtimeStatus: [statusFilter as df.OrchestrationRuntimeStatus] } : {}),
+    });
+    const operations = statuses
+      .filter((s) => /^(setup|rotate)-/.test(s.instanceId))
+      .map(toOperationView)
+      .sort((a, b) => b.createdTime.localeCompare(a.createdTime));
+    return json(200, { operations });
   } catch (error) {
     if (error instanceof BadRequest) return error.toResponse();
     throw error;

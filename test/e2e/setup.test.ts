@@ -261,6 +261,21 @@ describe('HTTP contract', () => {
     expect((await app.api('GET', '/api/operations/setup-tailspin-dev')).status).toBe(404);
   });
 
+  it('lists recent operations with their steps, newest first, filterable by status', async () => {
+    const all = await app.api<{ operations: Array<{ instanceId: string; runtimeStatus: string; steps: unknown[]; createdTime: string }> }>('GET', '/api/operations');
+    expect(all.status).toBe(200);
+    const ids = all.body.operations.map((o) => o.instanceId);
+    expect(ids).toEqual(expect.arrayContaining(['setup-contoso-uat', 'setup-contoso-prod', 'setup-northwind-dev']));
+    const times = all.body.operations.map((o) => o.createdTime);
+    expect([...times].sort().reverse()).toEqual(times);
+    for (const op of all.body.operations) expect(op.steps.length).toBeGreaterThan(0);
+    const failed = await app.api<{ operations: Array<{ runtimeStatus: string }> }>('GET', '/api/operations?status=Failed');
+    expect(failed.body.operations.length).toBeGreaterThan(0);
+    expect(failed.body.operations.every((o) => o.runtimeStatus === 'Failed')).toBe(true);
+    expect((await app.api('GET', '/api/operations?status=Nope')).status).toBe(400);
+    expect((await app.api('GET', '/api/operations?days=0')).status).toBe(400);
+  });
+
   it('answers 404 for unknown operations and 400 for unknown events', async () => {
     expect((await app.api('GET', '/api/operations/setup-nobody')).status).toBe(404);
     expect((await app.api('POST', '/api/operations/setup-nobody/events/ConsentGranted', {})).status).toBe(404);

@@ -19,6 +19,7 @@ describe('function app registrations', () => {
       { name: 'getEnvironmentHttp', route: 'environments/{environmentId}', methods: ['GET'], authLevel: 'function', durableClient: false },
       { name: 'getOperationHttp', route: 'operations/{instanceId}', methods: ['GET'], authLevel: 'function', durableClient: true },
       { name: 'listEnvironmentsHttp', route: 'environments', methods: ['GET'], authLevel: 'function', durableClient: false },
+      { name: 'listOperationsHttp', route: 'operations', methods: ['GET'], authLevel: 'function', durableClient: true },
       { name: 'raiseEventHttp', route: 'operations/{instanceId}/events/{eventName}', methods: ['POST'], authLevel: 'function', durableClient: true },
       { name: 'rotateHttp', route: 'environments/{environmentId}/rotate', methods: ['POST'], authLevel: 'function', durableClient: true },
       { name: 'setupHttp', route: 'environments/{environmentId}/setup', methods: ['POST'], authLevel: 'function', durableClient: true },
