@@ -34,21 +34,24 @@ function accessDenied(ctx: GraphContext): SandboxResponse {
   return fail(ctx, 403, 'ErrorAccessDenied', 'Access is denied. Check credentials and try again.');
 }
 
-/** Exchange RBAC for Applications: a scoped app may only act on mailboxes inside its scope. */
-function mailboxInScope(ctx: GraphContext, user: UserRecord): boolean {
-  const scopes = ctx.state.mailboxScopes;
-  if (!Object.prototype.hasOwnProperty.call(scopes, ctx.claims.appid)) return true;
-  const allowed = scopes[ctx.claims.appid];
-  if (allowed === null || allowed === undefined) return true;
-  const names = new Set(allowed.map((a) => a.toLowerCase()));
-  return names.has(user.userPrincipalName.toLowerCase()) || names.has(user.mail.toLowerCase());
+/** The mailboxes an Exchange RBAC for Applications assignment (`Application Mail.Send` on a management scope) lets the app send as, if any. */
+function exchangeScopeOf(ctx: GraphContext): Set<string> | undefined {
+  const allowed = ctx.state.mailboxScopes[ctx.claims.appid.toLowerCase()] ?? ctx.state.mailboxScopes[ctx.claims.appid];
+  return allowed ? new Set(allowed.map((a) => a.toLowerCase())) : undefined;
 }
 
+/**
+ * Who may send as a mailbox, as Exchange Online decides it: the Entra `Mail.Send` application permission
+ * grants every mailbox; an RBAC for Applications assignment grants the mailboxes in its scope. The two are
+ * additive, which is why scoping an app means removing its tenant-wide `Mail.Send` grant.
+ */
 function sendMail(ctx: GraphContext, idOrUpn: string): SandboxResponse {
-  if (reachOf(ctx.claims, 'mail.send') === 'none') return accessDenied(ctx);
+  const tenantWide = reachOf(ctx.claims, 'mail.send') !== 'none';
+  const scope = exchangeScopeOf(ctx);
+  if (!tenantWide && !scope) return accessDenied(ctx);
   const user = findUser(ctx, idOrUpn);
   if (!user) return fail(ctx, 404, 'ErrorInvalidUser', `The requested user '${idOrUpn}' is invalid.`);
-  if (!mailboxInScope(ctx, user)) return accessDenied(ctx);
+  if (!tenantWide && !(scope?.has(user.userPrincipalName.toLowerCase()) || scope?.has(user.mail.toLowerCase()))) return accessDenied(ctx);
   const parsed = parseBody(ctx, sendMailSchema);
   if ('response' in parsed) return parsed.response;
   const message = parsed.value.message;

@@ -447,7 +447,8 @@ describe('control switches observed through Graph', () => {
     const appId = sandbox.endpoints.managedIdentity.clientId;
     const sender = sandbox.endpoints.senderMailbox;
     const message = { message: { subject: 'Test', body: { contentType: 'Text', content: 'hello' }, toRecipients: [{ emailAddress: { address: 'ops@contoso.com' } }] } };
-    expect((await sandbox.control('/permissions', { body: { managedIdentityRoles: [...DEFAULT_MANAGED_IDENTITY_ROLES, 'Mail.Send'] } })).status).toBe(200);
+    // RBAC for Applications only: the identity has no tenant-wide Mail.Send grant, the scope alone lets it send.
+    expect((await sandbox.control('/permissions', { body: { managedIdentityRoles: DEFAULT_MANAGED_IDENTITY_ROLES } })).status).toBe(200);
     try {
       expect((await sandbox.control('/mailbox-scopes', { body: { appId: 'not-a-guid', mailboxes: [sender] } })).status).toBe(400);
       expect((await sandbox.control('/mailbox-scopes', { body: { appId, mailboxes: sender } })).status).toBe(400);
@@ -462,8 +463,8 @@ describe('control switches observed through Graph', () => {
       expect((await graph('POST', `/users/${sender}/sendMail`, message)).status).toBe(202);
 
       expect((await sandbox.control('/mailbox-scopes', { body: { appId, mailboxes: null } })).status).toBe(200);
-      expect((await graph('POST', `/users/${ADMIN_MAILBOX}/sendMail`, message)).status).toBe(202);
-      expect(sandbox.state.sentMail.map((m) => m.from)).toEqual([sender, ADMIN_MAILBOX]);
+      expect((await graph('POST', `/users/${sender}/sendMail`, message)).status).toBe(403);
+      expect(sandbox.state.sentMail.map((m) => m.from)).toEqual([sender]);
     } finally {
       await sandbox.control('/mailbox-scopes', { body: { appId, mailboxes: null } });
       await sandbox.control('/permissions', { body: { managedIdentityRoles: DEFAULT_MANAGED_IDENTITY_ROLES } });

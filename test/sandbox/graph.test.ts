@@ -565,8 +565,8 @@ describe('sendMail', () => {
     saveToSentItems: false,
   };
 
-  function sender(): Caller {
-    return { appId: 'a0000000-0000-0000-0000-00000000000a', servicePrincipalId: 'b0000000-0000-0000-0000-00000000000b', roles: ['Mail.Send'] };
+  function sender(over: Partial<Caller> = {}): Caller {
+    return { appId: 'a0000000-0000-0000-0000-00000000000a', servicePrincipalId: 'b0000000-0000-0000-0000-00000000000b', roles: ['Mail.Send'], ...over };
   }
 
   it('accepts a message with 202 and records who sent what as whom', async () => {
@@ -601,17 +601,22 @@ describe('sendMail', () => {
     expect(errorOf(res)).toMatchObject({ code: 'ErrorInvalidUser', message: "The requested user 'ghost@contoso.onmicrosoft.com' is invalid." });
   });
 
-  it('enforces the mailbox scope of RBAC for Applications', async () => {
+  it('enforces the mailbox scope of RBAC for Applications (additive to the Entra grant, as in Exchange)', async () => {
     const w = world();
-    const s = sender();
+    const s = sender({ roles: [] });
+    expect((await call(w, s, 'POST', `/v1.0/users/${SENDER_MAILBOX}/sendMail`, { body: message })).status).toBe(403);
     w.state.mailboxScopes[s.appId] = [SENDER_MAILBOX];
     expect((await call(w, s, 'POST', `/v1.0/users/${SENDER_MAILBOX}/sendMail`, { body: message })).status).toBe(202);
     const outside = await call(w, s, 'POST', `/v1.0/users/${ADMIN_MAILBOX}/sendMail`, { body: message });
     expect(outside.status).toBe(403);
     expect(errorOf(outside).code).toBe('ErrorAccessDenied');
     expect(w.state.sentMail.map((m) => m.from)).toEqual([SENDER_MAILBOX]);
+    // With the tenant-wide Mail.Send grant as well, the scope no longer limits anything.
+    const both = sender({ appId: 'c0000000-0000-0000-0000-00000000000c' });
+    w.state.mailboxScopes[both.appId] = [SENDER_MAILBOX];
+    expect((await call(w, both, 'POST', `/v1.0/users/${ADMIN_MAILBOX}/sendMail`, { body: message })).status).toBe(202);
     w.state.mailboxScopes[s.appId] = null;
-    expect((await call(w, s, 'POST', `/v1.0/users/${ADMIN_MAILBOX}/sendMail`, { body: message })).status).toBe(202);
+    expect((await call(w, s, 'POST', `/v1.0/users/${ADMIN_MAILBOX}/sendMail`, { body: message })).status).toBe(403);
   });
 
   it('refuses a message without recipients', async () => {
