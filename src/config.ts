@@ -174,6 +174,11 @@ export const SETTINGS = {
     default: '',
     description: 'Mailbox that test messages and alerts are sent from (empty: no test message, no alert mail).',
   },
+  DASHBOARD_URL: {
+    schema: z.union([z.literal(''), httpsUrl]),
+    default: '',
+    description: 'Public URL of the dashboard (`https://<app>.azurewebsites.net/api/dashboard`), linked from notification mail; never include the key.',
+  },
   ALERT_RECIPIENTS: {
     schema: z.union([z.literal('').transform(() => [] as string[]), emailList]),
     default: '',
@@ -207,6 +212,7 @@ export interface AppConfig {
   manualDelivery: { timeoutHours: number; reminderHours: number };
   senderMailbox: string | undefined;
   alertRecipients: string[];
+  dashboardUrl: string | undefined;
 }
 
 export class ConfigError extends Error {
@@ -270,6 +276,7 @@ export function loadConfig(env: Record<string, string | undefined>): AppConfig {
     manualDelivery: { timeoutHours: v.MANUAL_DELIVERY_TIMEOUT_HOURS, reminderHours: v.MANUAL_DELIVERY_REMINDER_HOURS },
     senderMailbox: v.SENDER_MAILBOX || undefined,
     alertRecipients: v.ALERT_RECIPIENTS,
+    dashboardUrl: v.DASHBOARD_URL || undefined,
   };
 }
 

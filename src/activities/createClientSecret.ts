@@ -61,26 +61,36 @@ export function createClientSecret(deps: ActivityDeps): ActivityHandler<CreateCl
 
     if (current && currentRef && currentLive) {
       const delivered = current.tags[SECRET_TAGS.delivered] === 'true';
+      const scope = current.tags[SECRET_TAGS.mailboxScope];
+      const kept = { reference: currentRef, delivered, removedOrphans, ...(scope ? { mailboxScope: scope } : {}) };
       if (current.tags[SECRET_TAGS.operationId] === input.operationId) {
-        return { reference: currentRef, created: true, delivered, removedOrphans };
+        return { ...kept, created: true };
       }
       const enoughLeft = Date.parse(currentRef.expiresOn) - now > input.minRemainingDays * DAY;
       if (input.mode === 'ensure' && enoughLeft) {
-        return { reference: currentRef, created: false, delivered, removedOrphans };
+        return { ...kept, created: false };
       }
       // A rotation that stored a credential but failed to deliver it: deliver that one rather than
       // adding a third live credential to the app.
       if (input.mode === 'rotate' && !delivered && enoughLeft) {
-        return { reference: currentRef, created: false, delivered, removedOrphans };
+        return { ...kept, created: false };
       }
     }
 
-    if (input.mode === 'rotate' && currentRef && currentLive) {
-      // At most two live product credentials: the one F&O holds (current) and the one being created.
-      // Anything older was superseded by an earlier rotation whose revocation did not finish.
+    if (input.mode === 'rotate' && current && currentRef && currentLive) {
+      // At most two live product credentials: the one F&O holds and the one being created. Anything
+      // else was superseded by an earlier rotation whose revocation did not finish. F&O holds the
+      // current version's credential once it was delivered; an undelivered current version (a failed
+      // rotation's, now too close to its end to resume) is superseded itself, while F&O still sends with
+      // the newest delivered version's credential, which must stay until a new one is verified.
+      let held = currentRef.keyId.toLowerCase();
+      if (current.tags[SECRET_TAGS.delivered] !== 'true') {
+        const delivered = (await deps.vault.listVersions(name, opts)).filter((v) => v.enabled && v.tags[SECRET_TAGS.delivered] === 'true');
+        held = (delivered[delivered.length - 1]?.tags[SECRET_TAGS.credentialKeyId] ?? '').toLowerCase();
+      }
       for (const c of credentials) {
         const key = c.keyId.toLowerCase();
-        if (isManagedCredential(c) && live.has(key) && key !== currentRef.keyId.toLowerCase() && !removedOrphans.includes(c.keyId)) {
+        if (isManagedCredential(c) && live.has(key) && key !== held && !removedOrphans.includes(c.keyId)) {
           await entra.removePassword(input.appObjectId, c.keyId, opts);
           removedOrphans.push(c.keyId);
           log.warn(`removed superseded credential ${c.keyId} of environment ${input.environmentId} before adding a new one`);
@@ -107,6 +117,8 @@ export function createClientSecret(deps: ActivityDeps): ActivityHandler<CreateCl
             [SECRET_TAGS.appObjectId]: input.appObjectId,
             [SECRET_TAGS.credentialKeyId]: created.keyId,
             [SECRET_TAGS.operationId]: input.operationId,
+            // A mailbox scope lives in Exchange, not in the credential: it carries over to the new version.
+            ...(current?.tags[SECRET_TAGS.mailboxScope] ? { [SECRET_TAGS.mailboxScope]: current.tags[SECRET_TAGS.mailboxScope] } : {}),
           },
         },
         opts,
@@ -132,6 +144,7 @@ export function createClientSecret(deps: ActivityDeps): ActivityHandler<CreateCl
       created: true,
       delivered: false,
       removedOrphans,
+      ...(current?.tags[SECRET_TAGS.mailboxScope] ? { mailboxScope: current.tags[SECRET_TAGS.mailboxScope] } : {}),
     };
   };
 }

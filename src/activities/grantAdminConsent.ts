@@ -29,12 +29,14 @@ export function grantAdminConsent(deps: ActivityDeps): ActivityHandler<GrantAdmi
     const graph = await entra.getGraphServicePrincipal(opts);
     if (input.strategy === 'request') {
       const status = await entra.getConsentStatus({ servicePrincipalId: input.servicePrincipalId, graphServicePrincipalId: graph.objectId }, opts);
-      if (status.granted) return { status: 'granted', changed: false };
+      if (input.mailSend ? status.granted : status.userReadGranted) return { status: 'granted', changed: false };
       return { status: 'requested', consentUrl: adminConsentUrl(deps.settings.authorityHost, input.tenantId, input.appId) };
     }
     // Both settle before the step ends, so no write is still in flight when it reports a failure.
     const [role, grant] = await Promise.allSettled([
-      entra.ensureAppRoleAssignment({ principalId: input.servicePrincipalId, resourceId: graph.objectId, appRoleId: MAIL_SEND_ROLE_ID }, opts),
+      input.mailSend
+        ? entra.ensureAppRoleAssignment({ principalId: input.servicePrincipalId, resourceId: graph.objectId, appRoleId: MAIL_SEND_ROLE_ID }, opts)
+        : Promise.resolve({ created: false }),
       entra.ensureDelegatedGrant({ clientId: input.servicePrincipalId, resourceId: graph.objectId, scope: USER_READ_SCOPE_VALUE }, opts),
     ]);
     if (role.status === 'rejected' || grant.status === 'rejected') throw consentFailure(role, grant);

@@ -14,6 +14,7 @@ import { verifyCredential } from './verifyCredential';
 import { readEnvironment } from './readEnvironment';
 import { revokePreviousCredentials } from './revokePreviousCredentials';
 import { inspectEnvironment } from './inspectEnvironment';
+import { prepareMailboxScope, verifyMailboxScope } from './mailboxScope';
 
 export type Activities = { [N in ActivityName]: ActivityHandler<ActivityInput<N>, ActivityOutput<N>> };
 
@@ -31,6 +32,8 @@ export function createActivities(deps: ActivityDeps): Activities {
     readEnvironment: readEnvironment(deps),
     revokePreviousCredentials: revokePreviousCredentials(deps),
     inspectEnvironment: inspectEnvironment(deps),
+    prepareMailboxScope: prepareMailboxScope(),
+    verifyMailboxScope: verifyMailboxScope(deps),
   };
 }
 

@@ -16,11 +16,11 @@ export function inspectEnvironment(deps: ActivityDeps): ActivityHandler<InspectE
     const entra = deps.entra(input.tenantId);
     const opts = { environmentId: input.environmentId };
     const now = Date.parse(input.asOf);
-    const [credentials, versions, sp] = await Promise.all([
-      entra.listPasswordCredentials(input.appObjectId, opts),
-      deps.vault.listVersions(input.secretName, opts),
-      entra.getServicePrincipal(input.appId, opts),
-    ]);
+    // Versions first, credentials after: a credential created after the versions were read is younger
+    // than the grace period, and one revoked meanwhile is still recorded in this snapshot, so a rotation
+    // finishing concurrently never looks like an orphan.
+    const [versions, sp] = await Promise.all([deps.vault.listVersions(input.secretName, opts), entra.getServicePrincipal(input.appId, opts)]);
+    const credentials = await entra.listPasswordCredentials(input.appObjectId, opts);
     const recorded = new Set(
       versions.filter((v) => v.enabled).map((v) => (v.tags[SECRET_TAGS.credentialKeyId] ?? '').toLowerCase()),
     );
@@ -31,7 +31,8 @@ export function inspectEnvironment(deps: ActivityDeps): ActivityHandler<InspectE
       if (!isManagedCredential(c) || recorded.has(c.keyId.toLowerCase())) continue;
       const created = c.startDateTime ? Date.parse(c.startDateTime) : 0;
       if (now - created >= input.graceHours * HOUR) {
-        await entra.removePassword(input.appObjectId, c.keyId, opts);
+        const { removed } = await entra.removePassword(input.appObjectId, c.keyId, opts);
+        if (!removed) continue;
         removedOrphans.push(c.keyId);
         log.warn(`environment ${input.environmentId}: removed orphaned credential ${c.keyId} (created by the product, recorded nowhere)`);
       } else {

@@ -25,7 +25,7 @@ async function verify(deps: ActivityDeps, input: VerifyCredentialInput, log: Act
   const secret = await deps.vault.readSecretValue(input.reference.secretName, input.reference.secretVersion, opts);
   const session = deps.signInAs({ tenantId: input.tenantId, appId: input.appId, secret });
   const roles = await session.roles();
-  if (!roles.includes(MAIL_SEND_ROLE_VALUE)) {
+  if (!input.mailboxScoped && !roles.includes(MAIL_SEND_ROLE_VALUE)) {
     // Consent replicates like everything else in Entra: a token minted moments after the grant may
     // lack the role. Retried by the preset; after that the run fails with this message.
     throw new ServiceError({

@@ -5,6 +5,7 @@
  * stored in plain text: ids and references only, never a secret.
  */
 import type { EnvironmentRecord, SecretReference } from './environment';
+import type { MailboxScope, MailboxScopeInstructions } from './setup';
 
 export type ConsentStrategy = 'grant' | 'request';
 export type DeliveryStrategy = 'odata' | 'manual';
@@ -37,6 +38,11 @@ export interface GrantAdminConsentInput {
   appId: string;
   servicePrincipalId: string;
   strategy: ConsentStrategy;
+  /**
+   * Whether the tenant-wide `Mail.Send` grant is wanted. False for a mailbox-scoped environment, where
+   * Exchange RBAC for Applications grants sending for the scope and a tenant-wide grant would override it.
+   */
+  mailSend: boolean;
 }
 export type GrantAdminConsentOutput =
   | { status: 'granted'; changed: boolean }
@@ -78,6 +84,8 @@ export interface CreateClientSecretOutput {
   delivered: boolean;
   /** Key ids of unrecorded credentials of this operation that were removed (a crashed earlier attempt). */
   removedOrphans: string[];
+  /** The mailbox scope recorded on the version, if any (`describeMailboxScope`). */
+  mailboxScope?: string;
 }
 
 export interface DeliverToFinOpsInput {
@@ -115,6 +123,8 @@ export interface VerifyCredentialInput {
   /** Send a test message when both are given. */
   senderMailbox?: string;
   testRecipient?: string;
+  /** Mailbox-scoped: the token carries no `Mail.Send` role by design; sending is what proves the credential. */
+  mailboxScoped?: boolean;
 }
 export interface VerifyCredentialOutput {
   roles: string[];
@@ -129,6 +139,30 @@ export interface NotifyInput {
 }
 export interface NotifyOutput {
   mailed: number;
+}
+
+export interface PrepareMailboxScopeInput {
+  environmentId: string;
+  appId: string;
+  servicePrincipalId: string;
+  appDisplayName: string;
+  scope: MailboxScope;
+}
+export interface PrepareMailboxScopeOutput {
+  instructions: MailboxScopeInstructions;
+}
+
+export interface VerifyMailboxScopeInput {
+  environmentId: string;
+  tenantId: string;
+  appId: string;
+  reference: SecretReference;
+  scope: MailboxScope;
+  testRecipient?: string;
+}
+export interface VerifyMailboxScopeOutput {
+  inScopeAccepted: string;
+  outOfScopeRefused?: string;
 }
 
 export interface ReadEnvironmentInput {
@@ -188,6 +222,8 @@ export interface ActivityContracts {
   readEnvironment: { input: ReadEnvironmentInput; output: ReadEnvironmentOutput };
   revokePreviousCredentials: { input: RevokePreviousCredentialsInput; output: RevokePreviousCredentialsOutput };
   inspectEnvironment: { input: InspectEnvironmentInput; output: InspectEnvironmentOutput };
+  prepareMailboxScope: { input: PrepareMailboxScopeInput; output: PrepareMailboxScopeOutput };
+  verifyMailboxScope: { input: VerifyMailboxScopeInput; output: VerifyMailboxScopeOutput };
 }
 
 export type ActivityName = keyof ActivityContracts;
@@ -207,6 +243,8 @@ export const ACTIVITY_NAMES: readonly ActivityName[] = [
   'readEnvironment',
   'revokePreviousCredentials',
   'inspectEnvironment',
+  'prepareMailboxScope',
+  'verifyMailboxScope',
 ] as const;
 
 /**

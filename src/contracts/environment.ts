@@ -46,4 +46,6 @@ export interface EnvironmentRecord {
   appObjectId: string;
   credential: { keyId: string; secretName: string; secretVersion: string; expiresOn: string };
   status: EnvironmentStatus;
+  /** Set when sending is limited to a group or mailboxes by Exchange RBAC for Applications. */
+  mailboxScope?: string;
 }

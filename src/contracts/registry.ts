@@ -41,5 +41,6 @@ export function toEnvironmentRecord(entry: RegistryEntry, nowMs: number, leadDay
     appObjectId,
     credential: { keyId, secretName: entry.name, secretVersion: entry.version, expiresOn: new Date(expires).toISOString() },
     status,
+    ...(t[SECRET_TAGS.mailboxScope] ? { mailboxScope: t[SECRET_TAGS.mailboxScope] } : {}),
   };
 }

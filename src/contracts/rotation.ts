@@ -16,6 +16,8 @@ export interface RotationInput {
   graceHours: number;
   leadDays: number;
   waits: { manualTimeoutHours: number; reminderHours: number };
+  /** Link for notifications (no key in it). */
+  dashboardUrl?: string;
 }
 
 export const ROTATION_STEPS = [

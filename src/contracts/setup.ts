@@ -29,7 +29,38 @@ export const setupRequestSchema = z.strictObject({
   testRecipient: z.string({ message: 'must be a string' }).email({ message: 'must be an email address' }).optional(),
   consent: z.enum(['grant', 'request'], { message: 'must be "grant" or "request"' }).optional(),
   delivery: z.enum(['odata', 'manual'], { message: 'must be "odata" or "manual"' }).optional(),
+  mailboxScope: z
+    .strictObject({
+      groupOrMailboxes: z.union(
+        [
+          z.string().email({ message: 'must be an email address' }),
+          z.array(z.string().email({ message: 'must be email addresses' })).min(1, { message: 'must list at least one mailbox' }).max(50, { message: 'must list at most 50 mailboxes (use a group)' }),
+        ],
+        { message: 'must be the address of a mail-enabled security group or a list of mailbox addresses' },
+      ),
+      outOfScopeTestMailbox: z.string().email({ message: 'must be an email address' }).optional(),
+    })
+    .optional(),
 });
+
+/** Mailbox scoping (Exchange Online RBAC for Applications): a group, or an explicit list of mailboxes. */
+export interface MailboxScope {
+  group?: string;
+  mailboxes?: string[];
+  /** A mailbox outside the scope, used to prove that sending as it is refused. */
+  outOfScopeTestMailbox?: string;
+}
+
+/** The registry tag value describing a scope (group address, or mailbox addresses). */
+export function describeMailboxScope(scope: MailboxScope): string {
+  return (scope.group ? `group:${scope.group}` : `mailboxes:${(scope.mailboxes ?? []).join(';')}`).toLowerCase().slice(0, 256);
+}
+
+export interface MailboxScopeInstructions {
+  /** Exchange Online PowerShell, then Microsoft Graph PowerShell, to run as an administrator. */
+  commands: string[];
+  steps: string[];
+}
 
 export type SetupRequest = z.output<typeof setupRequestSchema>;
 
@@ -52,6 +83,10 @@ export interface SetupInput {
   };
   /** Renew the credential during setup when it has fewer days left than this. */
   minRemainingDays: number;
+  /** Restrict the mailboxes the app may send as (the optional last step). */
+  mailboxScope?: MailboxScope;
+  /** Link for notifications (no key in it). */
+  dashboardUrl?: string;
 }
 
 export type StepStatus = 'pending' | 'running' | 'waiting' | 'succeeded' | 'skipped' | 'failed';
@@ -67,7 +102,7 @@ export interface WaitingFor {
   event: string;
   /** ISO time when the wait times out. */
   until: string;
-  instructions: ConsentInstructions | ManualDeliveryInstructions;
+  instructions: ConsentInstructions | ManualDeliveryInstructions | MailboxScopeInstructions;
 }
 
 export interface ConsentInstructions {
@@ -81,7 +116,7 @@ export interface OperationStatus {
 }
 
 /** External events a run may wait for. */
-export const EXTERNAL_EVENTS = ['ConsentGranted', 'EmailParametersUpdated'] as const;
+export const EXTERNAL_EVENTS = ['ConsentGranted', 'EmailParametersUpdated', 'MailboxScopeApplied'] as const;
 export type ExternalEventName = (typeof EXTERNAL_EVENTS)[number];
 
 export const SETUP_STEPS = [
@@ -92,3 +127,6 @@ export const SETUP_STEPS = [
   'deliverToFinOps',
   'verifyCredential',
 ] as const;
+
+/** With mailbox scoping, a last step applies the scope and proves it by sending with the new credential. */
+export const SCOPED_SETUP_STEPS = [...SETUP_STEPS, 'restrictMailboxes'] as const;

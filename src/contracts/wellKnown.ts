@@ -34,6 +34,8 @@ export const SECRET_TAGS = {
   operationId: 'operation-id',
   /** `true` once F&O holds this version (written by OData or confirmed by a person). */
   delivered: 'delivered-to-finops',
+  /** The group or mailboxes Exchange RBAC for Applications limits sending to (absent: tenant-wide Mail.Send). */
+  mailboxScope: 'mailbox-scope',
 } as const;
 
 export type SecretTagName = (typeof SECRET_TAGS)[keyof typeof SECRET_TAGS];

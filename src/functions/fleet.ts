@@ -29,6 +29,7 @@ export function buildRotationInput(environmentId: string, reason: RotationReason
     graceHours: config.rotation.graceHours,
     leadDays: config.rotation.leadDays,
     waits: { manualTimeoutHours: config.manualDelivery.timeoutHours, reminderHours: config.manualDelivery.reminderHours },
+    ...(config.dashboardUrl ? { dashboardUrl: config.dashboardUrl } : {}),
   };
 }
 
@@ -118,6 +119,8 @@ export async function checkFleetDrift(services: ProductServices, client: Durable
   }
   const findings: DriftFinding[] = [];
   await forEachLimited(records, config.rotation.concurrency, async (record) => {
+    // A setup or rotation in progress changes exactly what the check compares: look again next time.
+    if (await activeInstance(client, [instanceIds.rotation(record.environmentId), instanceIds.setup(record.environmentId)])) return;
     const inspected = await activities.inspectEnvironment(
       {
         environmentId: record.environmentId,
@@ -131,7 +134,9 @@ export async function checkFleetDrift(services: ProductServices, client: Durable
       },
       log,
     );
-    const consentRevoked = !inspected.consent.granted;
+    // A mailbox-scoped app has no tenant-wide Mail.Send by design; only User.Read is expected in Entra.
+    const scoped = record.mailboxScope !== undefined;
+    const consentRevoked = scoped ? !inspected.consent.userReadGranted : !inspected.consent.granted;
     if (!inspected.credentialMissing && inspected.removedOrphans.length === 0 && !consentRevoked) return;
     const actions: string[] = [];
     if (inspected.credentialMissing) {
@@ -141,12 +146,17 @@ export async function checkFleetDrift(services: ProductServices, client: Durable
     if (inspected.removedOrphans.length > 0) actions.push(`removed orphaned credential(s) ${inspected.removedOrphans.join(', ')}`);
     if (consentRevoked) {
       if (config.consentStrategy === 'grant') {
-        const sp = await services.activities.ensureServicePrincipal({ environmentId: record.environmentId, tenantId: record.tenantId, appId: record.appId }, log);
-        await services.activities.grantAdminConsent(
-          { environmentId: record.environmentId, tenantId: record.tenantId, appId: record.appId, servicePrincipalId: sp.servicePrincipalId, strategy: 'grant' },
-          log,
-        );
-        actions.push('admin consent granted again');
+        try {
+          const sp = await services.activities.ensureServicePrincipal({ environmentId: record.environmentId, tenantId: record.tenantId, appId: record.appId }, log);
+          await services.activities.grantAdminConsent(
+            { environmentId: record.environmentId, tenantId: record.tenantId, appId: record.appId, servicePrincipalId: sp.servicePrincipalId, strategy: 'grant', mailSend: !scoped },
+            log,
+          );
+          actions.push('admin consent granted again');
+        } catch (error) {
+          // A repair that fails is exactly when a person must act: report it in the alert rather than lose the finding.
+          actions.push(`granting admin consent again failed: ${error instanceof Error ? error.message : String(error)}`);
+        }
       } else {
         actions.push('admin consent must be granted again by an administrator');
       }

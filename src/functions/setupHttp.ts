@@ -33,6 +33,14 @@ export function buildSetupInput(environmentId: string, environmentUrl: string, r
   const sender = request.senderMailbox ?? config.senderMailbox;
   if (sender !== undefined) input.senderMailbox = sender;
   if (request.testRecipient !== undefined) input.testRecipient = request.testRecipient;
+  if (config.dashboardUrl) input.dashboardUrl = config.dashboardUrl;
+  if (request.mailboxScope) {
+    const target = request.mailboxScope.groupOrMailboxes;
+    input.mailboxScope = {
+      ...(typeof target === 'string' ? { group: target.toLowerCase() } : { mailboxes: target.map((m) => m.toLowerCase()) }),
+      ...(request.mailboxScope.outOfScopeTestMailbox ? { outOfScopeTestMailbox: request.mailboxScope.outOfScopeTestMailbox.toLowerCase() } : {}),
+    };
+  }
   return input;
 }
 

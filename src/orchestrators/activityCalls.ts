@@ -26,6 +26,8 @@ export const RETRY = {
   replication: preset(1_000, 12, 1.6, 20_000),
   /** A new client secret that Entra does not accept yet (5–20 s typical): short polls first, ~2 minutes. */
   propagation: preset(500, 14, 1.5, 15_000),
+  /** Exchange applies RBAC for Applications assignments within about an hour: 1 minute doubling to 15, ~2 hours. */
+  exchange: preset(60_000, 10, 2, 900_000),
   /** F&O OData: environments restart for servicing; ~5 minutes. */
   finOps: preset(5_000, 6, 2, 120_000),
 } as const;

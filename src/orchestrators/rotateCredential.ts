@@ -84,17 +84,26 @@ export function* rotateCredential(context: OrchestrationContext): Generator<Task
         { environmentId, environmentUrl: env.environmentUrl, appId: env.appId, reference, strategy: input.delivery },
         'finOps',
       );
-      yield* completeDelivery(context, progress, { environmentId, reference, waits: input.waits }, delivery);
+      yield* completeDelivery(
+        context,
+        progress,
+        { environmentId, reference, waits: input.waits, ...(input.dashboardUrl ? { dashboardUrl: input.dashboardUrl } : {}) },
+        delivery,
+      );
     }
 
     progress.set('verifyCredential', 'running');
     const verified = yield* call(
       context,
       'verifyCredential',
-      { environmentId, tenantId: env.tenantId, appId: env.appId, reference },
+      { environmentId, tenantId: env.tenantId, appId: env.appId, reference, ...(env.mailboxScope ? { mailboxScoped: true } : {}) },
       'propagation',
     );
-    progress.set('verifyCredential', 'succeeded', `token carries ${verified.roles.join(', ')}`);
+    progress.set(
+      'verifyCredential',
+      'succeeded',
+      verified.roles.length > 0 ? `token carries ${verified.roles.join(', ')}` : 'token acquired (sending is granted by the mailbox scope)',
+    );
 
     // F&O batch servers cache the credential: the old one stays valid until they have picked up the new one.
     const graceEnds = new Date(context.df.currentUtcDateTime.getTime() + input.graceHours * HOUR);
@@ -124,6 +133,7 @@ export function* rotateCredential(context: OrchestrationContext): Generator<Task
       appObjectId: env.appObjectId,
       credential: { keyId: reference.keyId, secretName: reference.secretName, secretVersion: reference.secretVersion, expiresOn: reference.expiresOn },
       status: 'active',
+      ...(env.mailboxScope ? { mailboxScope: env.mailboxScope } : {}),
     };
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);

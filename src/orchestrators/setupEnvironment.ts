@@ -2,23 +2,24 @@
  * Orchestration `setupEnvironment`: register the app, its service principal, admin consent, a client
  * secret straight into Key Vault, delivery to F&O, and verification, in that order. Deterministic:
  * only `context.df` APIs; time comes from `currentUtcDateTime`; no secret ever passes through here.
- * Waits for people (consent requests, manual delivery) use durable timers and external events.
+ * Waits for people (consent requests, manual delivery, mailbox scoping) use durable timers and
+ * external events, with one notification and reminders each.
  */
 import type { OrchestrationContext, Task } from 'durable-functions';
 import type { EnvironmentRecord } from '../contracts/environment';
-import { SETUP_STEPS, type SetupInput } from '../contracts/setup';
-import { call, StepFailedError } from './activityCalls';
+import { describeMailboxScope, SCOPED_SETUP_STEPS, SETUP_STEPS, type SetupInput } from '../contracts/setup';
+import { call } from './activityCalls';
 import { completeDelivery } from './delivery';
 import { Progress } from './progress';
+import { waitForPerson } from './waits';
 
 export const SETUP_ORCHESTRATION = 'setupEnvironment';
 
-const HOUR = 3_600_000;
-const MINUTE = 60_000;
-
 export function* setupEnvironment(context: OrchestrationContext): Generator<Task, EnvironmentRecord, unknown> {
   const input = context.df.getInput<SetupInput>();
-  const progress = new Progress(context, SETUP_STEPS);
+  const scope = input.mailboxScope;
+  const progress = new Progress(context, scope ? SCOPED_SETUP_STEPS : SETUP_STEPS);
+  const dashboard = input.dashboardUrl ? { dashboardUrl: input.dashboardUrl } : {};
   // One marker per run: credentials it creates carry it, so a crashed attempt's orphan can be found.
   const operationId = context.df.newGuid(`${context.df.instanceId}/credential`);
 
@@ -39,11 +40,48 @@ export function* setupEnvironment(context: OrchestrationContext): Generator<Task
     const consent = yield* call(
       context,
       'grantAdminConsent',
-      { environmentId: input.environmentId, tenantId: input.tenantId, appId: app.appId, servicePrincipalId: sp.servicePrincipalId, strategy: input.consent },
+      {
+        environmentId: input.environmentId,
+        tenantId: input.tenantId,
+        appId: app.appId,
+        servicePrincipalId: sp.servicePrincipalId,
+        strategy: input.consent,
+        // With a mailbox scope, Exchange grants sending; a tenant-wide Mail.Send grant would override it.
+        mailSend: scope === undefined,
+      },
       'replication',
     );
     if (consent.status === 'requested') {
-      yield* waitForConsent(context, input, progress, sp.servicePrincipalId, consent.consentUrl);
+      const consentUrl = consent.consentUrl;
+      yield* waitForPerson(context, progress, {
+        step: 'grantAdminConsent',
+        event: 'ConsentGranted',
+        environmentId: input.environmentId,
+        waitingDetail: 'waiting for an administrator to grant admin consent',
+        instructions: {
+          consentUrl,
+          steps: [
+            `Open ${consentUrl} as a Global Administrator or Privileged Role Administrator of tenant ${input.tenantId}.`,
+            'Review the requested permissions (Microsoft Graph: Mail.Send application permission, User.Read) and accept.',
+            `Then raise the ConsentGranted event on this operation, or wait: Graph is checked every ${input.waits.consentPollMinutes} minutes.`,
+          ],
+        },
+        timeoutHours: input.waits.consentTimeoutHours,
+        reminderHours: input.waits.reminderHours,
+        notice: { subject: `Admin consent needed for F&O email of ${input.environmentId}`, lines: [`Grant admin consent: ${consentUrl}`] },
+        ...dashboard,
+        timeout: {
+          message: `no administrator granted admin consent for environment ${input.environmentId} within ${input.waits.consentTimeoutHours} hours`,
+          action: `Grant consent at ${consentUrl}, then start setup again.`,
+        },
+        check: {
+          everyMinutes: input.waits.consentPollMinutes,
+          run: function* () {
+            const status = yield* call(context, 'checkConsent', { environmentId: input.environmentId, tenantId: input.tenantId, servicePrincipalId: sp.servicePrincipalId });
+            return scope ? status.userReadGranted : status.granted;
+          },
+        },
+      });
       progress.set('grantAdminConsent', 'succeeded', 'granted by an administrator');
     } else {
       progress.set('grantAdminConsent', 'succeeded', consent.changed ? 'granted' : 'already granted');
@@ -80,12 +118,13 @@ export function* setupEnvironment(context: OrchestrationContext): Generator<Task
         { environmentId: input.environmentId, environmentUrl: input.environmentUrl, appId: app.appId, reference, strategy: input.delivery },
         'finOps',
       );
-      yield* completeDelivery(context, progress, { environmentId: input.environmentId, reference, waits: input.waits }, delivery);
+      yield* completeDelivery(context, progress, { environmentId: input.environmentId, reference, waits: input.waits, ...dashboard }, delivery);
       changed = true;
     }
 
     progress.set('verifyCredential', 'running');
-    const sendTest = changed && input.senderMailbox !== undefined && input.testRecipient !== undefined;
+    // With a mailbox scope the test message waits for the scope: sending is what proves it.
+    const sendTest = changed && !scope && input.senderMailbox !== undefined && input.testRecipient !== undefined;
     const verified = yield* call(
       context,
       'verifyCredential',
@@ -95,14 +134,64 @@ export function* setupEnvironment(context: OrchestrationContext): Generator<Task
         appId: app.appId,
         reference,
         ...(sendTest ? { senderMailbox: input.senderMailbox, testRecipient: input.testRecipient } : {}),
+        ...(scope ? { mailboxScoped: true } : {}),
       },
       'propagation',
     );
     progress.set(
       'verifyCredential',
       'succeeded',
-      `token carries ${verified.roles.join(', ')}${verified.testMessageSent ? '; test message sent' : ''}`,
+      `${verified.roles.length > 0 ? `token carries ${verified.roles.join(', ')}` : 'token acquired (sending is granted by the mailbox scope)'}${verified.testMessageSent ? '; test message sent' : ''}`,
     );
+
+    if (scope) {
+      if (!changed && secret.mailboxScope === describeMailboxScope(scope)) {
+        progress.set('restrictMailboxes', 'skipped', `already limited to ${secret.mailboxScope}`);
+      } else {
+        progress.set('restrictMailboxes', 'running');
+        const prepared = yield* call(context, 'prepareMailboxScope', {
+          environmentId: input.environmentId,
+          appId: app.appId,
+          servicePrincipalId: sp.servicePrincipalId,
+          appDisplayName: input.appDisplayName,
+          scope,
+        });
+        yield* waitForPerson(context, progress, {
+          step: 'restrictMailboxes',
+          event: 'MailboxScopeApplied',
+          environmentId: input.environmentId,
+          waitingDetail: 'waiting for an Exchange administrator to apply the mailbox scope',
+          instructions: prepared.instructions,
+          timeoutHours: input.waits.manualTimeoutHours,
+          reminderHours: input.waits.reminderHours,
+          notice: { subject: `Limit the mailboxes F&O ${input.environmentId} may send as`, lines: [...prepared.instructions.steps, ...prepared.instructions.commands] },
+          ...dashboard,
+          timeout: {
+            message: `nobody confirmed the mailbox scope of environment ${input.environmentId} within ${input.waits.manualTimeoutHours} hours`,
+            action: 'Run the Exchange Online commands from the instructions, then start setup again.',
+          },
+        });
+        progress.set('restrictMailboxes', 'running', 'verifying: in scope accepted, out of scope refused');
+        const proven = yield* call(
+          context,
+          'verifyMailboxScope',
+          {
+            environmentId: input.environmentId,
+            tenantId: input.tenantId,
+            appId: app.appId,
+            reference,
+            scope,
+            ...(input.testRecipient ? { testRecipient: input.testRecipient } : {}),
+          },
+          'exchange',
+        );
+        progress.set(
+          'restrictMailboxes',
+          'succeeded',
+          `sending as ${proven.inScopeAccepted} accepted${proven.outOfScopeRefused ? `, as ${proven.outOfScopeRefused} refused` : ''}`,
+        );
+      }
+    }
 
     return {
       environmentId: input.environmentId,
@@ -117,61 +206,10 @@ export function* setupEnvironment(context: OrchestrationContext): Generator<Task
         expiresOn: reference.expiresOn,
       },
       status: 'active',
+      ...(scope ? { mailboxScope: describeMailboxScope(scope) } : {}),
     };
   } catch (error) {
     progress.failCurrent(error instanceof Error ? error.message : String(error));
     throw error;
   }
-}
-
-/** Waits for consent: the `ConsentGranted` event or a periodic check of Graph, until the timeout. */
-function* waitForConsent(
-  context: OrchestrationContext,
-  input: SetupInput,
-  progress: Progress,
-  servicePrincipalId: string,
-  consentUrl: string,
-): Generator<Task, void, unknown> {
-  const deadline = context.df.currentUtcDateTime.getTime() + input.waits.consentTimeoutHours * HOUR;
-  progress.set('grantAdminConsent', 'waiting', 'waiting for an administrator to grant admin consent');
-  progress.waitFor({
-    event: 'ConsentGranted',
-    until: new Date(deadline).toISOString(),
-    instructions: {
-      consentUrl,
-      steps: [
-        `Open ${consentUrl} as a Global Administrator or Privileged Role Administrator of tenant ${input.tenantId}.`,
-        'Review the requested permissions (Microsoft Graph: Mail.Send application permission, User.Read) and accept.',
-        `Then raise the ConsentGranted event on this operation, or wait: Graph is checked every ${input.waits.consentPollMinutes} minutes.`,
-      ],
-    },
-  });
-  yield* call(context, 'notify', {
-    environmentId: input.environmentId,
-    kind: 'action-needed',
-    subject: `Admin consent needed for F&O email of ${input.environmentId}`,
-    lines: [`Grant admin consent: ${consentUrl}`, `This request times out at ${new Date(deadline).toISOString()}.`],
-  });
-
-  let event = context.df.waitForExternalEvent('ConsentGranted');
-  for (;;) {
-    const now = context.df.currentUtcDateTime.getTime();
-    if (now >= deadline) {
-      throw new StepFailedError('grantAdminConsent', {
-        kind: 'permanent',
-        service: 'product',
-        message: `no administrator granted admin consent for environment ${input.environmentId} within ${input.waits.consentTimeoutHours} hours`,
-        action: `Grant consent at ${consentUrl}, then start setup again.`,
-      });
-    }
-    const timer = context.df.createTimer(new Date(Math.min(now + input.waits.consentPollMinutes * MINUTE, deadline)));
-    const winner: unknown = yield context.df.Task.any([event, timer]);
-    if (winner === event) {
-      timer.cancel();
-      event = context.df.waitForExternalEvent('ConsentGranted');
-    }
-    const status = yield* call(context, 'checkConsent', { environmentId: input.environmentId, tenantId: input.tenantId, servicePrincipalId });
-    if (status.granted) break;
-  }
-  progress.waitFor(undefined);
 }

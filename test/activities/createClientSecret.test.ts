@@ -104,10 +104,16 @@ describe('createClientSecret', () => {
     expect(again).toEqual({ ...out, removedOrphans: [] });
   });
 
-  it('rotate stores a new credential as a new version even when the current one has lifetime left', async () => {
+  it('rotate resumes an undelivered credential, and stores a new version once the current one is delivered', async () => {
     const o = await optionsFor('rotate');
     const { app } = await prepareApplication(h, o);
     const first = await h.run('createClientSecret', setupInputs.secret(o, app, 'ensure'));
+
+    // Not delivered yet (F&O was down): a rotation resumes with it instead of adding another credential.
+    const resumed = await h.run('createClientSecret', setupInputs.secret({ ...o, operationId: randomUUID() }, app, 'rotate'));
+    expect(resumed.created).toBe(false);
+    expect(resumed.reference).toEqual(first.reference);
+    await h.run('recordDelivery', { environmentId: o.environmentId, reference: first.reference });
 
     const rotation = { ...o, operationId: randomUUID() };
     const rotated = await h.run('createClientSecret', setupInputs.secret(rotation, app, 'rotate'));

@@ -224,7 +224,7 @@ export const setupInputs = {
     app: ActivityOutput<'registerApplication'>,
     sp: ActivityOutput<'ensureServicePrincipal'>,
     strategy: 'grant' | 'request' = 'grant',
-  ): ActivityInput<'grantAdminConsent'> => ({ environmentId: o.environmentId, tenantId: o.tenantId, appId: app.appId, servicePrincipalId: sp.servicePrincipalId, strategy }),
+  ): ActivityInput<'grantAdminConsent'> => ({ environmentId: o.environmentId, tenantId: o.tenantId, appId: app.appId, servicePrincipalId: sp.servicePrincipalId, strategy, mailSend: true }),
   secret: (
     o: SetupOptions,
     app: ActivityOutput<'registerApplication'>,

@@ -1,0 +1,71 @@
+/**
+ * Waiting for a person, shared by setup and rotation: consent, manual delivery, mailbox scoping. The run
+ * publishes what it waits for and the instructions, notifies once, reminds every `reminderHours` on a
+ * durable timer, optionally checks on its own (e.g. Graph shows consent) every `pollMinutes`, resumes on
+ * the external event, and fails clearly at the timeout. Deterministic: only `context.df` APIs.
+ */
+import type { OrchestrationContext, Task } from 'durable-functions';
+import type { ExternalEventName, WaitingFor } from '../contracts/setup';
+import { call, StepFailedError } from './activityCalls';
+import type { Progress } from './progress';
+
+const HOUR = 3_600_000;
+const MINUTE = 60_000;
+
+export interface PersonWait {
+  step: string;
+  event: ExternalEventName;
+  environmentId: string;
+  /** Shown in the step's detail while waiting. */
+  waitingDetail: string;
+  instructions: WaitingFor['instructions'];
+  timeoutHours: number;
+  reminderHours: number;
+  notice: { subject: string; lines: string[] };
+  dashboardUrl?: string;
+  /** What the timeout failure says and what to do then. */
+  timeout: { message: string; action: string };
+  /** Optional self-check: resolves the wait without the event (or confirms the event). */
+  check?: { everyMinutes: number; run: () => Generator<Task, boolean, unknown> };
+}
+
+export function* waitForPerson(context: OrchestrationContext, progress: Progress, wait: PersonWait): Generator<Task, void, unknown> {
+  const start = context.df.currentUtcDateTime.getTime();
+  const deadline = start + wait.timeoutHours * HOUR;
+  const until = new Date(deadline).toISOString();
+  progress.set(wait.step, 'waiting', wait.waitingDetail);
+  progress.waitFor({ event: wait.event, until, instructions: wait.instructions });
+  const lines = [
+    ...wait.notice.lines,
+    `This request times out at ${until}.`,
+    ...(wait.dashboardUrl ? [`Dashboard: ${wait.dashboardUrl}`] : []),
+  ];
+  yield* call(context, 'notify', { environmentId: wait.environmentId, kind: 'action-needed', subject: wait.notice.subject, lines });
+
+  let nextReminder = start + wait.reminderHours * HOUR;
+  let event = context.df.waitForExternalEvent(wait.event);
+  for (;;) {
+    const now = context.df.currentUtcDateTime.getTime();
+    if (now >= deadline) {
+      throw new StepFailedError(wait.step, { kind: 'permanent', service: 'product', message: wait.timeout.message, action: wait.timeout.action });
+    }
+    const wakeAt = Math.min(deadline, nextReminder, wait.check ? now + wait.check.everyMinutes * MINUTE : Number.POSITIVE_INFINITY);
+    const timer = context.df.createTimer(new Date(wakeAt));
+    const winner: unknown = yield context.df.Task.any([event, timer]);
+    if (winner === event) {
+      timer.cancel();
+      if (!wait.check) break;
+      if (yield* wait.check.run()) break;
+      // Announced but not visible yet (replication): keep checking, and listen for another announcement.
+      event = context.df.waitForExternalEvent(wait.event);
+      continue;
+    }
+    const woke = context.df.currentUtcDateTime.getTime();
+    if (woke >= nextReminder && woke < deadline) {
+      yield* call(context, 'notify', { environmentId: wait.environmentId, kind: 'reminder', subject: `Reminder: ${wait.notice.subject}`, lines });
+      nextReminder += wait.reminderHours * HOUR;
+    }
+    if (wait.check && woke < deadline && (yield* wait.check.run())) break;
+  }
+  progress.waitFor(undefined);
+}
