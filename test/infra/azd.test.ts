@@ -1,0 +1,202 @@
+/**
+ * The azd template around the Bicep: azure.yaml deploys this package as a Flex Consumption function app
+ * and runs the hooks (the post-provision Graph grant, and the one-time second provision that turns the
+ * Event Grid subscription on, exercised here with a stand-in `azd`), and `npm run azurite` gives
+ * `func start` the storage that local.settings.sample.json's `UseDevelopmentStorage=true` points at.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { createHmac } from 'node:crypto';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parse } from 'yaml';
+
+const root = join(__dirname, '..', '..');
+const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
+  main: string;
+  scripts: Record<string, string>;
+  devDependencies: Record<string, string>;
+};
+
+interface HookStep {
+  shell: string;
+  run: string;
+  interactive?: boolean;
+  continueOnError?: boolean;
+}
+interface AzureYaml {
+  name: string;
+  services: Record<string, { project: string; language: string; host: string; remoteBuild?: boolean }>;
+  hooks: Record<string, { posix: HookStep; windows: HookStep }>;
+}
+
+const azureYaml = parse(readFileSync(join(root, 'azure.yaml'), 'utf8')) as AzureYaml;
+
+describe('azure.yaml', () => {
+  it('deploys this package, built locally, as the function app service `api`', () => {
+    expect(Object.keys(azureYaml.services)).toEqual(['api']);
+    expect(azureYaml.services.api).toEqual({ project: '.', language: 'ts', host: 'function', remoteBuild: false });
+    // azd runs `npm run build`; the Functions host loads package.json's main from the package.
+    expect(pkg.scripts.build).toBeDefined();
+    expect(pkg.main).toBe('dist/src/index.js');
+    const ignored = readFileSync(join(root, '.funcignore'), 'utf8').split(/\r?\n/).map((l) => l.trim());
+    for (const needed of ['dist', 'dist/', 'dist/src', 'host.json', 'package.json', '*.js', 'node_modules', 'node_modules/']) {
+      expect([needed, ignored.includes(needed)]).toEqual([needed, false]);
+    }
+  });
+
+  it('grants the Graph permissions after every provision, on both shells, through the npm script', () => {
+    const hook = azureYaml.hooks.postprovision;
+    expect(hook?.posix).toMatchObject({ shell: 'sh', run: 'npm run --silent grant-graph-permissions' });
+    expect(hook?.windows).toMatchObject({ shell: 'pwsh', run: 'npm run --silent grant-graph-permissions' });
+    expect(pkg.scripts['grant-graph-permissions']).toBe('tsc -p scripts && node dist/scripts/grant-graph-permissions.js');
+    // scripts/tsconfig.json compiles scripts/*.ts to dist/scripts/*.js, the file the npm script runs.
+    const tsconfig = JSON.parse(readFileSync(join(root, 'scripts', 'tsconfig.json'), 'utf8')) as { compilerOptions: Record<string, unknown>; include: string[] };
+    expect(tsconfig.compilerOptions).toMatchObject({ rootDir: '..', outDir: '../dist' });
+    expect(tsconfig.include).toEqual(['*.ts']);
+    expect(existsSync(join(root, 'scripts', 'grant-graph-permissions.ts'))).toBe(true);
+  });
+
+  it('turns the secret expiry subscription on with the same commands on Windows', () => {
+    const { windows } = azureYaml.hooks.postdeploy ?? {};
+    expect(windows?.shell).toBe('pwsh');
+    expect(windows?.run).toContain("$env:SECRET_EXPIRY_EVENTS_ENABLED -ne 'true'");
+    expect(windows?.run).toContain('azd env set SECRET_EXPIRY_EVENTS_ENABLED true');
+    expect(windows?.run).toContain('azd provision --no-prompt');
+    expect(windows?.continueOnError).toBe(false);
+  });
+});
+
+describe('postdeploy hook (posix), with a stand-in azd', () => {
+  let dir: string;
+  let script: string;
+
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'azd-hook-'));
+    script = join(dir, 'postdeploy.sh');
+    writeFileSync(script, azureYaml.hooks.postdeploy?.posix.run ?? 'exit 99');
+    // Records each call; `AZD_FAIL_ON` makes one subcommand fail, as a real azd would on an error.
+    writeFileSync(
+      join(dir, 'azd'),
+      '#!/bin/sh\necho "$*" >> "$AZD_CALLS"\nif [ -n "$AZD_FAIL_ON" ] && [ "$1" = "$AZD_FAIL_ON" ]; then exit 3; fi\nexit 0\n',
+    );
+    chmodSync(join(dir, 'azd'), 0o755);
+  });
+
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  function runHook(env: Record<string, string>): { status: number | null; calls: string[] } {
+    const calls = join(dir, `calls-${Math.random().toString(36).slice(2)}`);
+    writeFileSync(calls, '');
+    const base: Record<string, string> = { PATH: `${dir}:${process.env.PATH ?? ''}`, AZD_CALLS: calls };
+    const result = spawnSync('sh', [script], { env: { ...base, ...env }, encoding: 'utf8' });
+    return { status: result.status, calls: readFileSync(calls, 'utf8').split('\n').filter((l) => l.length > 0) };
+  }
+
+  it('enables the subscription and provisions once more after the first deployment', () => {
+    const environments: Array<Record<string, string>> = [{}, { SECRET_EXPIRY_EVENTS_ENABLED: 'false' }, { SECRET_EXPIRY_EVENTS_ENABLED: '' }];
+    for (const env of environments) {
+      expect(runHook(env)).toEqual({ status: 0, calls: ['env set SECRET_EXPIRY_EVENTS_ENABLED true', 'provision --no-prompt'] });
+    }
+  });
+
+  it('does nothing once the subscription is on', () => {
+    for (const value of ['true', 'True']) expect(runHook({ SECRET_EXPIRY_EVENTS_ENABLED: value })).toEqual({ status: 0, calls: [] });
+  });
+
+  it('does not provision when azd cannot record the setting, and fails the hook', () => {
+    const result = runHook({ AZD_FAIL_ON: 'env' });
+    expect(result.calls).toEqual(['env set SECRET_EXPIRY_EVENTS_ENABLED true']);
+    expect(result.status).not.toBe(0);
+    expect(runHook({ AZD_FAIL_ON: 'provision' }).status).not.toBe(0);
+    expect(azureYaml.hooks.postdeploy?.posix.continueOnError).toBe(false);
+  });
+});
+
+// ---- npm run azurite ----------------------------------------------------------------------------------
+
+/** The storage emulator's documented development account, which `UseDevelopmentStorage=true` stands for. */
+const DEV_ACCOUNT = 'devstoreaccount1';
+const DEV_ACCOUNT_KEY = 'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==';
+
+/** A Shared Key-signed PUT, as the storage SDKs send it for a connection string with an account key. */
+async function signedPut(baseUrl: string, path: string, query: Record<string, string> = {}): Promise<number> {
+  const date = new Date().toUTCString();
+  const version = '2021-08-06';
+  const canonicalQuery = Object.keys(query)
+    .sort()
+    .map((k) => `\n${k}:${query[k]}`)
+    .join('');
+  const stringToSign = ['PUT', '', '', '', '', '', '', '', '', '', '', '', `x-ms-date:${date}\nx-ms-version:${version}\n/${DEV_ACCOUNT}/${DEV_ACCOUNT}${path}${canonicalQuery}`].join(
+    '\n',
+  );
+  const signature = createHmac('sha256', Buffer.from(DEV_ACCOUNT_KEY, 'base64')).update(stringToSign, 'utf8').digest('base64');
+  const search = new URLSearchParams(query).toString();
+  const response = await fetch(`${baseUrl}/${DEV_ACCOUNT}${path}${search ? `?${search}` : ''}`, {
+    method: 'PUT',
+    headers: { 'x-ms-date': date, 'x-ms-version': version, authorization: `SharedKey ${DEV_ACCOUNT}:${signature}` },
+  });
+  await response.body?.cancel();
+  return response.status;
+}
+
+describe('npm run azurite', () => {
+  const args = (pkg.scripts.azurite ?? '').split(/\s+/);
+  let child: ChildProcess | undefined;
+  let location: string;
+
+  afterAll(async () => {
+    if (child && child.exitCode === null) {
+      const exited = new Promise((resolve) => child?.once('exit', resolve));
+      child.kill('SIGTERM');
+      await exited;
+    }
+    rmSync(location, { recursive: true, force: true });
+  });
+
+  it('runs the Azurite devDependency without telemetry, keeping its data under .sandbox/azurite', () => {
+    expect(pkg.devDependencies.azurite).toBeDefined();
+    expect(args[0]).toBe('azurite');
+    expect(args).toContain('--disableTelemetry');
+    expect(args.slice(args.indexOf('--location'), args.indexOf('--location') + 2)).toEqual(['--location', '.sandbox/azurite']);
+    expect(readFileSync(join(root, '.gitignore'), 'utf8').split('\n')).toContain('.sandbox/');
+    // UseDevelopmentStorage=true means 127.0.0.1 on ports 10000-10002: the script must not move them.
+    expect(args.filter((a) => /Port|Host/.test(a))).toEqual([]);
+    const sample = JSON.parse(readFileSync(join(root, 'local.settings.sample.json'), 'utf8')) as { Values: Record<string, string> };
+    expect(sample.Values.AzureWebJobsStorage).toBe('UseDevelopmentStorage=true');
+  });
+
+  it('starts offline with those options and accepts the development account on blob and queue', async () => {
+    location = mkdtempSync(join(tmpdir(), 'azurite-'));
+    // The script's own options, with a private data folder and free ports so a running Azurite is not disturbed.
+    const options = args.slice(1);
+    options[options.indexOf('--location') + 1] = location;
+    child = spawn(join(root, 'node_modules', '.bin', 'azurite'), [...options, '--blobPort', '0', '--queuePort', '0', '--tablePort', '0'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const ports = await new Promise<Record<string, string>>((resolve, reject) => {
+      const found: Record<string, string> = {};
+      let output = '';
+      const timer = setTimeout(() => reject(new Error(`Azurite did not start: ${output}`)), 30_000);
+      child?.stdout?.on('data', (chunk: Buffer) => {
+        output += chunk.toString();
+        for (const m of output.matchAll(/Azurite (Blob|Queue|Table) service is successfully listening at http:\/\/127\.0\.0\.1:(\d+)/g)) found[m[1] ?? ''] = m[2] ?? '';
+        if (Object.keys(found).length === 3) {
+          clearTimeout(timer);
+          resolve(found);
+        }
+      });
+      child?.once('exit', (code) => reject(new Error(`Azurite exited with ${code}: ${output}`)));
+    });
+    expect(await signedPut(`http://127.0.0.1:${ports.Blob}`, '/azure-webjobs-hosts', { restype: 'container' })).toBe(201);
+    expect(await signedPut(`http://127.0.0.1:${ports.Queue}`, '/fnographmail-control-00')).toBe(201);
+    // A wrong key is refused, so the 201s above really were the development account's.
+    const wrong = await fetch(`http://127.0.0.1:${ports.Blob}/${DEV_ACCOUNT}/other?restype=container`, {
+      method: 'PUT',
+      headers: { 'x-ms-date': new Date().toUTCString(), 'x-ms-version': '2021-08-06', authorization: `SharedKey ${DEV_ACCOUNT}:AAAA` },
+    });
+    await wrong.body?.cancel();
+    expect(wrong.status).toBe(403);
+    expect(existsSync(join(location, '__azurite_db_blob__.json'))).toBe(true);
+  });
+});

@@ -1,0 +1,326 @@
+/**
+ * The post-provision script: its command line and dry run (offline), its compiled entry point, and the
+ * grant itself against the sandbox's Graph, where the person running it is an app holding the rights a
+ * Privileged Role Administrator has. What a user sees: the identity's Graph tokens carry exactly the
+ * permissions the consent strategy needs, a rerun changes nothing, and a refusal says what to do.
+ */
+import { spawnSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { AccessToken, TokenCredential } from '@azure/core-auth';
+import { CredentialUnavailableError } from '@azure/identity';
+import { setGraphRoles } from '../../sandbox/seed';
+import { GRAPH_APP_ID } from '../../sandbox/state';
+import { main, parseArgs, requiredGraphPermissions, USAGE, type GrantRuntime } from '../../scripts/grant-graph-permissions';
+import { startTestSandbox, type TestSandbox } from '../helpers/sandbox';
+
+const root = join(__dirname, '..', '..');
+const CLIENT_ID = '0f3c2a4e-1b5d-4c6e-8f90-a1b2c3d4e5f6';
+const TENANT_ID = '11111111-2222-3333-4444-555555555555';
+
+/** A credential that fails the test if anything asks it for a token. */
+const noSignIn: TokenCredential = {
+  getToken(): Promise<AccessToken> {
+    throw new Error('the dry run asked for a token');
+  },
+};
+
+function capture(): { out: string[]; err: string[]; deps: { out: (l: string) => void; err: (l: string) => void } } {
+  const out: string[] = [];
+  const err: string[] = [];
+  return { out, err, deps: { out: (l) => out.push(l), err: (l) => err.push(l) } };
+}
+
+describe('command line', () => {
+  it('takes its defaults from the azd environment', () => {
+    const parsed = parseArgs([], { MANAGED_IDENTITY_CLIENT_ID: CLIENT_ID.toUpperCase(), AZURE_TENANT_ID: TENANT_ID, MANAGED_IDENTITY_NAME: 'id-fno-abc' });
+    expect(parsed).toEqual({
+      kind: 'run',
+      options: {
+        clientId: CLIENT_ID,
+        tenantId: TENANT_ID,
+        consentStrategy: 'grant',
+        deliveryStrategy: 'odata',
+        graphBaseUrl: 'https://graph.microsoft.com',
+        revokeUnneeded: false,
+        grantMailSend: false,
+        senderMailbox: undefined,
+        principalId: undefined,
+        dryRun: false,
+        identityName: 'id-fno-abc',
+        apiUrl: undefined,
+        finOps: { entitySet: 'GraphEmailCredentials', key: '', applicationIdField: 'ApplicationId', secretField: 'ClientSecret' },
+      },
+    });
+  });
+
+  it('lets options override the environment', () => {
+    const parsed = parseArgs(
+      ['--client-id', CLIENT_ID, '--consent-strategy', 'request', '--delivery-strategy', 'manual', '--graph-url', 'https://graph.microsoft.us/', '--revoke-unneeded'],
+      { MANAGED_IDENTITY_CLIENT_ID: randomUUID(), CONSENT_STRATEGY: 'grant', FINOPS_CREDENTIAL_ENTITY: 'FnoMailCredentials', FINOPS_CREDENTIAL_KEY: "ID='GRAPH'" },
+    );
+    expect(parsed.kind).toBe('run');
+    if (parsed.kind !== 'run') return;
+    expect(parsed.options).toMatchObject({
+      clientId: CLIENT_ID,
+      consentStrategy: 'request',
+      deliveryStrategy: 'manual',
+      graphBaseUrl: 'https://graph.microsoft.us',
+      revokeUnneeded: true,
+      finOps: { entitySet: 'FnoMailCredentials', key: "ID='GRAPH'" },
+    });
+  });
+
+  it('rejects what the product would reject, naming the option', () => {
+    const problem = (argv: string[], env: Record<string, string> = { MANAGED_IDENTITY_CLIENT_ID: CLIENT_ID }) => {
+      const parsed = parseArgs(argv, env);
+      return parsed.kind === 'error' ? parsed.message : `accepted: ${parsed.kind}`;
+    };
+    expect(problem(['--consent-strategy', 'always'])).toBe('--consent-strategy must be "grant" or "request" (got "always")');
+    expect(problem(['--delivery-strategy', 'email'])).toMatch(/^--delivery-strategy must be "odata" or "manual"/);
+    expect(problem(['--client-id', 'not-a-guid'])).toMatch(/^--client-id must be a GUID/);
+    expect(problem(['--tenant-id', 'contoso.onmicrosoft.com'])).toMatch(/^--tenant-id must be a GUID/);
+    expect(problem(['--graph-url', 'http://graph.microsoft.com'])).toMatch(/^--graph-url must use https/);
+    expect(problem(['--bogus'])).toMatch(/Unknown option '--bogus'/);
+    expect(problem([], { MANAGED_IDENTITY_CLIENT_ID: CLIENT_ID, SENDER_MAILBOX: 'alerts at contoso' })).toMatch(/^SENDER_MAILBOX must be an email address/);
+    expect(problem(['grant'])).toMatch(/Unexpected argument 'grant'/);
+    expect(problem([], {})).toMatch(/--client-id is missing.*MANAGED_IDENTITY_CLIENT_ID/);
+    // Several problems come back together.
+    expect(problem(['--consent-strategy', 'x', '--client-id', 'y'])).toMatch(/--client-id .*; --consent-strategy /);
+  });
+
+  it('needs the grant permissions for consent strategy grant and only OwnedBy for request; Mail.Send only when asked', () => {
+    expect(requiredGraphPermissions('grant')).toEqual(['Application.ReadWrite.OwnedBy', 'AppRoleAssignment.ReadWrite.All', 'DelegatedPermissionGrant.ReadWrite.All']);
+    expect(requiredGraphPermissions('request')).toEqual(['Application.ReadWrite.OwnedBy']);
+    expect(requiredGraphPermissions('request', true)).toEqual(['Application.ReadWrite.OwnedBy', 'Mail.Send']);
+    const fromEnv = parseArgs([], { MANAGED_IDENTITY_CLIENT_ID: CLIENT_ID, GRANT_MAIL_SEND: 'TRUE' });
+    expect(fromEnv.kind === 'run' && fromEnv.options.grantMailSend).toBe(true);
+  });
+});
+
+describe('main, offline', () => {
+  it('prints usage for --help and exits 0', async () => {
+    const c = capture();
+    expect(await main(['--help'], {}, { ...c.deps, credential: noSignIn })).toBe(0);
+    expect(c.out.join('\n')).toBe(USAGE);
+  });
+
+  it('exits 2 with the problem and the usage on bad arguments, before signing in', async () => {
+    const c = capture();
+    expect(await main(['--consent-strategy', 'sometimes'], { MANAGED_IDENTITY_CLIENT_ID: CLIENT_ID }, { ...c.deps, credential: noSignIn })).toBe(2);
+    expect(c.err[0]).toBe('grant-graph-permissions: --consent-strategy must be "grant" or "request" (got "sometimes")');
+    expect(c.err.join('\n')).toContain(USAGE);
+    expect(c.out).toEqual([]);
+  });
+
+  it('dry run: says what it would grant and what F&O needs, without a token', async () => {
+    const c = capture();
+    const code = await main(['--dry-run'], { MANAGED_IDENTITY_CLIENT_ID: CLIENT_ID, SERVICE_API_URI: 'https://func-fno-x.azurewebsites.net' }, { ...c.deps, credential: noSignIn });
+    expect(code).toBe(0);
+    const text = c.out.join('\n');
+    expect(text).toContain(`(client id ${CLIENT_ID})`);
+    for (const p of requiredGraphPermissions('grant')) expect(text).toContain(`would ensure  ${p}`);
+    expect(text).toContain('(dry run: nothing was read or changed)');
+    expect(text).toContain('System administration > Setup > Microsoft Entra applications');
+    expect(text).toContain(`Client ID  ${CLIENT_ID}`);
+    expect(text).toContain('public collection name GraphEmailCredentials');
+    expect(text).toContain('properties ApplicationId (application id) and ClientSecret');
+    expect(text).toContain('POST https://func-fno-x.azurewebsites.net/api/environments/{environmentId}/setup');
+    expect(c.err).toEqual([]);
+  });
+
+  it('dry run with consent request and manual delivery: one permission, nothing to deploy in F&O', async () => {
+    const c = capture();
+    const env = { MANAGED_IDENTITY_CLIENT_ID: CLIENT_ID, CONSENT_STRATEGY: 'request', DELIVERY_STRATEGY: 'manual' };
+    expect(await main(['--dry-run', '--revoke-unneeded'], env, { ...c.deps, credential: noSignIn })).toBe(0);
+    const text = c.out.join('\n');
+    expect(text.match(/would ensure/g)).toHaveLength(1);
+    expect(text).toContain('would ensure  Application.ReadWrite.OwnedBy');
+    expect(text).toContain('would remove  AppRoleAssignment.ReadWrite.All if held');
+    expect(text).toContain('would remove  DelegatedPermissionGrant.ReadWrite.All if held');
+    expect(text).toContain('Delivery strategy manual: nothing to register or deploy in F&O');
+    expect(text).not.toContain('Client ID  ');
+    expect(text).toContain('publishes an admin-consent link');
+  });
+
+  it('asks for a sign-in when neither azd nor the Azure CLI has one', async () => {
+    const c = capture();
+    const signedOut: TokenCredential = {
+      getToken(): Promise<AccessToken> {
+        throw new CredentialUnavailableError('Please run azd auth login');
+      },
+    };
+    expect(await main(['--tenant-id', TENANT_ID], { MANAGED_IDENTITY_CLIENT_ID: CLIENT_ID }, { ...c.deps, credential: signedOut })).toBe(1);
+    expect(c.err[0]).toContain(`NOT DONE: Reading the managed identity: nobody is signed in (Please run azd auth login). Run \`azd auth login --tenant-id ${TENANT_ID}\``);
+  });
+
+  it('dry run with a sender mailbox: shows how to allow that mailbox only, and grants Mail.Send only when asked', async () => {
+    const env = { MANAGED_IDENTITY_CLIENT_ID: CLIENT_ID, MANAGED_IDENTITY_PRINCIPAL_ID: 'c0ffee00-0000-4000-8000-000000000001', SENDER_MAILBOX: 'fno-mail@contoso.com' };
+    const scoped = capture();
+    expect(await main(['--dry-run'], env, { ...scoped.deps, credential: noSignIn })).toBe(0);
+    const text = scoped.out.join('\n');
+    expect(text).not.toContain('would ensure  Mail.Send');
+    expect(text).toContain(`New-ServicePrincipal -AppId ${CLIENT_ID} -ObjectId c0ffee00-0000-4000-8000-000000000001`);
+    expect(text).toContain(`-RecipientRestrictionFilter "PrimarySmtpAddress -eq 'fno-mail@contoso.com'"`);
+    expect(text).toContain(`New-ManagementRoleAssignment -App ${CLIENT_ID} -Role "Application Mail.Send" -CustomResourceScope "fno-graph-mail sender"`);
+
+    const wide = capture();
+    expect(await main(['--dry-run', '--grant-mail-send'], env, { ...wide.deps, credential: noSignIn })).toBe(0);
+    expect(wide.out.join('\n')).toContain('would ensure  Mail.Send: alert and action-needed mail from SENDER_MAILBOX (tenant-wide: any mailbox)');
+    expect(wide.out.join('\n')).not.toContain('New-ManagementRoleAssignment');
+
+    const none = capture();
+    expect(await main(['--dry-run'], { MANAGED_IDENTITY_CLIENT_ID: CLIENT_ID }, { ...none.deps, credential: noSignIn })).toBe(0);
+    expect(none.out).toContain('No SENDER_MAILBOX: alerts stay log lines (and the Azure Monitor alert); no mail is sent.');
+  });
+
+  it('runs the same way from its compiled entry point (what `npm run grant-graph-permissions` executes)', () => {
+    const outDir = mkdtempSync(join(tmpdir(), 'grant-script-'));
+    try {
+      const tsc = spawnSync(join(root, 'node_modules', '.bin', 'tsc'), ['-p', join(root, 'scripts'), '--outDir', outDir], { encoding: 'utf8' });
+      expect(tsc.stdout + tsc.stderr).toBe('');
+      expect(tsc.status).toBe(0);
+      const entry = join(outDir, 'scripts', 'grant-graph-permissions.js');
+      // The compiled file sits outside the repository: NODE_PATH finds the packages.
+      const env = { PATH: process.env.PATH ?? '', NODE_PATH: join(root, 'node_modules'), MANAGED_IDENTITY_CLIENT_ID: CLIENT_ID, CONSENT_STRATEGY: 'request' };
+      const dry = spawnSync(process.execPath, [entry, '--dry-run'], { env, encoding: 'utf8' });
+      expect(dry.status).toBe(0);
+      expect(dry.stdout).toContain('would ensure  Application.ReadWrite.OwnedBy');
+      const bad = spawnSync(process.execPath, [entry, '--consent-strategy', 'nope'], { env, encoding: 'utf8' });
+      expect(bad.status).toBe(2);
+      expect(bad.stderr).toContain('--consent-strategy must be "grant" or "request"');
+    } finally {
+      rmSync(outDir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('granting against the sandbox Graph', () => {
+  let sandbox: TestSandbox;
+  const fast: GrantRuntime = { lookupAttempts: 2, retryDelayMs: 0, sleep: () => Promise.resolve() };
+
+  beforeAll(async () => {
+    sandbox = await startTestSandbox({ environmentIds: ['grant'], managedIdentityRoles: [] });
+  });
+
+  afterAll(async () => {
+    await sandbox.stop();
+  });
+
+  /** The person running the script: an app with the rights of a Privileged Role Administrator, or less. */
+  function administrator(roles: string[]): TokenCredential {
+    setGraphRoles(sandbox.state, sandbox.state.operator.servicePrincipalId, roles);
+    return sandbox.operatorCredential();
+  }
+
+  function env(): Record<string, string> {
+    const { endpoints } = sandbox;
+    return { MANAGED_IDENTITY_CLIENT_ID: endpoints.managedIdentity.clientId, AZURE_TENANT_ID: endpoints.tenantId, GRAPH_BASE_URL: endpoints.graphUrl };
+  }
+
+  /** The Graph roles in a fresh token of the function app's identity, from its managed identity endpoint. */
+  async function identityTokenRoles(): Promise<string[]> {
+    const { managedIdentity, graphUrl } = sandbox.endpoints;
+    const url = `${managedIdentity.identityEndpoint}?api-version=2019-08-01&resource=${encodeURIComponent(graphUrl)}&client_id=${managedIdentity.clientId}`;
+    const reply = (await (await fetch(url, { headers: { 'X-IDENTITY-HEADER': managedIdentity.identityHeader } })).json()) as { access_token: string };
+    const payload = JSON.parse(Buffer.from(reply.access_token.split('.')[1] ?? '', 'base64url').toString('utf8')) as { roles?: string[] };
+    return [...(payload.roles ?? [])].sort();
+  }
+
+  const admin = ['AppRoleAssignment.ReadWrite.All', 'Application.Read.All'];
+
+  it('grants only Application.ReadWrite.OwnedBy for consent strategy request', async () => {
+    expect(await identityTokenRoles()).toEqual([]);
+    const c = capture();
+    const code = await main(['--consent-strategy', 'request'], env(), { ...c.deps, credential: administrator(admin), runtime: fast });
+    expect(c.err).toEqual([]);
+    expect(code).toBe(0);
+    expect(await identityTokenRoles()).toEqual(['Application.ReadWrite.OwnedBy']);
+    const text = c.out.join('\n');
+    expect(text).toMatch(/granted {10}Application\.ReadWrite\.OwnedBy: create the environment apps/);
+    expect(text).toContain(`object id ${sandbox.endpoints.managedIdentity.servicePrincipalId}`);
+  });
+
+  it('adds the two consent permissions for grant, and a rerun changes nothing', async () => {
+    const first = capture();
+    expect(await main([], env(), { ...first.deps, credential: administrator(admin), runtime: fast })).toBe(0);
+    expect(first.out.join('\n')).toContain('already granted  Application.ReadWrite.OwnedBy');
+    expect(first.out.filter((l) => l.startsWith('  granted '))).toHaveLength(2);
+    const all = ['AppRoleAssignment.ReadWrite.All', 'Application.ReadWrite.OwnedBy', 'DelegatedPermissionGrant.ReadWrite.All'];
+    expect(await identityTokenRoles()).toEqual(all);
+
+    const assignments = sandbox.state.appRoleAssignments.length;
+    const again = capture();
+    expect(await main([], env(), { ...again.deps, credential: administrator(admin), runtime: fast })).toBe(0);
+    expect(again.out.filter((l) => l.startsWith('  already granted'))).toHaveLength(3);
+    expect(sandbox.state.appRoleAssignments.length).toBe(assignments);
+    expect(await identityTokenRoles()).toEqual(all);
+  });
+
+  it('reports the consent permissions request does not need, and removes only those with --revoke-unneeded', async () => {
+    // A permission someone else gave the identity is never touched.
+    const graphSp = sandbox.state.servicePrincipals.find((s) => s.appId === GRAPH_APP_ID);
+    const mi = sandbox.state.managedIdentity.servicePrincipalId;
+    const held = sandbox.state.appRoleAssignments
+      .filter((a) => a.principalId === mi && a.resourceId === graphSp?.id)
+      .map((a) => graphSp?.appRoles.find((r) => r.id === a.appRoleId)?.value ?? '');
+    setGraphRoles(sandbox.state, mi, [...held, 'User.Read.All']);
+
+    const kept = capture();
+    expect(await main(['--consent-strategy', 'request'], env(), { ...kept.deps, credential: administrator(admin), runtime: fast })).toBe(0);
+    expect(kept.out.filter((l) => l.startsWith('  not needed'))).toEqual([
+      '  not needed       AppRoleAssignment.ReadWrite.All: consent strategy request does not use it; remove it with --revoke-unneeded',
+      '  not needed       DelegatedPermissionGrant.ReadWrite.All: consent strategy request does not use it; remove it with --revoke-unneeded',
+    ]);
+    expect(await identityTokenRoles()).toHaveLength(4);
+
+    const revoked = capture();
+    expect(await main(['--consent-strategy', 'request', '--revoke-unneeded'], env(), { ...revoked.deps, credential: administrator(admin), runtime: fast })).toBe(0);
+    expect(revoked.out.filter((l) => l.startsWith('  removed'))).toHaveLength(2);
+    expect(await identityTokenRoles()).toEqual(['Application.ReadWrite.OwnedBy', 'User.Read.All']);
+  });
+
+  it('grants Mail.Send only with --grant-mail-send, and never removes it', async () => {
+    const granted = capture();
+    const env2 = { ...env(), SENDER_MAILBOX: 'fno-mail@contoso.onmicrosoft.com' };
+    expect(await main(['--consent-strategy', 'request', '--grant-mail-send'], env2, { ...granted.deps, credential: administrator(admin), runtime: fast })).toBe(0);
+    expect(granted.out.filter((l) => l.startsWith('  granted '))).toEqual([
+      '  granted          Mail.Send: alert and action-needed mail from SENDER_MAILBOX (tenant-wide: any mailbox)',
+    ]);
+    expect(await identityTokenRoles()).toEqual(['Application.ReadWrite.OwnedBy', 'Mail.Send', 'User.Read.All']);
+
+    const later = capture();
+    expect(await main(['--consent-strategy', 'request', '--revoke-unneeded'], env2, { ...later.deps, credential: administrator(admin), runtime: fast })).toBe(0);
+    expect(later.out.filter((l) => l.startsWith('  removed'))).toEqual([]);
+    expect(await identityTokenRoles()).toEqual(['Application.ReadWrite.OwnedBy', 'Mail.Send', 'User.Read.All']);
+    // Without the flag, the output shows the narrower Exchange route, with the identity's object id.
+    expect(later.out.join('\n')).toContain(`-ObjectId ${sandbox.endpoints.managedIdentity.servicePrincipalId}`);
+  });
+
+  it('fails with what to do when the signed-in account may not grant application permissions', async () => {
+    setGraphRoles(sandbox.state, sandbox.state.managedIdentity.servicePrincipalId, []);
+    const c = capture();
+    const code = await main([], env(), { ...c.deps, credential: administrator(['Application.Read.All', 'Directory.Read.All']), runtime: fast });
+    expect(code).toBe(1);
+    const message = c.err.join('\n');
+    expect(message).toContain('NOT DONE: Granting Application.ReadWrite.OwnedBy was refused (Graph 403 Authorization_RequestDenied');
+    expect(message).toContain('Privileged Role Administrator or Global Administrator');
+    expect(message).toContain(`npm run grant-graph-permissions -- --client-id ${sandbox.endpoints.managedIdentity.clientId}`);
+    expect(message).toContain('Application.ReadWrite.OwnedBy, AppRoleAssignment.ReadWrite.All, DelegatedPermissionGrant.ReadWrite.All');
+    expect(message).not.toContain(sandbox.endpoints.operator.clientSecret);
+    expect(await identityTokenRoles()).toEqual([]);
+  });
+
+  it('waits for a new identity to replicate, then says to run it again', async () => {
+    const slept: number[] = [];
+    const c = capture();
+    const missing = randomUUID();
+    const runtime: GrantRuntime = { lookupAttempts: 3, retryDelayMs: 10_000, sleep: (ms) => (slept.push(ms), Promise.resolve()) };
+    const code = await main(['--client-id', missing], env(), { ...c.deps, credential: administrator(admin), runtime });
+    expect(code).toBe(1);
+    expect(slept).toEqual([10_000, 10_000]);
+    expect(c.err.join('\n')).toContain(`No service principal with client id ${missing} exists in tenant ${sandbox.endpoints.tenantId}`);
+  });
+});

@@ -1,0 +1,326 @@
+/**
+ * What `azd up` creates, read from the Bicep: every resource the product needs is declared with the
+ * properties its security and the product depend on (Flex Consumption on Node 22, a user-assigned
+ * identity, storage without shared keys, a purge-protected RBAC vault, the expiry events of the
+ * product's secrets delivered to `secretExpiryEvents`, an alert on the product's alert lines) and the
+ * identity holds exactly the roles it needs, each on one resource.
+ */
+import { join } from 'node:path';
+import type { ActivityDeps } from '../../src/activities/deps';
+import { notify } from '../../src/activities/notify';
+import { SECRET_NAME_PREFIX } from '../../src/contracts/wellKnown';
+import { captureFunctionApp } from '../runtime/helpers/functionsCore';
+import { at, exprText, loadBicep, objectAt, type BicepFile, type BicepModule, type BicepResource } from './bicep';
+
+let main: BicepFile;
+let api: BicepFile;
+let keyVault: BicepFile;
+let eventGrid: BicepFile;
+let alerts: BicepFile;
+let rbac: BicepFile;
+
+beforeAll(async () => {
+  [main, api, keyVault, eventGrid, alerts, rbac] = await Promise.all([
+    loadBicep('main.bicep'),
+    loadBicep('app/api.bicep'),
+    loadBicep('app/keyvault.bicep'),
+    loadBicep('app/eventgrid.bicep'),
+    loadBicep('app/alerts.bicep'),
+    loadBicep('rbac.bicep'),
+  ]);
+});
+
+function declared(file: BicepFile, type: string): BicepResource[] {
+  return file.resources.filter((r) => r.type === type && !r.existing);
+}
+
+function one(file: BicepFile, type: string): BicepResource {
+  const found = declared(file, type);
+  if (found.length !== 1) throw new Error(`${file.path} declares ${found.length} ${type} resources, expected 1`);
+  return found[0] as BicepResource;
+}
+
+function avm(name: string): BicepModule {
+  const found = main.modules.filter((m) => m.source.startsWith(`br/public:avm/res/${name}:`));
+  if (found.length !== 1) throw new Error(`main.bicep uses the AVM module ${name} ${found.length} times, expected 1`);
+  return found[0] as BicepModule;
+}
+
+describe('what azd up creates', () => {
+  it('deploys at subscription scope into one resource group, and wires every module', () => {
+    expect(main.targetScope).toBe('subscription');
+    expect(declared(main, 'Microsoft.Resources/resourceGroups')).toHaveLength(1);
+    expect(main.modules.map((m) => m.source).sort()).toEqual([
+      'app/alerts.bicep',
+      'app/api.bicep',
+      'app/eventgrid.bicep',
+      'app/keyvault.bicep',
+      'br/public:avm/res/insights/component:0.6.0',
+      'br/public:avm/res/managed-identity/user-assigned-identity:0.4.1',
+      'br/public:avm/res/operational-insights/workspace:0.11.1',
+      'br/public:avm/res/storage/storage-account:0.8.3',
+      'br/public:avm/res/web/serverfarm:0.1.1',
+      'rbac.bicep',
+    ]);
+    for (const m of main.modules) expect([m.symbol, exprText(m.body.scope)]).toEqual([m.symbol, 'rg']);
+  });
+
+  it('runs the function app on Flex Consumption (FC1), Node 22, as the user-assigned identity', () => {
+    const plan = avm('web/serverfarm');
+    expect(objectAt(plan.body, 'params.sku')).toEqual({ name: 'FC1', tier: 'FlexConsumption' });
+    expect(at(plan.body, 'params.reserved')).toBe(true);
+
+    const site = one(api, 'Microsoft.Web/sites');
+    expect(site.body.kind).toBe('functionapp,linux');
+    expect(objectAt(site.body, 'properties.functionAppConfig.runtime')).toEqual({ name: 'node', version: '22' });
+    expect(at(site.body, 'properties.httpsOnly')).toBe(true);
+    expect(at(site.body, 'identity.type')).toBe('UserAssigned');
+    expect(Object.keys(objectAt(site.body, 'identity.userAssignedIdentities'))).toEqual(["'${identityId}'"]);
+    // The deployment package is read from a blob container with the same identity, not with a key.
+    expect(objectAt(site.body, 'properties.functionAppConfig.deployment.storage.authentication')).toEqual({
+      type: 'UserAssignedIdentity',
+      userAssignedIdentityResourceId: expect.anything(),
+    });
+    expect(exprText(at(site.body, 'properties.functionAppConfig.deployment.storage.authentication.userAssignedIdentityResourceId'))).toBe('identityId');
+    expect(exprText(at(site.body, 'properties.serverFarmId'))).toBe('appServicePlanId');
+    // azd finds the app to deploy to by this tag (service `api` in azure.yaml).
+    expect(exprText(site.body.tags)).toBe("union(tags, { 'azd-service-name': serviceName })");
+    expect(api.params.get('serviceName')?.defaultValue).toBe('api');
+
+    const apiModule = main.modules.find((m) => m.source === 'app/api.bicep');
+    expect(exprText(at(apiModule?.body, 'params.identityId'))).toBe('identity.outputs.resourceId');
+    expect(exprText(at(apiModule?.body, 'params.identityClientId'))).toBe('identity.outputs.clientId');
+    expect(exprText(at(apiModule?.body, 'params.appServicePlanId'))).toBe('plan.outputs.resourceId');
+  });
+
+  it('keeps the task hub and the deployment package in storage that accepts no shared key', () => {
+    const storage = avm('storage/storage-account');
+    expect(at(storage.body, 'params.allowSharedKeyAccess')).toBe(false);
+    expect(at(storage.body, 'params.allowBlobPublicAccess')).toBe(false);
+    expect(at(storage.body, 'params.minimumTlsVersion')).toBe('TLS1_2');
+    const containers = at(storage.body, 'params.blobServices.containers');
+    expect(containers).toEqual([{ name: expect.anything() }]);
+    expect(exprText(at(storage.body, 'params.blobServices.containers.0.name'))).toBe('deploymentContainerName');
+    const apiModule = main.modules.find((m) => m.source === 'app/api.bicep');
+    expect(exprText(at(apiModule?.body, 'params.deploymentContainerName'))).toBe('deploymentContainerName');
+  });
+
+  it('creates a Key Vault with RBAC authorization, soft delete and purge protection', () => {
+    const vault = one(keyVault, 'Microsoft.KeyVault/vaults');
+    const properties = objectAt(vault.body, 'properties');
+    expect(properties.enableRbacAuthorization).toBe(true);
+    expect(properties.enableSoftDelete).toBe(true);
+    expect(properties.enablePurgeProtection).toBe(true);
+    expect(properties.softDeleteRetentionInDays).toBe(90);
+    expect(properties).not.toHaveProperty('accessPolicies');
+    expect(exprText(properties.tenantId)).toBe('tenant().tenantId');
+    expect(exprText(keyVault.outputs.get('uri')?.value)).toBe('vault.properties.vaultUri');
+  });
+
+  it('monitors with Log Analytics and workspace-based Application Insights', () => {
+    expect(at(avm('operational-insights/workspace').body, 'params.dataRetention')).toBe(30);
+    expect(exprText(at(avm('insights/component').body, 'params.workspaceResourceId'))).toBe('logAnalytics.outputs.resourceId');
+  });
+});
+
+describe('secret expiry events', () => {
+  it('puts an Event Grid system topic on the vault', () => {
+    const topic = one(eventGrid, 'Microsoft.EventGrid/systemTopics');
+    expect(at(topic.body, 'properties.topicType')).toBe('Microsoft.KeyVault.vaults');
+    expect(exprText(at(topic.body, 'properties.source'))).toBe('vault.id');
+    const vaultRef = eventGrid.resources.find((r) => r.symbol === 'vault');
+    expect(vaultRef).toMatchObject({ type: 'Microsoft.KeyVault/vaults', existing: true });
+    const events = main.modules.find((m) => m.source === 'app/eventgrid.bicep');
+    expect(exprText(at(events?.body, 'params.keyVaultName'))).toBe('keyVault.outputs.name');
+    expect(exprText(at(events?.body, 'params.functionAppName'))).toBe('api.outputs.name');
+  });
+
+  it('delivers exactly SecretNearExpiry and SecretExpired of the product secrets to the function secretExpiryEvents', () => {
+    const subscription = one(eventGrid, 'Microsoft.EventGrid/systemTopics/eventSubscriptions');
+    expect(exprText(at(subscription.body, 'parent'))).toBe('systemTopic');
+    expect(at(subscription.body, 'properties.filter.includedEventTypes')).toEqual([
+      'Microsoft.KeyVault.SecretNearExpiry',
+      'Microsoft.KeyVault.SecretExpired',
+    ]);
+    // Key Vault events carry the secret name as their subject.
+    expect(at(subscription.body, 'properties.filter.subjectBeginsWith')).toBe(SECRET_NAME_PREFIX);
+    expect(at(subscription.body, 'properties.eventDeliverySchema')).toBe('EventGridSchema');
+    const destination = objectAt(subscription.body, 'properties.destination');
+    expect(destination.endpointType).toBe('AzureFunction');
+    expect(exprText(at(destination, 'properties.resourceId'))).toBe("'${functionApp.id}/functions/${functionName}'");
+    expect(eventGrid.params.get('functionName')?.defaultValue).toBe('secretExpiryEvents');
+    expect(JSON.stringify(subscription.body)).not.toMatch(/endpointUrl|code=/);
+  });
+
+  it('names an Event Grid trigger the function app really registers', () => {
+    const registry = captureFunctionApp(join(__dirname, '..', '..', 'src', 'index.ts'));
+    const triggers = registry.byTrigger('eventGridTrigger').map((f) => f.name);
+    expect(triggers).toContain(eventGrid.params.get('functionName')?.defaultValue);
+  });
+
+  it('creates the subscription only once the code is deployed (Event Grid checks that the function exists)', () => {
+    const subscription = one(eventGrid, 'Microsoft.EventGrid/systemTopics/eventSubscriptions');
+    expect(subscription.condition).toBe('(subscriptionEnabled)');
+    expect(eventGrid.params.get('subscriptionEnabled')?.defaultValue).toBe(false);
+    expect(main.params.get('secretExpiryEventsEnabled')?.defaultValue).toBe(false);
+    const events = main.modules.find((m) => m.source === 'app/eventgrid.bicep');
+    expect(exprText(at(events?.body, 'params.subscriptionEnabled'))).toBe('secretExpiryEventsEnabled');
+    expect(exprText(main.outputs.get('SECRET_EXPIRY_EVENTS_ENABLED')?.value)).toBe('secretExpiryEventsEnabled');
+  });
+});
+
+describe('alert on the product alert lines', () => {
+  it('runs a scheduled log query for fno-graph-mail.alert on the workspace, split by environment', () => {
+    const rule = one(alerts, 'Microsoft.Insights/scheduledQueryRules');
+    expect(rule.body.kind).toBe('LogAlert');
+    const properties = objectAt(rule.body, 'properties');
+    expect(properties.enabled).toBe(true);
+    expect(properties.evaluationFrequency).toBe('PT15M');
+    expect(at(properties, 'scopes')).toHaveLength(1);
+    expect(exprText(at(properties, 'scopes.0'))).toBe('workspaceId');
+    expect(at(properties, 'criteria.allOf')).toHaveLength(1);
+    const first = at(properties, 'criteria.allOf.0');
+    expect(at(first, 'operator')).toBe('GreaterThan');
+    expect(at(first, 'threshold')).toBe(0);
+    expect(at(first, 'dimensions')).toEqual([{ name: 'environmentId', operator: 'Include', values: ['*'] }]);
+    expect(exprText(at(first, 'query'))).toBe('alertQuery');
+
+    const query = alerts.vars.get('alertQuery');
+    expect(typeof query).toBe('string');
+    expect(query).toContain('AppTraces');
+    expect(query).toContain('"fno-graph-mail.alert"');
+    expect(query).toMatch(/project .*environmentId/);
+
+    const alertsModule = main.modules.find((m) => m.source === 'app/alerts.bicep');
+    expect(exprText(at(alertsModule?.body, 'params.workspaceId'))).toBe('logAnalytics.outputs.resourceId');
+  });
+
+  it('finds the lines the notify activity writes, and reads environment and subject out of them', async () => {
+    const logged: string[] = [];
+    const log = { info: () => undefined, warn: (l: string) => logged.push(`warn ${l}`), error: (l: string) => logged.push(`error ${l}`) };
+    const deps = { settings: { authorityHost: 'https://login.microsoftonline.com', homeTenantId: 'home', alertRecipients: [] } } as unknown as ActivityDeps;
+    const subject = 'Rotation failed for contoso-prod: Graph 403 "Authorization_RequestDenied"';
+    await notify(deps)({ environmentId: 'contoso-prod', kind: 'alert', subject, lines: ['Grant the permission, then rotate again.'] }, log);
+    await notify(deps)({ environmentId: 'contoso-uat', kind: 'action-needed', subject: 'Consent needed', lines: [] }, log);
+    const query = alerts.vars.get('alertQuery');
+    if (typeof query !== 'string') throw new Error('alertQuery is not a plain string');
+    const filter = /contains "([^"]+)"/.exec(query)?.[1] ?? '<no contains filter>';
+    const matched = logged.filter((l) => l.includes(filter));
+    // Only the alert, and it is logged at error level.
+    expect(matched).toHaveLength(1);
+    expect(matched[0]?.startsWith('error ')).toBe(true);
+    const message = (matched[0] ?? '').slice('error '.length);
+    // parse_json(Message) reads both fields.
+    expect(JSON.parse(message)).toMatchObject({ environmentId: 'contoso-prod', subject });
+    expect(query).toContain('tostring(alert.environmentId)');
+    expect(query).toContain('tostring(alert.subject)');
+    // The fallback regexes find them too (a subject with quotes is cut at the first one).
+    const regexes = [...query.matchAll(/extract\(@'(.*?)', 1, Message\)/g)].map((m) => new RegExp(m[1] ?? ''));
+    expect(regexes).toHaveLength(2);
+    expect(regexes.map((r) => r.exec(message)?.[1])).toEqual(['contoso-prod', 'Rotation failed for contoso-prod: Graph 403 \\']);
+  });
+
+  it('mails the optional alert address through an action group', () => {
+    const group = one(alerts, 'Microsoft.Insights/actionGroups');
+    expect(group.condition).toBe('(!empty(alertEmail))');
+    expect(at(group.body, 'properties.emailReceivers')).toHaveLength(1);
+    expect(exprText(at(group.body, 'properties.emailReceivers.0.emailAddress'))).toBe('alertEmail');
+    // Azure refuses a short name longer than 12 characters.
+    expect(at(group.body, 'properties.groupShortName')).toMatch(/^.{1,12}$/);
+  });
+});
+
+describe('roles of the managed identity (rbac.bicep)', () => {
+  const ROLE = {
+    keyVaultSecretsOfficer: 'b86a8fe4-44ce-4948-aee5-eccb2c155cd7',
+    storageBlobDataOwner: 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b',
+    storageQueueDataContributor: '974c5e8b-45b9-4653-ba55-5f855dd0fb88',
+    storageTableDataContributor: '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3',
+    monitoringMetricsPublisher: '3913510d-42f4-4e42-8a64-420c390055eb',
+  };
+  const KEY_VAULT_ROLE_IDS = new Set([
+    ROLE.keyVaultSecretsOfficer,
+    '00482a5a-887f-4fb3-b363-3b7fe8e74483', // Key Vault Administrator
+    '4633458b-17de-408a-b874-0445c86b69e6', // Key Vault Secrets User
+    '21090545-7ca7-4776-b22c-e363652d74d2', // Key Vault Reader
+    'f25e0fa2-a7c8-4377-a976-54943a77a395', // Key Vault Contributor
+  ]);
+
+  function assignments(): Array<{ role: string; scope: string; principal: string; principalType: unknown }> {
+    const roleIds = rbac.vars.get('roleIds') as Record<string, string>;
+    const lookup = (text: string | undefined): string => {
+      const match = /roleIds\.(\w+)/.exec(text ?? '');
+      return (match && roleIds[match[1] ?? '']) ?? `<${text}>`;
+    };
+    return declared(rbac, 'Microsoft.Authorization/roleAssignments').map((r) => ({
+      role: lookup(exprText(at(r.body, 'properties.roleDefinitionId'))),
+      scope: exprText(r.body.scope) ?? '<none>',
+      principal: exprText(at(r.body, 'properties.principalId')) ?? '<none>',
+      principalType: at(r.body, 'properties.principalType'),
+    }));
+  }
+
+  it('grants exactly the five roles, each on one resource, to the managed identity only', () => {
+    expect(rbac.vars.get('roleIds')).toEqual(ROLE);
+    expect(assignments()).toEqual(
+      expect.arrayContaining([
+        { role: ROLE.keyVaultSecretsOfficer, scope: 'vault', principal: 'managedIdentityPrincipalId', principalType: 'ServicePrincipal' },
+        { role: ROLE.storageBlobDataOwner, scope: 'storage', principal: 'managedIdentityPrincipalId', principalType: 'ServicePrincipal' },
+        { role: ROLE.storageQueueDataContributor, scope: 'storage', principal: 'managedIdentityPrincipalId', principalType: 'ServicePrincipal' },
+        { role: ROLE.storageTableDataContributor, scope: 'storage', principal: 'managedIdentityPrincipalId', principalType: 'ServicePrincipal' },
+        { role: ROLE.monitoringMetricsPublisher, scope: 'applicationInsights', principal: 'managedIdentityPrincipalId', principalType: 'ServicePrincipal' },
+      ]),
+    );
+    expect(assignments()).toHaveLength(5);
+    const rbacModule = main.modules.find((m) => m.source === 'rbac.bicep');
+    expect(exprText(at(rbacModule?.body, 'params.managedIdentityPrincipalId'))).toBe('identity.outputs.principalId');
+    expect(exprText(at(rbacModule?.body, 'params.keyVaultName'))).toBe('keyVault.outputs.name');
+  });
+
+  it('gives Key Vault Secrets Officer on this vault only, and no other Key Vault role anywhere', () => {
+    const vaultRoles = assignments().filter((a) => KEY_VAULT_ROLE_IDS.has(a.role));
+    expect(vaultRoles).toEqual([{ role: ROLE.keyVaultSecretsOfficer, scope: 'vault', principal: 'managedIdentityPrincipalId', principalType: 'ServicePrincipal' }]);
+    const vault = rbac.resources.find((r) => r.symbol === 'vault');
+    expect(vault).toMatchObject({ type: 'Microsoft.KeyVault/vaults', existing: true });
+    expect(exprText(vault?.body.name)).toBe('keyVaultName');
+  });
+
+  it('declares role assignments nowhere but rbac.bicep, and gives the deploying user none', () => {
+    for (const file of [main, api, keyVault, eventGrid, alerts]) {
+      expect([file.path, declared(file, 'Microsoft.Authorization/roleAssignments')]).toEqual([file.path, []]);
+    }
+    expect(main.params.has('principalId')).toBe(false);
+    // AVM modules can assign roles through a `roleAssignments` parameter: none of them may.
+    for (const m of main.modules) expect([m.source, at(m.body, 'params.roleAssignments')]).toEqual([m.source, undefined]);
+  });
+
+  it('keeps role assignment names stable across deployments (guid of scope, principal and role)', () => {
+    for (const r of declared(rbac, 'Microsoft.Authorization/roleAssignments')) {
+      expect(exprText(r.body.name)).toMatch(/^guid\(\w+\.id, managedIdentityPrincipalId, roleIds\.\w+\)$/);
+    }
+  });
+});
+
+describe('outputs', () => {
+  it('are UPPER_SNAKE and give the hooks what they read', () => {
+    for (const name of main.outputs.keys()) expect(name).toMatch(/^[A-Z][A-Z0-9]*(_[A-Z0-9]+)*$/);
+    for (const needed of [
+      'AZURE_TENANT_ID',
+      'AZURE_RESOURCE_GROUP',
+      'AZURE_FUNCTION_APP_NAME',
+      'SERVICE_API_URI',
+      'AZURE_KEY_VAULT_NAME',
+      'MANAGED_IDENTITY_CLIENT_ID',
+      'MANAGED_IDENTITY_PRINCIPAL_ID',
+      'MANAGED_IDENTITY_NAME',
+      'CONSENT_STRATEGY',
+      'DELIVERY_STRATEGY',
+      'GRAPH_BASE_URL',
+      'SECRET_EXPIRY_EVENTS_ENABLED',
+    ]) {
+      expect(main.outputs.has(needed)).toBe(true);
+    }
+    // An output named AZURE_CLIENT_ID would land in the hooks' environment and change which identity the Azure SDKs use.
+    expect(main.outputs.has('AZURE_CLIENT_ID')).toBe(false);
+  });
+});
