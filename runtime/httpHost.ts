@@ -5,6 +5,8 @@
  * function's `HttpResponse` back. It also serves the extension webhooks the host exposes:
  * `/runtime/webhooks/durabletask/...` (durable management API) and `/runtime/webhooks/eventgrid`,
  * plus `/admin/functions/{name}` to run a non-HTTP function on demand, all guarded by keys.
+ * For people with a browser, `GET /` redirects to the app's dashboard (never carrying a key), and a
+ * page request without a key gets a small form asking for it instead of a blank 401.
  */
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -57,6 +59,11 @@ export interface HttpHostOptions {
   deliverEventGridEvent?: (functionName: string, event: unknown) => Promise<EventDeliveryResult>;
   /** Runs a non-HTTP function on demand (`POST /admin/functions/{name}`). */
   runFunction?: (registration: FunctionRegistration, input: string | undefined) => Promise<void>;
+  /**
+   * Where `GET /` redirects, as a route below the prefix; default `dashboard` when a GET function has
+   * that route, otherwise `/` is not found.
+   */
+  rootRoute?: string;
 }
 
 export interface HttpHost {
@@ -80,6 +87,7 @@ export async function startHttpHost(options: HttpHostOptions): Promise<HttpHost>
     .map((registration) => ({ registration, route: compileRoute(registration.http?.route ?? registration.name) }))
     .sort((a, b) => byPrecedence(a.route, b.route));
   const systemKey = options.systemKey ?? options.functionKey;
+  const rootRoute = options.rootRoute ?? (routes.some((r) => r.registration.http?.route === 'dashboard' && r.registration.http.methods.includes('GET')) ? 'dashboard' : undefined);
 
   const server = http.createServer((req, res) => {
     void (async () => {
@@ -122,7 +130,29 @@ export async function startHttpHost(options: HttpHostOptions): Promise<HttpHost>
       return jsonResponse(200, { state: 'Running' });
     }
     if (lower === `/${prefix}` || lower.startsWith(`/${prefix}/`)) return invokeHttpFunction(request, path.slice(prefix.length + 1));
+    if (path === '/' && rootRoute !== undefined && (request.method === 'GET' || request.method === 'HEAD')) {
+      // The query is dropped on purpose: a key given to `/?code=` must not travel on in a Location header.
+      return emptyResponse(302, { Location: `/${prefix}/${rootRoute}`, 'Cache-Control': 'no-store' });
+    }
     return emptyResponse(404);
+  }
+
+  /** A browser opening a protected page without a key: a form that reloads the page with `?code=`. */
+  function keyRequired(request: HostRequest): HostResponse {
+    const wantsPage = request.method === 'GET' && /\btext\/html\b/i.test(headerValue(request.headers, 'accept') ?? '');
+    if (!wantsPage) return emptyResponse(401);
+    const given = request.url.searchParams.has('code') || headerValue(request.headers, 'x-functions-key') !== undefined;
+    return {
+      status: 401,
+      headers: {
+        'Content-Type': 'text/html; charset=utf-8',
+        'Cache-Control': 'no-store',
+        'X-Content-Type-Options': 'nosniff',
+        'Referrer-Policy': 'no-referrer',
+        'Content-Security-Policy': "default-src 'none'; img-src data:; form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
+      },
+      body: KEY_FORM_PAGE.replace('{message}', given ? 'That function key was not accepted.' : 'This page needs the function key (npm start prints it).'),
+    };
   }
 
   function hasKey(request: HostRequest, accepted: string[]): boolean {
@@ -144,7 +174,7 @@ export async function startHttpHost(options: HttpHostOptions): Promise<HttpHost>
     if (!match) return emptyResponse(404);
     const { registration } = match.route;
     const authLevel = registration.http?.authLevel ?? 'anonymous';
-    if (authLevel !== 'anonymous' && !hasKey(request, [options.functionKey])) return emptyResponse(401);
+    if (authLevel !== 'anonymous' && !hasKey(request, [options.functionKey])) return keyRequired(request);
 
     const rpcRequest: RpcHttpData = {
       method: request.method,
@@ -233,6 +263,23 @@ export async function startHttpHost(options: HttpHostOptions): Promise<HttpHost>
       }),
   };
 }
+
+/** Static on purpose: nothing from the request is echoed into it. The form submits to the page it is on. */
+const KEY_FORM_PAGE = `<!doctype html>
+<html lang="en">
+<head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><meta name="referrer" content="no-referrer"><title>Function key needed</title><link rel="icon" href="data:,"></head>
+<body>
+<main>
+<h1>Function key needed</h1>
+<p>{message}</p>
+<form method="get">
+<p><label for="code">Function key</label><br><input id="code" name="code" type="password" autocomplete="off" spellcheck="false" required size="60"></p>
+<p><button type="submit">Open</button></p>
+</form>
+</main>
+</body>
+</html>
+`;
 
 function safeEqual(a: string, b: string): boolean {
   const x = Buffer.from(a);

@@ -1,8 +1,9 @@
 /**
  * `npm start`: the sandbox cloud and the function app on the local runtime, in one process. Writes the
  * endpoints (plus `functionsUrl` and `functionKey`) to `.sandbox/endpoints.json`, prints where
- * everything is and a request to paste, and stops cleanly on Ctrl-C. Flags: `--port`, `--rpc-port`,
- * `--sandbox-port-base` (0 = free ports) and `--state-dir` (default `.sandbox/`).
+ * everything is (the dashboard URL, with the key, first) and a request to paste, and stops cleanly on
+ * Ctrl-C. Flags: `--port`, `--rpc-port`, `--sandbox-port-base` (0 = free ports) and `--state-dir`
+ * (default `.sandbox/`).
  */
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
@@ -48,6 +49,7 @@ async function main(): Promise<void> {
     '',
     'fno-graph-mail is running on the local runtime against the sandbox.',
     '',
+    `  Dashboard      ${e.functionsUrl}/api/dashboard?code=${encodeURIComponent(e.functionKey)}`,
     `  Function app   ${e.functionsUrl}/api/   (function key: ${e.functionKey})`,
     `  Sandbox        Entra ${e.authorityHost}  Graph ${e.graphUrl}  Key Vault ${e.keyVaultUrl}`,
     `  F&O            ${e.environments.map((x) => `${x.id} ${x.url}`).join('   ')}`,

@@ -9,6 +9,7 @@ import { productServices } from './composition';
 import { appConfig } from './config';
 import { ACTIVITY_NAMES } from './contracts/activities';
 import { createActivityHandler } from './functions/activities';
+import { createDashboardHandler } from './functions/dashboardHttp';
 import { createEnvironmentsHandlers } from './functions/environmentsHttp';
 import { getOperationHttp, listOperationsHttp, raiseEventHttp } from './functions/operationsHttp';
 import { createSetupHandler } from './functions/setupHttp';
@@ -67,6 +68,13 @@ app.http('getEnvironmentHttp', {
   methods: ['GET'],
   authLevel: 'function',
   handler: environments.getEnvironmentHttp,
+});
+
+app.http('dashboardHttp', {
+  route: 'dashboard',
+  methods: ['GET'],
+  authLevel: 'function',
+  handler: createDashboardHandler(appConfig),
 });
 
 const rotation = createRotationTriggers(productServices);

@@ -58,6 +58,13 @@ it('starts, prints a working example, completes a setup, and stops on SIGINT', a
     expect(output).toContain(`${endpoints.functionsUrl}/api/environments/contoso-uat/setup`);
     expect(output).toContain(`x-functions-key: ${endpoints.functionKey}`);
 
+    // The printed dashboard link opens the page.
+    const dashboardUrl = `${endpoints.functionsUrl}/api/dashboard?code=${endpoints.functionKey}`;
+    expect(output).toContain(dashboardUrl);
+    const dashboard = await fetch(dashboardUrl);
+    expect(dashboard.status).toBe(200);
+    expect(await dashboard.text()).toContain('<title>F&amp;O Graph mail · fleet dashboard</title>');
+
     // The printed example, sent as printed.
     const uat = endpoints.environments.find((e) => e.id === 'contoso-uat')!;
     expect(output).toContain(`"environmentUrl": "${uat.url}"`);
