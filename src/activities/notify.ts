@@ -8,7 +8,8 @@ import type { ActivityDeps, ActivityHandler } from './deps';
 
 export function notify(deps: ActivityDeps): ActivityHandler<NotifyInput, NotifyOutput> {
   return async (input, log) => {
-    const line = JSON.stringify({ event: `fno-graph-mail.${input.kind}`, environmentId: input.environmentId, subject: input.subject });
+    // The details go into the line too: without alert mail (no recipients, or no Mail.Send) it is the only report.
+    const line = JSON.stringify({ event: `fno-graph-mail.${input.kind}`, environmentId: input.environmentId, subject: input.subject, details: input.lines });
     if (input.kind === 'alert') log.error(line);
     else log.warn(line);
     const { senderMailbox, alertRecipients, homeTenantId } = deps.settings;
