@@ -50,7 +50,7 @@ export function toOperationView(status: DurableOrchestrationStatus): OperationVi
 }
 
 /** The host stores a failed orchestration's output as the error text (sometimes wrapped as JSON). */
-function failureMessage(output: unknown): string {
+export function failureMessage(output: unknown): string {
   if (typeof output === 'string') {
     const m = /Orchestrator function '[^']*' failed: (.*)$/s.exec(output);
     const text = m?.[1] ?? output;

@@ -70,11 +70,11 @@ export async function startTestApp(options: SandboxedAppOptions = {}): Promise<T
     const response = await fetch(`${app.endpoints.functionsUrl}${route}`, { method, headers, ...(payload !== undefined ? { body: payload } : {}) });
     const text = await response.text();
     responses.push(text);
-    let parsed: unknown = undefined;
+    let parsed: unknown;
     try {
       parsed = text ? JSON.parse(text) : undefined;
     } catch {
-      parsed = undefined;
+      // Not JSON (e.g. the host's empty 401): tests read `text` then.
     }
     return { status: response.status, headers: response.headers, body: parsed as never, text };
   };
@@ -105,6 +105,10 @@ export async function startTestApp(options: SandboxedAppOptions = {}): Promise<T
 
   return {
     ...app,
+    // The runtime is replaced by restartRuntime: always the current one.
+    get runtime() {
+      return app.runtime;
+    },
     dir,
     logs,
     responses,

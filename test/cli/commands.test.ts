@@ -1,0 +1,302 @@
+/**
+ * `fno-graph-mail` as a person runs it: the compiled CLI as a child process against an in-process
+ * sandbox (its endpoints.json written the way `npm run sandbox` writes it). Setup and rotation end to
+ * end with their progress and results, the grace period and resuming a saved run, a run that waits
+ * for a person, the registry, exit codes for bad input and missing settings, and no secret printed.
+ * The tests share one sandbox and one state directory and run in order, like one person's session.
+ */
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { promisify } from 'node:util';
+import { startSandbox, type RunningSandbox } from '../../sandbox/server';
+import { SETTING_NAMES } from '../../src/config';
+
+const root = path.join(__dirname, '..', '..');
+const outDir = path.join(root, 'test-output', `cli-${process.pid}`);
+const cliJs = path.join(outDir, 'dist', 'runtime', 'cli.js');
+const workDir = path.join(outDir, 'work');
+const endpointsFile = path.join(workDir, 'endpoints.json');
+const stateDir = path.join(workDir, 'state');
+
+let sandbox: RunningSandbox;
+/** Everything any CLI run printed, for the leak scan at the end. */
+const printed: string[] = [];
+
+interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** The environment of a shell with none of the product's settings set. */
+function cleanEnv(): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  for (const name of SETTING_NAMES) delete env[name];
+  delete env.NODE_EXTRA_CA_CERTS;
+  return env;
+}
+
+/** Runs the CLI; `whileRunning` sees stderr as it grows and may signal the child. */
+function cli(args: string[], options: { env?: NodeJS.ProcessEnv; whileRunning?: (stderr: string, child: ChildProcess) => void } = {}): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [cliJs, ...args], { cwd: workDir, env: options.env ?? cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+      options.whileRunning?.(stderr, child);
+    });
+    const timer = setTimeout(() => child.kill('SIGKILL'), 90_000);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      printed.push(stdout, stderr);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+async function control<T>(route: string, body?: unknown, method?: string): Promise<T> {
+  const response = await fetch(`${sandbox.endpoints.controlUrl}${route}`, {
+    method: method ?? (body === undefined ? 'GET' : 'POST'),
+    ...(body === undefined ? {} : { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }),
+  });
+  return (await response.json()) as T;
+}
+
+interface SandboxApp {
+  appId: string;
+  uniqueName?: string;
+  passwordCredentials: Array<{ keyId: string }>;
+}
+
+async function passwordKeyIds(environmentId: string): Promise<string[]> {
+  const state = await control<{ applications: SandboxApp[] }>('/state');
+  const app = state.applications.find((a) => a.uniqueName === `fno-graph-mail-${environmentId}`);
+  return (app?.passwordCredentials ?? []).map((p) => p.keyId).sort();
+}
+
+function url(id: string): string {
+  const env = sandbox.endpoints.environments.find((e) => e.id === id);
+  if (!env) throw new Error(`no sandbox environment ${id}`);
+  return env.url;
+}
+
+interface Record {
+  environmentId: string;
+  environmentUrl: string;
+  status: string;
+  appId: string;
+  credential: { keyId: string; secretName: string; expiresOn: string };
+}
+
+const sandboxArgs = (): string[] => ['--sandbox', endpointsFile, '--state-dir', stateDir];
+
+beforeAll(async () => {
+  fs.mkdirSync(workDir, { recursive: true });
+  const tsconfig = path.join(outDir, 'tsconfig.json');
+  fs.writeFileSync(
+    tsconfig,
+    JSON.stringify({
+      extends: path.join(root, 'tsconfig.build.json'),
+      compilerOptions: { outDir: path.join(outDir, 'dist'), rootDir: root, sourceMap: false },
+      include: [path.join(root, 'src'), path.join(root, 'sandbox'), path.join(root, 'runtime'), path.join(root, 'types')],
+    }),
+  );
+  const compiled = promisify(execFile)(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', tsconfig], { cwd: root });
+  sandbox = await startSandbox({ ports: { base: 0 }, secretPropagationSeconds: 1 });
+  fs.writeFileSync(endpointsFile, JSON.stringify(sandbox.endpoints, null, 2));
+  await compiled;
+}, 240_000);
+
+afterAll(async () => {
+  await sandbox?.stop();
+  fs.rmSync(outDir, { recursive: true, force: true });
+});
+
+let uatKeyId = '';
+
+it('setup: shows each step as it happens, then prints the environment record', async () => {
+  const result = await cli(['setup', 'contoso-uat', '--url', url('contoso-uat'), ...sandboxArgs()]);
+  expect(result.stderr).not.toMatch(/fno-graph-mail: /);
+  expect(result.code).toBe(0);
+
+  // One line per transition, in the order the orchestration runs them.
+  const stepLines = result.stderr.split('\n').filter((l) => /^ {2}\[\d\/6\]/.test(l));
+  const succeeded = stepLines.filter((l) => /\bsucceeded\b/.test(l)).map((l) => /\] (\w+)/.exec(l)?.[1]);
+  expect(succeeded).toEqual(['registerApplication', 'ensureServicePrincipal', 'grantAdminConsent', 'createClientSecret', 'deliverToFinOps', 'verifyCredential']);
+  expect(stepLines.filter((l) => /\brunning\b/.test(l))).toHaveLength(6);
+  expect(new Set(stepLines).size).toBe(stepLines.length);
+  expect(result.stderr).toContain('[6/6] verifyCredential        succeeded  token carries Mail.Send');
+
+  // The result goes to stdout, and only the result.
+  expect(result.stdout).toMatch(/^environment\s+contoso-uat$/m);
+  expect(result.stdout).toMatch(/^status\s+active$/m);
+  const keyIds = await passwordKeyIds('contoso-uat');
+  expect(keyIds).toHaveLength(1);
+  uatKeyId = keyIds[0] as string;
+  expect(result.stdout).toMatch(new RegExp(`^credential\\s+${uatKeyId}, expires `, 'm'));
+  expect(result.stdout).not.toContain('[1/6]');
+}, 90_000);
+
+it('setup --json: exactly one JSON document, the record, on stdout', async () => {
+  const result = await cli(['setup', 'contoso-prod', '--url', url('contoso-prod'), '--json', ...sandboxArgs()]);
+  expect(result.code).toBe(0);
+  const record = JSON.parse(result.stdout) as Record;
+  expect(record).toMatchObject({ environmentId: 'contoso-prod', environmentUrl: url('contoso-prod'), status: 'active' });
+  expect(await passwordKeyIds('contoso-prod')).toEqual([record.credential.keyId]);
+  // Progress still goes to stderr.
+  expect(result.stderr).toContain('[5/6] deliverToFinOps');
+}, 90_000);
+
+it('status: the registry as a table, as JSON, and one environment', async () => {
+  const table = await cli(['status', ...sandboxArgs()]);
+  expect(table.code).toBe(0);
+  const rows = table.stdout.trim().split('\n');
+  expect(rows[0]).toMatch(/^ENVIRONMENT\s+STATUS\s+EXPIRES\s+APPLICATION\s+URL$/);
+  expect(rows.slice(1).map((r) => r.split(/\s+/).slice(0, 2))).toEqual([
+    ['contoso-prod', 'active'],
+    ['contoso-uat', 'active'],
+  ]);
+
+  const json = await cli(['status', '--json', ...sandboxArgs()]);
+  expect(json.code).toBe(0);
+  const { environments } = JSON.parse(json.stdout) as { environments: Record[] };
+  expect(environments.map((e) => e.environmentId)).toEqual(['contoso-prod', 'contoso-uat']);
+  expect(environments.find((e) => e.environmentId === 'contoso-uat')?.credential.keyId).toBe(uatKeyId);
+
+  const one = await cli(['status', 'contoso-uat', '--json', ...sandboxArgs()]);
+  expect(one.code).toBe(0);
+  expect(JSON.parse(one.stdout)).toMatchObject({ environmentId: 'contoso-uat', status: 'active', credential: { keyId: uatKeyId } });
+}, 90_000);
+
+it('rotate --grace-hours 0: a new credential delivered and verified, the previous one revoked at once', async () => {
+  const result = await cli(['rotate', 'contoso-uat', '--grace-hours', '0', '--json', ...sandboxArgs()]);
+  expect(result.code).toBe(0);
+  const record = JSON.parse(result.stdout) as Record;
+  expect(record.environmentId).toBe('contoso-uat');
+  expect(record.credential.keyId).not.toBe(uatKeyId);
+  expect(await passwordKeyIds('contoso-uat')).toEqual([record.credential.keyId]);
+  expect(result.stderr).toMatch(/Grace period 0 h: the previous credential is revoked as soon as the new one is verified/);
+  expect(result.stderr).toMatch(/\[6\/6\] revokePreviousCredentials\s+succeeded\s+removed 1 credential/);
+  uatKeyId = record.credential.keyId;
+}, 90_000);
+
+it('rotate with the grace period: the previous credential stays valid; after Ctrl-C the same command resumes and revokes it once the period is over', async () => {
+  let interrupted = false;
+  const first = await cli(['rotate', 'contoso-uat', ...sandboxArgs()], {
+    whileRunning: (stderr, child) => {
+      if (!interrupted && /gracePeriod\s+waiting/.test(stderr)) {
+        interrupted = true;
+        child.kill('SIGINT');
+      }
+    },
+  });
+  expect(first.code).toBe(130);
+  expect(first.stderr).toMatch(/Grace period 24 h: once the new credential is verified, the previous one stays valid for 24 hour\(s\)/);
+  expect(first.stderr).toMatch(/gracePeriod\s+waiting\s+previous credential stays valid until \d{4}-\d\d-\d\dT/);
+  expect(first.stderr).toMatch(/Interrupted\. The rotation run rotate-contoso-uat stays saved in .*; run the same command again to resume it/);
+  // Both credentials live during the grace period.
+  const during = await passwordKeyIds('contoso-uat');
+  expect(during).toHaveLength(2);
+  expect(during).toContain(uatKeyId);
+
+  // The saved run is visible to status.
+  const status = await cli(['status', ...sandboxArgs()]);
+  expect(status.stderr).toMatch(/Unfinished run rotate-contoso-uat \(running, started /);
+
+  await control('/clock', { advance: 'PT25H' });
+  const second = await cli(['rotate', 'contoso-uat', '--json', ...sandboxArgs()]);
+  expect(second.code).toBe(0);
+  expect(second.stderr).toMatch(/Resuming the unfinished run rotate-contoso-uat/);
+  const record = JSON.parse(second.stdout) as Record;
+  expect(during).toContain(record.credential.keyId);
+  expect(await passwordKeyIds('contoso-uat')).toEqual([record.credential.keyId]);
+  uatKeyId = record.credential.keyId;
+}, 120_000);
+
+it('manual delivery: prints what to enter where and waits; --wait-timeout leaves it saved; --confirm finishes it', async () => {
+  let interrupted = false;
+  const first = await cli(['rotate', 'contoso-prod', '--delivery', 'manual', '--grace-hours', '0', ...sandboxArgs()], {
+    whileRunning: (stderr, child) => {
+      if (!interrupted && stderr.includes('Once done, stop this command (Ctrl-C) and run it again with --confirm')) {
+        interrupted = true;
+        child.kill('SIGINT');
+      }
+    },
+  });
+  expect(first.code).toBe(130);
+  expect(first.stderr).toMatch(/Waiting for an administrator to enter the credential in F&O \(event EmailParametersUpdated, until /);
+  expect(first.stderr).toMatch(/Email parameters: +https:\/\/.*mi=SysEmailParameters/);
+  expect(first.stderr).toMatch(/Client secret: +Key Vault .*, secret fno-graph-mail-contoso-prod, version \w+ \(read it there; it is never shown here\)/);
+
+  const still = await cli(['rotate', 'contoso-prod', '--wait-timeout', '2s', '--json', ...sandboxArgs()]);
+  expect(still.code).toBe(1);
+  expect(JSON.parse(still.stdout)).toMatchObject({ instanceId: 'rotate-contoso-prod', pending: true, waitingFor: 'EmailParametersUpdated', step: 'deliverToFinOps' });
+
+  const confirmed = await cli(['rotate', 'contoso-prod', '--confirm', ...sandboxArgs()]);
+  expect(confirmed.code).toBe(0);
+  expect(confirmed.stderr).toContain('Told the run: EmailParametersUpdated.');
+  expect(confirmed.stderr).toMatch(/deliverToFinOps\s+succeeded\s+confirmed by an administrator/);
+  expect(confirmed.stdout).toMatch(/^environment\s+contoso-prod$/m);
+}, 120_000);
+
+it('refuses bad input with exit code 2 before anything starts', async () => {
+  await control('/calls', undefined, 'DELETE');
+  const badId = await cli(['setup', 'Contoso_UAT', '--url', url('contoso-uat'), '--sandbox', endpointsFile, '--state-dir', path.join(workDir, 'untouched')]);
+  expect(badId.code).toBe(2);
+  expect(badId.stderr).toMatch(/environment id "Contoso_UAT" must be 1–63 lowercase letters/);
+  expect(badId.stdout).toBe('');
+
+  const outside = await cli(['setup', 'contoso-uat', '--url', 'https://contoso-uat.evil.example', '--json', '--sandbox', endpointsFile, '--state-dir', path.join(workDir, 'untouched')]);
+  expect(outside.code).toBe(2);
+  const { error } = JSON.parse(outside.stdout) as { error: string };
+  expect(error).toMatch(/^--url: .*host contoso-uat\.evil\.example is not in the allowed hosts.*FINOPS_ALLOWED_HOSTS/);
+
+  const unknown = await cli(['rotate', 'contoso-test', '--state-dir', path.join(workDir, 'untouched'), '--sandbox', endpointsFile]);
+  expect(unknown.code).toBe(2);
+  expect(unknown.stderr).toMatch(/No environment contoso-test is registered in Key Vault .*; set it up first: fno-graph-mail setup contoso-test --url/);
+
+  // Nothing was written to the services and no run was saved.
+  const { calls } = await control<{ calls: Array<{ service: string; method: string }> }>('/calls');
+  expect(calls.filter((c) => c.method !== 'GET')).toEqual([]);
+  const untouched = path.join(workDir, 'untouched');
+  expect(fs.existsSync(untouched) ? fs.readdirSync(untouched, { recursive: true }) : []).toEqual([]);
+}, 90_000);
+
+it('exits with 3 and names the missing settings when there are none', async () => {
+  const result = await cli(['status', '--json']);
+  expect(result.code).toBe(3);
+  const { error } = JSON.parse(result.stdout) as { error: string };
+  expect(error).toMatch(/ENTRA_TENANT_ID is missing/);
+  expect(error).toMatch(/KEY_VAULT_URL is missing/);
+  expect(result.stderr).toMatch(/--settings local\.settings\.json, or --sandbox \.sandbox\/endpoints\.json/);
+
+  const setup = await cli(['setup', 'contoso-uat', '--url', url('contoso-uat')]);
+  expect(setup.code).toBe(3);
+}, 60_000);
+
+it('prints --help for each command', async () => {
+  for (const command of ['setup', 'rotate', 'status']) {
+    const result = await cli([command, '--help']);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain(`Usage: fno-graph-mail ${command}`);
+  }
+  expect((await cli(['rotate', '--help'])).stdout).toMatch(/--grace-hours <n>/);
+}, 60_000);
+
+it('never printed a secret the sandbox minted', async () => {
+  const { secrets } = await control<{ secrets: string[] }>('/minted-secrets');
+  expect(secrets.length).toBeGreaterThanOrEqual(5);
+  const everything = printed.join('\n');
+  for (const secret of secrets) expect(everything).not.toContain(secret);
+  // Nor did the saved runs and logs in the state directory keep one.
+  const files = fs.readdirSync(stateDir, { recursive: true, withFileTypes: true }).filter((e) => e.isFile());
+  expect(files.length).toBeGreaterThan(0);
+  for (const file of files) {
+    const text = fs.readFileSync(path.join(file.parentPath, file.name), 'utf8');
+    for (const secret of secrets) expect(text).not.toContain(secret);
+  }
+});
