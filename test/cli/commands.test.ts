@@ -5,16 +5,16 @@
  * for a person, the registry, exit codes for bad input and missing settings, and no secret printed.
  * The tests share one sandbox and one state directory and run in order, like one person's session.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { promisify } from 'node:util';
 import { startSandbox, type RunningSandbox } from '../../sandbox/server';
+import { compiledProject } from '../helpers/compiledProject';
 import { SETTING_NAMES } from '../../src/config';
 
 const root = path.join(__dirname, '..', '..');
 const outDir = path.join(root, 'test-output', `cli-${process.pid}`);
-const cliJs = path.join(outDir, 'dist', 'runtime', 'cli.js');
+let cliJs = '';
 const workDir = path.join(outDir, 'work');
 const endpointsFile = path.join(workDir, 'endpoints.json');
 const stateDir = path.join(workDir, 'state');
@@ -96,19 +96,10 @@ const sandboxArgs = (): string[] => ['--sandbox', endpointsFile, '--state-dir', 
 
 beforeAll(async () => {
   fs.mkdirSync(workDir, { recursive: true });
-  const tsconfig = path.join(outDir, 'tsconfig.json');
-  fs.writeFileSync(
-    tsconfig,
-    JSON.stringify({
-      extends: path.join(root, 'tsconfig.build.json'),
-      compilerOptions: { outDir: path.join(outDir, 'dist'), rootDir: root, sourceMap: false },
-      include: [path.join(root, 'src'), path.join(root, 'sandbox'), path.join(root, 'runtime'), path.join(root, 'types')],
-    }),
-  );
-  const compiled = promisify(execFile)(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', tsconfig], { cwd: root });
+  const compiled = compiledProject();
   sandbox = await startSandbox({ ports: { base: 0 }, secretPropagationSeconds: 1 });
   fs.writeFileSync(endpointsFile, JSON.stringify(sandbox.endpoints, null, 2));
-  await compiled;
+  cliJs = path.join(await compiled, 'runtime', 'cli.js');
 }, 240_000);
 
 afterAll(async () => {

@@ -3,26 +3,19 @@
  * writes endpoints.json with `functionsUrl` and `functionKey`, prints a request to paste, serves a
  * setup over HTTP to Completed, never prints a secret, and stops cleanly on Ctrl-C (SIGINT).
  */
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { promisify } from 'node:util';
+import { compiledProject } from '../helpers/compiledProject';
 
 const root = path.join(__dirname, '..', '..');
 const outDir = path.join(root, 'test-output', `npm-start-${process.pid}`);
 
+let dist: string;
+
 beforeAll(async () => {
+  dist = await compiledProject();
   fs.mkdirSync(outDir, { recursive: true });
-  const tsconfig = path.join(outDir, 'tsconfig.json');
-  fs.writeFileSync(
-    tsconfig,
-    JSON.stringify({
-      extends: path.join(root, 'tsconfig.build.json'),
-      compilerOptions: { outDir: path.join(outDir, 'dist'), rootDir: root, sourceMap: false },
-      include: [path.join(root, 'src'), path.join(root, 'sandbox'), path.join(root, 'runtime'), path.join(root, 'types')],
-    }),
-  );
-  await promisify(execFile)(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', tsconfig], { cwd: root });
 }, 180_000);
 
 afterAll(() => {
@@ -34,7 +27,7 @@ it('starts, prints a working example, completes a setup, and stops on SIGINT', a
   const endpointsFile = path.join(stateDir, 'endpoints.json');
   const child = spawn(
     process.execPath,
-    [path.join(outDir, 'dist', 'runtime', 'start.js'), '--port', '0', '--rpc-port', '0', '--sandbox-port-base', '0', '--state-dir', stateDir],
+    [path.join(dist, 'runtime', 'start.js'), '--port', '0', '--rpc-port', '0', '--sandbox-port-base', '0', '--state-dir', stateDir],
     { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let output = '';

@@ -13,6 +13,7 @@ import { repositoryRoot } from '../../sandbox/ca';
 import { parseIsoDuration } from '../../sandbox/control';
 import type { SandboxEndpoints } from '../../sandbox/server';
 import { GRAPH_APP_ID, MAIL_SEND_ROLE_ID, USER_READ_SCOPE_ID } from '../../sandbox/state';
+import { compiledProject } from '../helpers/compiledProject';
 import { startTestSandbox, type TestSandbox } from '../helpers/sandbox';
 
 let sandbox: TestSandbox;
@@ -310,19 +311,11 @@ describe('npm run sandbox (main)', () => {
   const root = repositoryRoot();
   const outDir = path.join(root, 'test-output', `sandbox-main-${process.pid}`);
 
+  let dist = '';
+
   beforeAll(async () => {
-    // Compile only the sandbox (it imports nothing from src/) so this test does not depend on the rest.
     fs.mkdirSync(outDir, { recursive: true });
-    const tsconfig = path.join(outDir, 'tsconfig.json');
-    fs.writeFileSync(
-      tsconfig,
-      JSON.stringify({
-        extends: path.join(root, 'tsconfig.build.json'),
-        compilerOptions: { outDir: path.join(outDir, 'dist'), rootDir: root, sourceMap: false },
-        include: [path.join(root, 'sandbox')],
-      }),
-    );
-    await promisify(execFile)(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', tsconfig], { cwd: root });
+    dist = await compiledProject();
   }, 180_000);
 
   afterAll(() => {
@@ -331,7 +324,7 @@ describe('npm run sandbox (main)', () => {
 
   it('creates one CA, private key unreadable to others, when several processes ask at once', async () => {
     const dir = path.join(outDir, 'race-ca');
-    const caModule = path.join(outDir, 'dist', 'sandbox', 'ca.js');
+    const caModule = path.join(dist, 'sandbox', 'ca.js');
     const script = `process.stdout.write(require(${JSON.stringify(caModule)}).ensureCa(${JSON.stringify(dir)}).certPem)`;
     const runs = await Promise.all(Array.from({ length: 4 }, () => promisify(execFile)(process.execPath, ['-e', script])));
     const pems = new Set(runs.map((r) => r.stdout));
@@ -343,7 +336,7 @@ describe('npm run sandbox (main)', () => {
 
   it('writes endpoints.json with every field, serves, and stops on SIGTERM', async () => {
     const endpointsFile = path.join(outDir, 'endpoints.json');
-    const child = spawn(process.execPath, [path.join(outDir, 'dist', 'sandbox', 'main.js'), '--port-base', '0', '--endpoints-file', endpointsFile], {
+    const child = spawn(process.execPath, [path.join(dist, 'sandbox', 'main.js'), '--port-base', '0', '--endpoints-file', endpointsFile], {
       cwd: root,
       stdio: ['ignore', 'pipe', 'pipe'],
     });

@@ -1,0 +1,65 @@
+/**
+ * The project compiled once per source state for the tests that run its entry points as child
+ * processes (`npm start`, `npm run sandbox`, the CLI): the first test to ask compiles into
+ * `test-output/build-<hash>`, concurrent workers wait for it, later runs reuse it.
+ */
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { promisify } from 'node:util';
+
+const root = path.join(__dirname, '..', '..');
+const SOURCE_DIRS = ['src', 'sandbox', 'runtime', 'types'];
+
+function sourceHash(): string {
+  const hash = createHash('sha256');
+  const walk = (dir: string): void => {
+    for (const name of fs.readdirSync(dir).sort()) {
+      const full = path.join(dir, name);
+      const stat = fs.statSync(full);
+      if (stat.isDirectory()) walk(full);
+      else if (name.endsWith('.ts')) hash.update(`${path.relative(root, full)}:${stat.size}:${stat.mtimeMs}\n`);
+    }
+  };
+  for (const dir of SOURCE_DIRS) walk(path.join(root, dir));
+  hash.update(fs.readFileSync(path.join(root, 'tsconfig.build.json')));
+  return hash.digest('hex').slice(0, 16);
+}
+
+/** Returns the `dist` directory of a compiled copy of src, sandbox and runtime. */
+export async function compiledProject(): Promise<string> {
+  const outDir = path.join(root, 'test-output', `build-${sourceHash()}`);
+  const dist = path.join(outDir, 'dist');
+  const done = path.join(outDir, 'done');
+  const lock = path.join(outDir, 'lock');
+  fs.mkdirSync(outDir, { recursive: true });
+  for (;;) {
+    if (fs.existsSync(done)) return dist;
+    try {
+      fs.mkdirSync(lock);
+    } catch {
+      // Another worker compiles; wait for it (or take over if it died and left a stale lock).
+      const age = Date.now() - fs.statSync(lock).mtimeMs;
+      if (age > 180_000) fs.rmSync(lock, { recursive: true, force: true });
+      await new Promise((r) => setTimeout(r, 250));
+      continue;
+    }
+    try {
+      const tsconfig = path.join(outDir, 'tsconfig.json');
+      fs.writeFileSync(
+        tsconfig,
+        JSON.stringify({
+          extends: path.join(root, 'tsconfig.build.json'),
+          compilerOptions: { outDir: dist, rootDir: root, sourceMap: false },
+          include: SOURCE_DIRS.map((d) => path.join(root, d)),
+        }),
+      );
+      await promisify(execFile)(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', tsconfig], { cwd: root });
+      fs.writeFileSync(done, new Date().toISOString());
+      return dist;
+    } finally {
+      fs.rmSync(lock, { recursive: true, force: true });
+    }
+  }
+}
