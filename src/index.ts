@@ -1,26 +1,61 @@
 /**
  * The function app: every trigger, orchestration and activity, registered through `@azure/functions`
  * and `durable-functions` exactly as Azure runs them (the local runtime loads this same module).
- * Handlers resolve settings and SDK clients on first use, so loading this module stays cheap.
+ * Registering needs only names and bindings: each handler's module (with the settings parser, the
+ * validation schemas and, behind them, the Azure SDKs) loads on the handler's first invocation, so a
+ * cold start loads little more than the two Functions libraries.
  */
 import { app } from '@azure/functions';
 import * as df from 'durable-functions';
-import { productServices } from './composition';
-import { appConfig } from './config';
+import type { OrchestrationContext, Task } from 'durable-functions';
+import type { ProductServices } from './composition';
+import type { AppConfig } from './config';
+import type { EnvironmentRecord } from './contracts/environment';
 import { ACTIVITY_NAMES } from './contracts/activities';
 import { createActivityHandler } from './functions/activities';
-import { createDashboardHandler } from './functions/dashboardHttp';
-import { createEnvironmentsHandlers } from './functions/environmentsHttp';
-import { getOperationHttp, listOperationsHttp, raiseEventHttp } from './functions/operationsHttp';
-import { createSetupHandler } from './functions/setupHttp';
-import { ROTATION_ORCHESTRATION, rotateCredential } from './orchestrators/rotateCredential';
-import { SETUP_ORCHESTRATION, setupEnvironment } from './orchestrators/setupEnvironment';
-import { createRotationTriggers } from './functions/rotationTriggers';
+import { ROTATION_ORCHESTRATION, SETUP_ORCHESTRATION } from './orchestrators/names';
+
+/* eslint-disable @typescript-eslint/no-require-imports -- modules load on first use to keep cold start short */
+const modules = {
+  config: () => require('./config') as typeof import('./config'),
+  composition: () => require('./composition') as typeof import('./composition'),
+  setupHttp: () => require('./functions/setupHttp') as typeof import('./functions/setupHttp'),
+  operationsHttp: () => require('./functions/operationsHttp') as typeof import('./functions/operationsHttp'),
+  environmentsHttp: () => require('./functions/environmentsHttp') as typeof import('./functions/environmentsHttp'),
+  dashboardHttp: () => require('./functions/dashboardHttp') as typeof import('./functions/dashboardHttp'),
+  rotationTriggers: () => require('./functions/rotationTriggers') as typeof import('./functions/rotationTriggers'),
+  setupEnvironment: () => require('./orchestrators/setupEnvironment') as typeof import('./orchestrators/setupEnvironment'),
+  rotateCredential: () => require('./orchestrators/rotateCredential') as typeof import('./orchestrators/rotateCredential'),
+};
+/* eslint-enable @typescript-eslint/no-require-imports */
+
+const appConfig = (): AppConfig => modules.config().appConfig();
+const productServices = (): ProductServices => modules.composition().productServices();
+
+/** A value built on first use, then kept. */
+function once<T>(make: () => T): () => T {
+  let value: { v: T } | undefined;
+  return () => (value ??= { v: make() }).v;
+}
+
+/** A handler whose implementation is built (and its module loaded) on its first invocation. */
+function deferred<A extends unknown[], R>(make: () => (...args: A) => R): (...args: A) => R {
+  const handler = once(make);
+  return (...args) => handler()(...args);
+}
+
+const environments = once(() => modules.environmentsHttp().createEnvironmentsHandlers(productServices));
+const rotation = once(() => modules.rotationTriggers().createRotationTriggers(productServices));
 
 app.setup({ enableHttpStream: false });
 
-df.app.orchestration(SETUP_ORCHESTRATION, setupEnvironment);
-df.app.orchestration(ROTATION_ORCHESTRATION, rotateCredential);
+// The orchestrators run through delegating generators: replay sees exactly the tasks they yield.
+df.app.orchestration(SETUP_ORCHESTRATION, function* (context: OrchestrationContext): Generator<Task, EnvironmentRecord, unknown> {
+  return yield* modules.setupEnvironment().setupEnvironment(context);
+});
+df.app.orchestration(ROTATION_ORCHESTRATION, function* (context: OrchestrationContext): Generator<Task, EnvironmentRecord, unknown> {
+  return yield* modules.rotateCredential().rotateCredential(context);
+});
 
 for (const name of ACTIVITY_NAMES) {
   df.app.activity(name, { handler: createActivityHandler(name, productServices) });
@@ -30,73 +65,69 @@ df.app.client.http('setupHttp', {
   route: 'environments/{environmentId}/setup',
   methods: ['POST'],
   authLevel: 'function',
-  handler: createSetupHandler(appConfig),
+  handler: deferred(() => modules.setupHttp().createSetupHandler(appConfig)),
 });
 
 df.app.client.http('listOperationsHttp', {
   route: 'operations',
   methods: ['GET'],
   authLevel: 'function',
-  handler: listOperationsHttp,
+  handler: deferred(() => modules.operationsHttp().listOperationsHttp),
 });
 
 df.app.client.http('getOperationHttp', {
   route: 'operations/{instanceId}',
   methods: ['GET'],
   authLevel: 'function',
-  handler: getOperationHttp,
+  handler: deferred(() => modules.operationsHttp().getOperationHttp),
 });
 
 df.app.client.http('raiseEventHttp', {
   route: 'operations/{instanceId}/events/{eventName}',
   methods: ['POST'],
   authLevel: 'function',
-  handler: raiseEventHttp,
+  handler: deferred(() => modules.operationsHttp().raiseEventHttp),
 });
-
-const environments = createEnvironmentsHandlers(productServices);
 
 app.http('listEnvironmentsHttp', {
   route: 'environments',
   methods: ['GET'],
   authLevel: 'function',
-  handler: environments.listEnvironmentsHttp,
+  handler: deferred(() => environments().listEnvironmentsHttp),
 });
 
 app.http('getEnvironmentHttp', {
   route: 'environments/{environmentId}',
   methods: ['GET'],
   authLevel: 'function',
-  handler: environments.getEnvironmentHttp,
+  handler: deferred(() => environments().getEnvironmentHttp),
 });
 
 app.http('dashboardHttp', {
   route: 'dashboard',
   methods: ['GET'],
   authLevel: 'function',
-  handler: createDashboardHandler(appConfig),
+  handler: deferred(() => modules.dashboardHttp().createDashboardHandler(appConfig)),
 });
-
-const rotation = createRotationTriggers(productServices);
 
 df.app.client.http('rotateHttp', {
   route: 'environments/{environmentId}/rotate',
   methods: ['POST'],
   authLevel: 'function',
-  handler: rotation.rotateHttp,
+  handler: deferred(() => rotation().rotateHttp),
 });
 
 // Schedules come from app settings (%NAME% is resolved by the host), so they can change without a deployment.
 df.app.client.timer('rotationSweep', {
   schedule: '%ROTATION_SWEEP_SCHEDULE%',
-  handler: rotation.rotationSweep,
+  handler: deferred(() => rotation().rotationSweep),
 });
 
 df.app.client.timer('driftCheck', {
   schedule: '%DRIFT_CHECK_SCHEDULE%',
-  handler: rotation.driftCheck,
+  handler: deferred(() => rotation().driftCheck),
 });
 
 df.app.client.eventGrid('secretExpiryEvents', {
-  handler: rotation.secretExpiryEvents,
+  handler: deferred(() => rotation().secretExpiryEvents),
 });

@@ -7,7 +7,18 @@
  * ticket can be opened, and an action a person can take. Messages are built from scrubbed service text
  * only: SDK request objects (which hold bodies, and so secrets) are never read into them.
  */
-import { isRestError } from '@azure/core-rest-pipeline';
+import type { isRestError as IsRestError, RestError } from '@azure/core-rest-pipeline';
+
+/**
+ * core-rest-pipeline's `isRestError`, loaded on first use: this module is also reached from the HTTP
+ * triggers (through the host allowlist), and the function app must start without loading the SDKs.
+ */
+let restErrorCheck: typeof IsRestError | undefined;
+function isRestError(e: unknown): e is RestError {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  restErrorCheck ??= (require('@azure/core-rest-pipeline') as typeof import('@azure/core-rest-pipeline')).isRestError;
+  return restErrorCheck(e);
+}
 
 export type ServiceErrorKind = 'transient' | 'replication-lag' | 'permanent' | 'not-found';
 export type ServiceId = 'graph' | 'entra' | 'keyvault' | 'finops';
@@ -230,7 +241,16 @@ export interface HttpFailure {
   retryAfter?: string | null;
 }
 
-const LAG_MESSAGES = [/does not reference a valid application object/i, /not a valid reference update/i];
+/**
+ * Graph's 400s for a reference to an object its replicas do not know yet: a service principal for an app
+ * created moments ago, an app role assignment or a delegated grant for a fresh service principal. The
+ * product only ever sends ids it has just read or created, so these mean lag, not a wrong id.
+ */
+const LAG_MESSAGES = [
+  /does not reference a valid application object/i,
+  /not a valid reference update/i,
+  /Invalid value specified for property '(clientId|resourceId)' of resource 'OAuth2PermissionGrant'/i,
+];
 
 const CREDENTIAL_POLICY = /(credential|password|secret)[^.]*(lifetime|policy)|(lifetime|policy)[^.]*(credential|password|secret)|passwordAddition|passwordLifetime|AsPerAppPolicy/i;
 
@@ -547,7 +567,12 @@ function fromIdentityFailure(name: string, message: string, status: number | und
           action: 'The client secret was refused: it may have expired or been removed. Rotate the credential.',
         });
   }
-  if ((status !== undefined && (status === 429 || status >= 500)) || /temporarily_unavailable|network_error|network unreachable|ECONNREFUSED|ECONNRESET|ETIMEDOUT|fetch failed/i.test(text)) {
+  // MSAL reports an authority whose OpenID metadata it could not fetch (throttled, 5xx, reset) as
+  // endpoints_resolution_error, without the status: as retryable as the failures behind it.
+  if (
+    (status !== undefined && (status === 429 || status >= 500)) ||
+    /temporarily_unavailable|network_error|network unreachable|ECONNREFUSED|ECONNRESET|ETIMEDOUT|fetch failed|endpoints_resolution_error/i.test(text)
+  ) {
     return new ServiceError({ ...base, kind: 'transient', action: transientAction(undefined) });
   }
   return new ServiceError({

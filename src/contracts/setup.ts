@@ -9,7 +9,12 @@ const GUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a
 
 /** Body of `POST /api/environments/{environmentId}/setup`. Unknown fields are rejected. */
 export const setupRequestSchema = z.strictObject({
-  environmentUrl: z.string({ message: 'must be a string' }).max(2048, { message: 'is too long' }),
+  environmentUrl: z
+    .string({ message: 'must be a string' })
+    .max(2048, { message: 'is too long' })
+    // The URL parser would silently strip them; a URL carrying them was not typed by a person.
+    // eslint-disable-next-line no-control-regex -- control characters are exactly what is refused
+    .refine((s) => !/[\u0000-\u001f\u007f]/.test(s), { message: 'must not contain control characters' }),
   tenantId: z.string({ message: 'must be a string' }).regex(GUID, { message: 'must be a GUID' }).transform((s) => s.toLowerCase()).optional(),
   appDisplayName: z
     .string({ message: 'must be a string' })

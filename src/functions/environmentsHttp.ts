@@ -28,7 +28,7 @@ export function createEnvironmentsHandlers(services: () => ProductServices) {
 
     getEnvironmentHttp: async (request: HttpRequest, _context: InvocationContext): Promise<HttpResponseInit> => {
       try {
-        const environmentId = parseWith(environmentIdSchema, request.params.environmentId ?? '');
+        const environmentId = parseWith(environmentIdSchema, request.params.environmentId ?? '', 'environmentId');
         const { vault, config } = services();
         // eslint-disable-next-line @typescript-eslint/no-require-imports -- the vault SDK loads on first use
         const { secretNameFor } = require('../clients/credentialVault') as typeof import('../clients/credentialVault');

@@ -64,15 +64,18 @@ export async function readJsonBody(request: HttpRequest): Promise<unknown> {
   return value;
 }
 
-/** The first zod issue as `field: problem` (one clear message beats a list of internals). */
-export function describeIssues(error: z.ZodError, input?: unknown): { detail: string; field?: string } {
+/**
+ * The first zod issue as `field: problem` (one clear message beats a list of internals). `name` is what
+ * the parsed value itself is called (a route or query parameter); without it, the value is the body.
+ */
+export function describeIssues(error: z.ZodError, input?: unknown, name?: string): { detail: string; field?: string } {
   const issue = error.issues[0];
   if (!issue) return { detail: 'The request is invalid.' };
   if (issue.code === 'unrecognized_keys') {
     const keys = issue.keys;
     return { detail: `Unknown field${keys.length > 1 ? 's' : ''}: ${keys.join(', ')}.`, field: keys[0] };
   }
-  const field = issue.path.map(String).join('.');
+  const field = [...(name !== undefined ? [name] : []), ...issue.path.map(String)].join('.');
   if (issue.code === 'invalid_type' && valueAt(input, issue.path) === undefined) return { detail: `${field} is required.`, field };
   return { detail: `${field || 'The body'} ${issue.message}.`, ...(field ? { field } : {}) };
 }
@@ -86,11 +89,11 @@ function valueAt(input: unknown, path: readonly PropertyKey[]): unknown {
   return current;
 }
 
-/** Parses with a schema or throws `BadRequest` naming the field. */
-export function parseWith<S extends z.ZodType>(schema: S, value: unknown): z.output<S> {
+/** Parses with a schema or throws `BadRequest` naming the field (`name`: the route or query parameter parsed). */
+export function parseWith<S extends z.ZodType>(schema: S, value: unknown, name?: string): z.output<S> {
   const result = schema.safeParse(value);
   if (!result.success) {
-    const { detail, field } = describeIssues(result.error, value);
+    const { detail, field } = describeIssues(result.error, value, name);
     throw new BadRequest(detail, field);
   }
   return result.data;

@@ -70,7 +70,7 @@ export function failureMessage(output: unknown): string {
 
 export async function getOperationHttp(request: HttpRequest, client: DurableClient, _context: InvocationContext): Promise<HttpResponseInit> {
   try {
-    const instanceId = parseWith(instanceIdSchema, request.params.instanceId ?? '');
+    const instanceId = parseWith(instanceIdSchema, request.params.instanceId ?? '', 'instanceId');
     const status = await findStatus(client, instanceId);
     if (!status) return problem({ status: 404, title: 'Unknown operation', detail: `No operation with id ${instanceId}.` });
     return json(200, toOperationView(status));
@@ -82,7 +82,7 @@ export async function getOperationHttp(request: HttpRequest, client: DurableClie
 
 export async function raiseEventHttp(request: HttpRequest, client: DurableClient, context: InvocationContext): Promise<HttpResponseInit> {
   try {
-    const instanceId = parseWith(instanceIdSchema, request.params.instanceId ?? '');
+    const instanceId = parseWith(instanceIdSchema, request.params.instanceId ?? '', 'instanceId');
     const eventName = request.params.eventName ?? '';
     if (!(EXTERNAL_EVENTS as readonly string[]).includes(eventName)) {
       throw new BadRequest(`Unknown event ${JSON.stringify(eventName.slice(0, 64))}; expected one of ${EXTERNAL_EVENTS.join(', ')}.`, 'eventName');
@@ -112,6 +112,7 @@ export async function listOperationsHttp(request: HttpRequest, client: DurableCl
     const days = parseWith(
       z.coerce.number({ message: 'must be a number' }).int({ message: 'must be a whole number' }).min(1, { message: 'must be at least 1' }).max(365, { message: 'must be at most 365' }),
       request.query.get('days') ?? '30',
+      'days',
     );
     const statusFilter = request.query.get('status');
     const known = Object.values(df.OrchestrationRuntimeStatus) as string[];

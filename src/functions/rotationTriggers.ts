@@ -11,7 +11,7 @@ import type { ProductServices } from '../composition';
 import { environmentIdSchema } from '../contracts/environment';
 import { SECRET_NAME_PREFIX, SECRET_TAGS, MANAGED_BY_MARKER } from '../contracts/wellKnown';
 import { checkFleetDrift, startRotation, sweepFleet, type Logger } from './fleet';
-import { BadRequest, json, parseWith, problem, statusUrlFor } from './http';
+import { BadRequest, json, parseWith, problem, readJsonBody, statusUrlFor } from './http';
 import { alreadyRunning } from './instances';
 
 function loggerOf(context: InvocationContext): Logger {
@@ -22,7 +22,9 @@ export function createRotationTriggers(services: () => ProductServices) {
   /** `POST /api/environments/{environmentId}/rotate` → 202, 404 unknown environment, 409 already running. */
   async function rotateHttp(request: HttpRequest, client: DurableClient, context: InvocationContext): Promise<HttpResponseInit> {
     try {
-      const environmentId = parseWith(environmentIdSchema, request.params.environmentId ?? '');
+      const environmentId = parseWith(environmentIdSchema, request.params.environmentId ?? '', 'environmentId');
+      // The request takes no options: an empty body or `{}`; anything else is refused rather than ignored.
+      parseWith(z.strictObject({}), await readJsonBody(request));
       const { vault, config } = services();
       // eslint-disable-next-line @typescript-eslint/no-require-imports -- the vault SDK loads on first use
       const { secretNameFor } = require('../clients/credentialVault') as typeof import('../clients/credentialVault');

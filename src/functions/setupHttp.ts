@@ -47,7 +47,7 @@ export function buildSetupInput(environmentId: string, environmentUrl: string, r
 export function createSetupHandler(getConfig: () => AppConfig) {
   return async function setupHttp(request: HttpRequest, client: DurableClient, context: InvocationContext): Promise<HttpResponseInit> {
     try {
-      const environmentId = parseWith(environmentIdSchema, request.params.environmentId ?? '');
+      const environmentId = parseWith(environmentIdSchema, request.params.environmentId ?? '', 'environmentId');
       const body = parseWith(setupRequestSchema, await readJsonBody(request));
       const config = getConfig();
       let environmentUrl: string;

@@ -12,7 +12,7 @@ import { call, StepFailedError } from './activityCalls';
 import { completeDelivery } from './delivery';
 import { Progress } from './progress';
 
-export const ROTATION_ORCHESTRATION = 'rotateCredential';
+export { ROTATION_ORCHESTRATION } from './names';
 
 const HOUR = 3_600_000;
 

@@ -13,7 +13,7 @@ import { completeDelivery } from './delivery';
 import { Progress } from './progress';
 import { waitForPerson } from './waits';
 
-export const SETUP_ORCHESTRATION = 'setupEnvironment';
+export { SETUP_ORCHESTRATION } from './names';
 
 export function* setupEnvironment(context: OrchestrationContext): Generator<Task, EnvironmentRecord, unknown> {
   const input = context.df.getInput<SetupInput>();

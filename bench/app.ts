@@ -1,0 +1,104 @@
+/**
+ * The function app on the local runtime against an in-process sandbox, set up for measuring: ephemeral
+ * ports and directories, a call recorder on the sandbox, timer schedules that never fire on their own
+ * (the bench runs the sweep when it wants to count it), and HTTP helpers that drive the app the way a
+ * user does. One per process: msal-node keeps the managed identity endpoint it first used for the
+ * life of the process (`ManagedIdentityClient.identitySource`), so a second sandbox's would be ignored;
+ * the bench runs each app in a child process (see worker.ts).
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { startSandboxedApp, type SandboxedApp } from '../runtime/sandboxedApp';
+import { CallRecorder } from './calls';
+
+/** February 30th: a valid NCRONTAB expression with no occurrence, so timers run only when asked. */
+export const NEVER = '0 0 0 30 2 *';
+
+export interface BenchAppOptions {
+  latencyMs: number;
+  secretPropagationSeconds: number;
+  /** Durable driver and timer scheduler interval; the runtime's default is 100 ms. */
+  schedulerIntervalMs?: number;
+  environmentIds?: string[];
+  appSettings?: Record<string, string>;
+}
+
+export interface RunObservation {
+  runtimeStatus: string;
+  /** performance.now() when the poll that saw the terminal status returned. */
+  observedAtMs: number;
+  output: unknown;
+}
+
+export interface BenchApp {
+  app: SandboxedApp;
+  recorder: CallRecorder;
+  api(method: string, route: string, body?: unknown): Promise<{ status: number; body: unknown }>;
+  /** Polls `GET /api/operations/{id}` every `pollMs` until the run ends. */
+  waitForRun(instanceId: string, pollMs: number, timeoutMs?: number): Promise<RunObservation>;
+  environmentUrl(id: string): string;
+  stop(): Promise<void>;
+}
+
+const TERMINAL = new Set(['Completed', 'Failed', 'Terminated', 'Canceled']);
+
+export async function startBenchApp(options: BenchAppOptions): Promise<BenchApp> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'fno-graph-mail-bench-'));
+  // Removed when the process ends: an activity abandoned by stop() may still write its last log line.
+  process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+  const app = await startSandboxedApp({
+    port: 0,
+    rpcPort: 0,
+    durableDir: path.join(dir, 'durable'),
+    logsDir: path.join(dir, 'logs'),
+    ...(options.schedulerIntervalMs !== undefined ? { schedulerIntervalMs: options.schedulerIntervalMs } : {}),
+    sandbox: {
+      ports: { base: 0 },
+      latencyMs: options.latencyMs,
+      secretPropagationSeconds: options.secretPropagationSeconds,
+      ...(options.environmentIds ? { environmentIds: options.environmentIds } : {}),
+    },
+    appSettings: { ROTATION_SWEEP_SCHEDULE: NEVER, DRIFT_CHECK_SCHEDULE: NEVER, ...(options.appSettings ?? {}) },
+  });
+  const recorder = new CallRecorder(app.sandbox.state);
+
+  const api: BenchApp['api'] = async (method, route, body) => {
+    const response = await fetch(`${app.endpoints.functionsUrl}${route}`, {
+      method,
+      headers: { 'x-functions-key': app.endpoints.functionKey, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+    });
+    const text = await response.text();
+    return { status: response.status, body: text ? (JSON.parse(text) as unknown) : undefined };
+  };
+
+  const waitForRun: BenchApp['waitForRun'] = async (instanceId, pollMs, timeoutMs = 120_000) => {
+    const deadline = performance.now() + timeoutMs;
+    for (;;) {
+      const reply = await api('GET', `/api/operations/${instanceId}`);
+      const observedAtMs = performance.now();
+      const body = reply.body as { runtimeStatus?: string; output?: unknown } | undefined;
+      if (reply.status === 200 && body?.runtimeStatus && TERMINAL.has(body.runtimeStatus)) {
+        return { runtimeStatus: body.runtimeStatus, observedAtMs, output: body.output };
+      }
+      if (observedAtMs > deadline) throw new Error(`${instanceId} did not finish within ${timeoutMs} ms (last: ${JSON.stringify(body)})`);
+      await new Promise((resolve) => setTimeout(resolve, pollMs));
+    }
+  };
+
+  return {
+    app,
+    recorder,
+    api,
+    waitForRun,
+    environmentUrl: (id) => {
+      const env = app.endpoints.environments.find((e) => e.id === id);
+      if (!env) throw new Error(`the sandbox has no F&O environment ${id}`);
+      return env.url;
+    },
+    stop: async () => {
+      await app.stop();
+    },
+  };
+}
