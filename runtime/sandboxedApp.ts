@@ -30,9 +30,17 @@ export interface SandboxedAppOptions {
 
 export interface SandboxedApp {
   sandbox: RunningSandbox;
+  /** The running runtime (replaced by `restartRuntime`). */
   runtime: LocalRuntime;
   endpoints: SandboxEndpoints & { functionsUrl: string; functionKey: string };
   appSettings: Record<string, string>;
+  /**
+   * Stops the runtime alone, as a crash or a redeployment would, and starts a new one on the same
+   * durable directory, sandbox, port and key: unfinished runs resume, activities whose completion was
+   * not recorded run again. `appSettings` are merged over the current ones for the new runtime;
+   * `whileStopped` runs between the two (e.g. to let an abandoned activity finish its calls).
+   */
+  restartRuntime(options?: { appSettings?: Record<string, string>; whileStopped?: () => Promise<void> }): Promise<LocalRuntime>;
   stop(): Promise<void>;
 }
 
@@ -80,24 +88,28 @@ export async function startSandboxedApp(options: SandboxedAppOptions = {}): Prom
   const sandbox = await startSandbox(options.sandbox ?? {});
   try {
     trustCertificate(readFileSync(sandbox.endpoints.caCertPath, 'utf8'));
-    const appSettings = { ...sandboxAppSettings(sandbox.endpoints), ...(options.appSettings ?? {}) };
-    // The product caches its settings and clients per process: start from a clean slate.
-    resetProductCaches();
-    const runtime = await startLocalRuntime({
-      entry: options.entry ?? defaultEntry(),
-      port: options.port ?? 7071,
-      rpcPort: options.rpcPort ?? 17071,
-      ...(options.functionKey !== undefined ? { functionKey: options.functionKey } : {}),
-      ...(options.durableDir !== undefined ? { durableDir: options.durableDir } : {}),
-      ...(options.logsDir !== undefined ? { logsDir: options.logsDir } : {}),
-      ...(options.schedulerIntervalMs !== undefined ? { schedulerIntervalMs: options.schedulerIntervalMs } : {}),
-      ...(options.onLog ? { onLog: options.onLog } : {}),
-      taskHubName: appSettings.DURABLE_TASK_HUB,
-      clock: { now: () => sandbox.state.now() },
-      appSettings,
-    });
-    // Outside orchestrations the product reads time from src/clock: make it the sandbox's virtual clock.
-    useClock(() => sandbox.state.now());
+    let settings = { ...sandboxAppSettings(sandbox.endpoints), ...(options.appSettings ?? {}) };
+    const launch = async (port: number, functionKey: string | undefined): Promise<LocalRuntime> => {
+      // The product caches its settings and clients per process: start from a clean slate.
+      resetProductCaches();
+      const runtime = await startLocalRuntime({
+        entry: options.entry ?? defaultEntry(),
+        port,
+        rpcPort: options.rpcPort ?? 17071,
+        ...(functionKey !== undefined ? { functionKey } : {}),
+        ...(options.durableDir !== undefined ? { durableDir: options.durableDir } : {}),
+        ...(options.logsDir !== undefined ? { logsDir: options.logsDir } : {}),
+        ...(options.schedulerIntervalMs !== undefined ? { schedulerIntervalMs: options.schedulerIntervalMs } : {}),
+        ...(options.onLog ? { onLog: options.onLog } : {}),
+        taskHubName: settings.DURABLE_TASK_HUB,
+        clock: { now: () => sandbox.state.now() },
+        appSettings: settings,
+      });
+      // Outside orchestrations the product reads time from src/clock: make it the sandbox's virtual clock.
+      useClock(() => sandbox.state.now());
+      return runtime;
+    };
+    let runtime = await launch(options.port ?? 7071, options.functionKey);
     // Key Vault's expiry events reach the Event Grid trigger the way Azure delivers them: the host's webhook.
     sandbox.eventGrid.subscribe({
       name: 'secret-expiry-events',
@@ -105,11 +117,23 @@ export async function startSandboxedApp(options: SandboxedAppOptions = {}): Prom
       includedEventTypes: ['Microsoft.KeyVault.SecretNearExpiry', 'Microsoft.KeyVault.SecretExpired'],
     });
     const endpoints = { ...sandbox.endpoints, functionsUrl: runtime.url, functionKey: runtime.functionKey };
-    return {
+    const app: SandboxedApp = {
       sandbox,
       runtime,
       endpoints,
-      appSettings,
+      appSettings: settings,
+      async restartRuntime(restart = {}) {
+        const port = Number(new URL(runtime.url).port);
+        await runtime.stop();
+        useClock(undefined);
+        await restart.whileStopped?.();
+        settings = { ...settings, ...(restart.appSettings ?? {}) };
+        // Same port and key: the Event Grid subscription and every status URL handed out stay valid.
+        runtime = await launch(port, runtime.functionKey);
+        app.runtime = runtime;
+        app.appSettings = settings;
+        return runtime;
+      },
       async stop() {
         await runtime.stop();
         useClock(undefined);
@@ -117,6 +141,7 @@ export async function startSandboxedApp(options: SandboxedAppOptions = {}): Prom
         await sandbox.stop();
       },
     };
+    return app;
   } catch (error) {
     await sandbox.stop();
     throw error;

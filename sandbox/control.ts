@@ -4,6 +4,10 @@
  * identity's Graph permissions, the call record and runtime settings. Tests and `npm start` drive
  * the emulated cloud through it.
  *
+ * Faults: `POST /faults` also takes `concerning` (an app's uniqueName, a Key Vault secret name or an F&O
+ * environment id): only requests about that subject fail, so one environment can be hit while others
+ * run (see faultScope.ts).
+ *
  * Tenant policy and Exchange switches:
  *   POST /settings        also `passwordLifetimeMaxDays: number | null` (tenant app management policy:
  *                         Graph addPassword beyond it fails with CredentialInvalidLifetimeAsPerAppPolicy);
@@ -102,6 +106,7 @@ const faultSchema = z.strictObject({
   retryAfterSeconds: z.number().int().min(0).optional(),
   code: z.string().min(1).optional(),
   message: z.string().min(1).optional(),
+  concerning: z.string().min(1).optional(),
 });
 
 const clockSchema = z.strictObject({ advance: z.string().min(2) });

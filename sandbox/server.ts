@@ -15,6 +15,7 @@ import { createControlHandler, type ControlHandler } from './control';
 import { createServiceDeps } from './deps';
 import { createEntraService, createManagedIdentityHandler, entraErrorBody } from './entra';
 import { EventGridEmulator, type EventGridOptions } from './eventgrid';
+import { requestConcerns } from './faultScope';
 import { createFinOpsService } from './finops';
 import { createGraphService } from './graph';
 import { createKeyVaultService } from './keyvault';
@@ -170,7 +171,8 @@ function takeFault(state: SandboxState, req: SandboxRequest): Fault | undefined 
     (f) =>
       f.service === req.service &&
       (f.method === undefined || f.method.toUpperCase() === req.method) &&
-      (f.pathPattern === undefined || compiled(f.pathPattern)?.test(req.path) === true),
+      (f.pathPattern === undefined || compiled(f.pathPattern)?.test(req.path) === true) &&
+      (f.concerning === undefined || requestConcerns(state, req, f.concerning)),
   );
   if (index < 0) return undefined;
   const fault = state.faults[index];

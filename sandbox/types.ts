@@ -221,6 +221,11 @@ export interface Fault {
   /** Optional service error code to put in the body (e.g. `Request_ResourceNotFound`). */
   code?: string;
   message?: string;
+  /**
+   * Only requests concerning this subject: an app's `uniqueName`, a Key Vault secret name or an F&O
+   * environment id (see faultScope.ts).
+   */
+  concerning?: string;
 }
 
 /** A record of one request the sandbox served (for API-economy counting). */
