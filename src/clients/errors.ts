@@ -306,19 +306,7 @@ export function fromHttpFailure(f: HttpFailure, ctx: ErrorContext): ServiceError
     if (f.status === 404 && f.code === 'Request_ResourceNotFound' && ctx.freshObject) {
       return new ServiceError({ ...base, kind: 'replication-lag', action: LAG_ACTION });
     }
-    if (isInvalidClient(text)) {
-      return ctx.freshSecret
-        ? new ServiceError({
-            ...base,
-            kind: 'replication-lag',
-            action: 'Entra ID has not propagated the new client secret yet (this takes 5–20 s); the step is retried automatically.',
-          })
-        : new ServiceError({
-            ...base,
-            kind: 'permanent',
-            action: 'The client secret was refused: it may have expired or been removed. Rotate the credential.',
-          });
-    }
+    if (isInvalidClient(text)) return refusedSecret(base, ctx);
     if ((f.status === 400 || f.status === 403) && CREDENTIAL_POLICY.test(text)) {
       return new ServiceError({
         ...base,
@@ -366,6 +354,21 @@ export function fromHttpFailure(f: HttpFailure, ctx: ErrorContext): ServiceError
     kind: 'permanent',
     action: 'The service rejected the request; check the environment settings and the service message.',
   });
+}
+
+/** Entra refused a client secret: right after creation that is propagation (retry), otherwise it is gone or wrong. */
+function refusedSecret(base: Omit<ServiceErrorDetails, 'kind' | 'action'>, ctx: ErrorContext): ServiceError {
+  return ctx.freshSecret
+    ? new ServiceError({
+        ...base,
+        kind: 'replication-lag',
+        action: 'Entra ID has not propagated the new client secret yet (this takes 5–20 s); the step is retried automatically.',
+      })
+    : new ServiceError({
+        ...base,
+        kind: 'permanent',
+        action: 'The client secret was refused: it may have expired or been removed. Rotate the credential.',
+      });
 }
 
 function isInvalidClient(text: string): boolean {
@@ -554,19 +557,7 @@ function fromIdentityFailure(name: string, message: string, status: number | und
     ...(correlationId ? { requestId: correlationId } : {}),
     ...(ctx.environmentId ? { environmentId: ctx.environmentId } : {}),
   };
-  if (isInvalidClient(text)) {
-    return ctx.freshSecret
-      ? new ServiceError({
-          ...base,
-          kind: 'replication-lag',
-          action: 'Entra ID has not propagated the new client secret yet (this takes 5–20 s); the step is retried automatically.',
-        })
-      : new ServiceError({
-          ...base,
-          kind: 'permanent',
-          action: 'The client secret was refused: it may have expired or been removed. Rotate the credential.',
-        });
-  }
+  if (isInvalidClient(text)) return refusedSecret(base, ctx);
   // MSAL reports an authority whose OpenID metadata it could not fetch (throttled, 5xx, reset) as
   // endpoints_resolution_error, without the status: as retryable as the failures behind it.
   if (
