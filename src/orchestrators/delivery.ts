@@ -3,7 +3,7 @@
  * waits for a person to enter it (instructions, notification, reminders, timeout), then records it.
  */
 import type { OrchestrationContext, Task } from 'durable-functions';
-import type { DeliverToFinOpsOutput } from '../contracts/activities';
+import type { DeliverToFinOpsOutput, DeliveryStrategy } from '../contracts/activities';
 import type { SecretReference } from '../contracts/environment';
 import { call } from './activityCalls';
 import type { Progress } from './progress';
@@ -14,6 +14,30 @@ export interface DeliveryContext {
   reference: SecretReference;
   waits: { manualTimeoutHours: number; reminderHours: number };
   dashboardUrl?: string;
+}
+
+/**
+ * The `deliverToFinOps` step of setup and rotation: skipped when F&O already holds the credential,
+ * otherwise delivered with the strategy and, for `manual`, waited for. Returns whether it delivered.
+ */
+export function* deliverStep(
+  context: OrchestrationContext,
+  progress: Progress,
+  input: DeliveryContext & { environmentUrl: string; appId: string; strategy: DeliveryStrategy; alreadyDelivered: boolean },
+): Generator<Task, boolean, unknown> {
+  if (input.alreadyDelivered) {
+    progress.set('deliverToFinOps', 'skipped', 'F&O already holds this credential');
+    return false;
+  }
+  progress.set('deliverToFinOps', 'running');
+  const delivery = yield* call(
+    context,
+    'deliverToFinOps',
+    { environmentId: input.environmentId, environmentUrl: input.environmentUrl, appId: input.appId, reference: input.reference, strategy: input.strategy },
+    'finOps',
+  );
+  yield* completeDelivery(context, progress, input, delivery);
+  return true;
 }
 
 export function* completeDelivery(

@@ -9,7 +9,7 @@ import type { OrchestrationContext, Task } from 'durable-functions';
 import type { EnvironmentRecord } from '../contracts/environment';
 import { ROTATION_STEPS, type RotationInput } from '../contracts/rotation';
 import { call, StepFailedError } from './activityCalls';
-import { completeDelivery } from './delivery';
+import { deliverStep } from './delivery';
 import { Progress } from './progress';
 
 export { ROTATION_ORCHESTRATION } from './names';
@@ -74,23 +74,16 @@ export function* rotateCredential(context: OrchestrationContext): Generator<Task
       `${secret.created ? 'new credential' : 'undelivered credential resumed'} ${reference.keyId}, expires ${reference.expiresOn}`,
     );
 
-    if (secret.delivered) {
-      progress.set('deliverToFinOps', 'skipped', 'F&O already holds this credential');
-    } else {
-      progress.set('deliverToFinOps', 'running');
-      const delivery = yield* call(
-        context,
-        'deliverToFinOps',
-        { environmentId, environmentUrl: env.environmentUrl, appId: env.appId, reference, strategy: input.delivery },
-        'finOps',
-      );
-      yield* completeDelivery(
-        context,
-        progress,
-        { environmentId, reference, waits: input.waits, ...(input.dashboardUrl ? { dashboardUrl: input.dashboardUrl } : {}) },
-        delivery,
-      );
-    }
+    yield* deliverStep(context, progress, {
+      environmentId,
+      environmentUrl: env.environmentUrl,
+      appId: env.appId,
+      reference,
+      strategy: input.delivery,
+      waits: input.waits,
+      alreadyDelivered: secret.delivered,
+      ...(input.dashboardUrl ? { dashboardUrl: input.dashboardUrl } : {}),
+    });
 
     progress.set('verifyCredential', 'running');
     const verified = yield* call(

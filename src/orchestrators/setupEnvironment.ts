@@ -9,7 +9,7 @@ import type { OrchestrationContext, Task } from 'durable-functions';
 import type { EnvironmentRecord } from '../contracts/environment';
 import { describeMailboxScope, SCOPED_SETUP_STEPS, SETUP_STEPS, type SetupInput } from '../contracts/setup';
 import { call } from './activityCalls';
-import { completeDelivery } from './delivery';
+import { deliverStep } from './delivery';
 import { Progress } from './progress';
 import { waitForPerson } from './waits';
 
@@ -108,19 +108,17 @@ export function* setupEnvironment(context: OrchestrationContext): Generator<Task
     );
 
     let changed = secret.created || app.outcome !== 'unchanged';
-    if (secret.delivered) {
-      progress.set('deliverToFinOps', 'skipped', 'F&O already holds this credential');
-    } else {
-      progress.set('deliverToFinOps', 'running');
-      const delivery = yield* call(
-        context,
-        'deliverToFinOps',
-        { environmentId: input.environmentId, environmentUrl: input.environmentUrl, appId: app.appId, reference, strategy: input.delivery },
-        'finOps',
-      );
-      yield* completeDelivery(context, progress, { environmentId: input.environmentId, reference, waits: input.waits, ...dashboard }, delivery);
-      changed = true;
-    }
+    const delivered = yield* deliverStep(context, progress, {
+      environmentId: input.environmentId,
+      environmentUrl: input.environmentUrl,
+      appId: app.appId,
+      reference,
+      strategy: input.delivery,
+      waits: input.waits,
+      alreadyDelivered: secret.delivered,
+      ...dashboard,
+    });
+    if (delivered) changed = true;
 
     progress.set('verifyCredential', 'running');
     // With a mailbox scope the test message waits for the scope: sending is what proves it.
