@@ -28,6 +28,9 @@ async function main(): Promise<void> {
   const sandboxDir = path.resolve(flag('state-dir') ?? path.join(repositoryRoot(), '.sandbox'));
   const endpointsFile = path.join(sandboxDir, 'endpoints.json');
   mkdirSync(sandboxDir, { recursive: true });
+  // The sandbox's world lives in memory and starts anew each time: runs recorded against an earlier one
+  // would resume against a directory that no longer has their apps.
+  rmSync(path.join(sandboxDir, 'durable'), { recursive: true, force: true });
 
   const app = await startSandboxedApp({
     sandbox: { ports: { base: portFlag('sandbox-port-base', 8440) }, secretPropagationSeconds: 5 },
