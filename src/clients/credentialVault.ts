@@ -165,41 +165,20 @@ export class CredentialVault {
     }
   }
 
-  /** Reads a secret's value, for delivering it to F&O. Throws `not-found` when absent. */
+  /** Reads a secret's value (the current version unless one is named). Throws `not-found` when absent. */
   async readSecretValue(name: string, version?: string, options: VaultCallOptions = {}): Promise<string> {
-    const ctx = this.ctx('Read the client secret from Key Vault', options, {
-      notFoundAction: `Run setup for the environment again: the secret ${name} does not exist in the vault.`,
-    });
-    assertName(name, ctx);
-    let value: string | undefined;
-    try {
-      const secret = await this.client.getSecret(name, version !== undefined ? { version } : {});
-      value = secret.value;
-    } catch (e) {
-      throw vaultError(e, ctx);
-    }
-    if (value === undefined || value === '') {
-      throw new ServiceError({
-        kind: 'permanent',
-        service: 'keyvault',
-        operation: ctx.operation,
-        reason: `the secret ${name} has no value`,
-        action: 'Run the credential rotation for this environment to store a new secret.',
-        ...(options.environmentId ? { environmentId: options.environmentId } : {}),
-      });
-    }
-    return value;
+    return (await this.readSecret(name, version, options)).value;
   }
 
-  /** A secret version's value with its properties (one Key Vault call), for delivering it to F&O. */
-  async readSecret(name: string, version: string, options: VaultCallOptions = {}): Promise<{ value: string; properties: SecretVersionProperties }> {
+  /** A secret's value with its properties (one Key Vault call), for the activities that deliver or verify it. */
+  async readSecret(name: string, version?: string, options: VaultCallOptions = {}): Promise<{ value: string; properties: SecretVersionProperties }> {
     const ctx = this.ctx('Read the client secret from Key Vault', options, {
       notFoundAction: `Run setup for the environment again: the secret ${name} does not exist in the vault.`,
     });
     assertName(name, ctx);
     let secret;
     try {
-      secret = await this.client.getSecret(name, { version });
+      secret = await this.client.getSecret(name, version !== undefined ? { version } : {});
     } catch (e) {
       throw vaultError(e, ctx);
     }
