@@ -9,7 +9,9 @@
  * This module replays that same process: external events go to the newest waiter of that name and
  * wait in a queue when nobody listens (the extension's rule), retries follow DTFx's
  * `RetryInterceptor`, and timers beyond `maximumShortTimerDuration` are split as for schema V3, so
- * task ids line up with what durable-functions' engine expects. It raises the errors DTFx and the
+ * task ids line up with what durable-functions' engine expects. Entity calls and signals are messages
+ * the orchestration sends (`EventSent`, one sequence number each, like DTFx's `SendEvent`); a call's
+ * answer arrives as an `EventRaised` named by the request id. It raises the errors DTFx and the
  * extension would (non-deterministic replay, unknown activity).
  */
 import { ActionType } from 'durable-functions/lib/src/actions/ActionType';
@@ -35,9 +37,22 @@ export interface NewTimer {
   fireAt: number;
 }
 
+/** An operation request sent to an entity (`@name@key`): a call awaits its response, a signal does not. */
+export interface NewEntityMessage {
+  eventId: number;
+  /** The entity's scheduler id, `@name@key` (name lower-cased, as durable-functions writes it). */
+  target: string;
+  requestId: string;
+  operation: string;
+  signal: boolean;
+  /** The operation input as JSON text, if any. */
+  input: string | undefined;
+}
+
 export interface DecisionResult {
   activities: NewActivity[];
   timers: NewTimer[];
+  entityMessages: NewEntityMessage[];
   continueAsNew?: { input: unknown };
   /** Things worth telling the operator (e.g. a retry timeout ended retries). */
   warnings: string[];
@@ -54,6 +69,8 @@ export interface DecisionInput {
   /** Whether an activity of this name is registered (the extension refuses unknown ones). */
   isKnownActivity(name: string): boolean;
   knownActivityNames(): string[];
+  /** A request id for the message with this sequence number: the same on every replay of this execution. */
+  entityRequestId(eventId: number): string;
 }
 
 /** The replay does not match the history: DTFx's `NonDeterministicOrchestrationException`. */
@@ -73,6 +90,9 @@ interface RawAction {
   fireAt?: string;
   isCanceled?: boolean;
   externalEventName?: string;
+  /** CallEntity / SignalEntity: the entity's scheduler id and operation. */
+  instanceId?: string;
+  operation?: string;
   compoundActions?: RawAction[];
   retryOptions?: RawRetryOptions;
 }
@@ -86,8 +106,10 @@ interface RawRetryOptions {
 }
 
 interface Scheduled {
-  kind: 'task' | 'timer';
+  kind: 'task' | 'timer' | 'send';
   name?: string;
+  /** For a recorded `EventSent`: the request id inside its message. */
+  requestId?: string;
 }
 
 function isRawAction(value: unknown): value is RawAction {
@@ -164,7 +186,7 @@ class Replay {
   readonly #waiters = new Map<string, SimTask[]>();
   /** Per event name: events that arrived while nobody waited. */
   readonly #buffered = new Map<string, number>();
-  readonly #result: DecisionResult = { activities: [], timers: [], warnings: [] };
+  readonly #result: DecisionResult = { activities: [], timers: [], entityMessages: [], warnings: [] };
   #nextId = 0;
   #now: number;
 
@@ -175,6 +197,9 @@ class Replay {
     for (const e of input.history) {
       if (e.EventType === HistoryEventType.TaskScheduled) this.#recorded.set(e.EventId, { kind: 'task', name: e.Name });
       if (e.EventType === HistoryEventType.TimerCreated) this.#recorded.set(e.EventId, { kind: 'timer' });
+      if (e.EventType === HistoryEventType.EventSent) {
+        this.#recorded.set(e.EventId, { kind: 'send', name: e.InstanceId ?? '', requestId: requestIdOf(e.Input) });
+      }
     }
   }
 
@@ -189,6 +214,7 @@ class Replay {
           break;
         case HistoryEventType.TaskScheduled:
         case HistoryEventType.TimerCreated:
+        case HistoryEventType.EventSent:
           if (!this.#tasks.has(e.EventId)) {
             const recorded = this.#recorded.get(e.EventId);
             throw new NonDeterminismError(
@@ -237,6 +263,10 @@ class Replay {
         return this.#createTimer(action);
       case ActionType.WaitForExternalEvent:
         return this.#waitForEvent(action.externalEventName ?? '');
+      case ActionType.CallEntity:
+        return this.#sendToEntity(action, false);
+      case ActionType.SignalEntity:
+        return this.#sendToEntity(action, true);
       case ActionType.WhenAll:
       case ActionType.WhenAny: {
         const children = (action.compoundActions ?? []).map((child) => this.#invoke(child));
@@ -261,15 +291,13 @@ class Replay {
   }
 
   /** Schedules the next DTFx task id, checking it against the history. */
-  #schedule(kind: 'task' | 'timer', name: string | undefined, onNew: (id: number) => void): SimTask {
+  #schedule(kind: Scheduled['kind'], name: string | undefined, onNew: (id: number) => void): SimTask {
     const id = this.#nextId++;
     const recorded = this.#recorded.get(id);
     if (recorded) {
       if (recorded.kind !== kind || recorded.name !== name) {
-        throw new NonDeterminismError(
-          `Non-Deterministic workflow detected: the history has ${describe(recorded)} with id ${id}, ` +
-            `but the orchestrator now ${kind === 'task' ? `calls activity '${name ?? ''}'` : 'creates a timer'}.`,
-        );
+        const now = kind === 'task' ? `calls activity '${name ?? ''}'` : kind === 'timer' ? 'creates a timer' : `sends a message to '${name ?? ''}'`;
+        throw new NonDeterminismError(`Non-Deterministic workflow detected: the history has ${describe(recorded)} with id ${id}, but the orchestrator now ${now}.`);
       }
     } else {
       onNew(id);
@@ -361,6 +389,25 @@ class Replay {
     return whole;
   }
 
+  /**
+   * DTFx `SendEvent` of an entity request: it consumes a sequence number and completes at once; a call
+   * then waits for the response, an event named by the request id.
+   */
+  #sendToEntity(action: RawAction, signal: boolean): SimTask {
+    const target = action.instanceId ?? '';
+    const operation = action.operation ?? '';
+    if (!/^@[^@]+@.+$/.test(target) || operation === '') throw new OrchestrationRequestError('An entity action has no valid entity id or operation.');
+    let requestId = '';
+    const sent = this.#schedule('send', target, (eventId) => {
+      requestId = this.#input.entityRequestId(eventId);
+      this.#result.entityMessages.push({ eventId, target, requestId, operation, signal, input: action.input === undefined ? undefined : JSON.stringify(action.input) });
+    });
+    sent.complete(false);
+    if (signal) return sent;
+    if (requestId === '') requestId = this.#recorded.get(this.#nextId - 1)?.requestId ?? '';
+    return this.#waitForEvent(requestId);
+  }
+
   #waitForEvent(name: string): SimTask {
     const key = name.toLowerCase();
     const waiter = new SimTask();
@@ -404,7 +451,18 @@ function requireName(action: RawAction): string {
 }
 
 function describe(s: Scheduled): string {
-  return s.kind === 'task' ? `a call to activity '${s.name ?? ''}'` : 'a timer';
+  if (s.kind === 'task') return `a call to activity '${s.name ?? ''}'`;
+  return s.kind === 'timer' ? 'a timer' : `a message to '${s.name ?? ''}'`;
+}
+
+/** The request id inside a recorded `EventSent` message. */
+function requestIdOf(input: string | null | undefined): string {
+  try {
+    const parsed = JSON.parse(input ?? '') as { id?: unknown };
+    return typeof parsed.id === 'string' ? parsed.id : '';
+  } catch {
+    return '';
+  }
 }
 
 /** The extension's message for an activity name it does not know. */

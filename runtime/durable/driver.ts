@@ -10,7 +10,7 @@
  * Activities run at least once: a completion is recorded before the activity leaves the pending list,
  * so a driver started later on the same directory re-runs any activity whose completion was lost.
  */
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { Clock } from '../clock';
 import { isObservableClock, systemClock } from '../clock';
 import type { FunctionInvoker } from '../invoke';
@@ -28,6 +28,15 @@ import {
 } from './engine';
 import { DtfxOrchestrationStatus, events, HistoryEventType, toJsonText, type HistoryEvent } from './history';
 import { InstanceStore, TERMINAL_STATUSES, type InstanceRecord, type PendingActivity, type RuntimeStatus } from './store';
+import {
+  entityBatchResultSchema,
+  EntityStore,
+  newEntityRecord,
+  schedulerIdOf,
+  type EntityBatchResult,
+  type EntityRecord,
+  type EntityRequest,
+} from './entities';
 
 export type { RuntimeStatus } from './store';
 
@@ -103,6 +112,11 @@ export class DurableDriver {
   readonly #records = new Map<string, InstanceRecord>();
   readonly #turns = new Map<string, Promise<void>>();
   readonly #activitiesInFlight = new Set<string>();
+  readonly #entityStore: EntityStore;
+  readonly #entities = new Map<string, EntityRecord>();
+  readonly #entityTurns = new Map<string, Promise<void>>();
+  /** Request ids an entity already took, so a message sent again after a restart runs once. */
+  readonly #takenRequests = new Map<string, Set<string>>();
   readonly #listeners = new Set<() => void>();
   #interval: NodeJS.Timeout | undefined;
   #pokeQueued = false;
@@ -116,6 +130,7 @@ export class DurableDriver {
     this.#log = options.log;
     this.#clock = options.clock ?? systemClock;
     this.#store = new InstanceStore(options.dir);
+    this.#entityStore = new EntityStore(options.dir);
     this.#intervalMs = options.intervalMs ?? 100;
     this.#limits = {
       maximumShortTimerMs: options.limits?.maximumShortTimerMs ?? MAXIMUM_SHORT_TIMER_MS,
@@ -134,6 +149,9 @@ export class DurableDriver {
     for (const record of this.#store.loadAll((file, reason) => this.#log.host('warning', `Skipped unreadable instance file ${file}: ${reason}`))) {
       this.#records.set(record.instanceId, record);
     }
+    for (const entity of this.#entityStore.loadAll((file, reason) => this.#log.host('warning', `Skipped unreadable entity file ${file}: ${reason}`))) {
+      this.#entities.set(entity.schedulerId, entity);
+    }
     const resumed = [...this.#records.values()].filter((r) => !TERMINAL_STATUSES.has(r.runtimeStatus)).length;
     if (this.#records.size > 0) {
       this.#log.host('information', `Durable driver loaded ${this.#records.size} instance(s) from ${this.#store.dir}; ${resumed} not finished.`);
@@ -150,7 +168,7 @@ export class DurableDriver {
     this.#stopped = true;
     if (this.#interval) clearInterval(this.#interval);
     this.#unsubscribeClock?.();
-    await Promise.allSettled([...this.#turns.values()]);
+    await Promise.allSettled([...this.#turns.values(), ...this.#entityTurns.values()]);
     this.#notify();
   }
 
@@ -261,6 +279,27 @@ export class DurableDriver {
     return { instancesDeleted };
   }
 
+  /** `DurableClient.signalEntity`: queues a one-way operation for the entity `name`/`key`. */
+  signalEntity(name: string, key: string, operation: string, input?: unknown): void {
+    if (!name || !key) throw new DurableArgumentError('An entity id needs a name and a key.');
+    if (!operation) throw new DurableArgumentError('operationName must be a valid string.');
+    const now = this.#clock.now();
+    this.#enqueue(schedulerIdOf(name, key), {
+      id: randomUUID(),
+      op: operation,
+      signal: true,
+      ...(input === undefined ? {} : { input: JSON.stringify(input) }),
+      timestamp: now,
+    });
+  }
+
+  /** `DurableClient.readEntityState`: the entity's last committed state, or undefined when it has none. */
+  readEntityState(name: string, key: string): { state: unknown } | undefined {
+    const record = this.#entities.get(schedulerIdOf(name, key));
+    if (!record || !record.exists) return undefined;
+    return { state: record.state === undefined ? null : (JSON.parse(record.state) as unknown) };
+  }
+
   /** Resolves with the status once `predicate` holds; rejects after `timeoutMs` (real time). */
   waitFor(instanceId: string, predicate: (status: InstanceStatus) => boolean, options: { timeoutMs?: number } = {}): Promise<InstanceStatus> {
     const timeoutMs = options.timeoutMs ?? 30000;
@@ -346,6 +385,7 @@ export class DurableDriver {
           limits: this.#limits,
           isKnownActivity: (name) => this.#activity(name) !== undefined,
           knownActivityNames: () => this.#registry.activities().map((f) => f.name),
+          entityRequestId: (eventId) => entityRequestId(record.instanceId, record.executionId, eventId),
         })
       : undefined;
     return { outcome, decisions };
@@ -363,6 +403,9 @@ export class DurableDriver {
       this.#fireDueTimers(record, now);
       for (const activity of record.pendingActivities) this.#startActivity(record, activity);
       if (!this.#turns.has(record.instanceId) && this.#canRunEpisode(record)) this.#startTurn(record);
+    }
+    for (const entity of this.#entities.values()) {
+      if (entity.queue.length > 0 && !this.#entityTurns.has(entity.schedulerId)) this.#startEntityBatch(entity);
     }
     this.#notify();
   }
@@ -384,7 +427,8 @@ export class DurableDriver {
   }
 
   #isIdle(): boolean {
-    if (this.#turns.size > 0 || this.#activitiesInFlight.size > 0) return false;
+    if (this.#turns.size > 0 || this.#activitiesInFlight.size > 0 || this.#entityTurns.size > 0) return false;
+    for (const entity of this.#entities.values()) if (entity.queue.length > 0) return false;
     const now = this.#clock.now();
     for (const record of this.#records.values()) {
       if (TERMINAL_STATUSES.has(record.runtimeStatus)) continue;
@@ -465,6 +509,7 @@ export class DurableDriver {
         limits: this.#limits,
         isKnownActivity: (name) => this.#activity(name) !== undefined,
         knownActivityNames: () => this.#registry.activities().map((f) => f.name),
+        entityRequestId: (eventId) => entityRequestId(record.instanceId, record.executionId, eventId),
       });
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
@@ -483,12 +528,26 @@ export class DurableDriver {
       return;
     }
 
+    const requests = decisions.entityMessages.map((m) => ({
+      target: m.target,
+      eventId: m.eventId,
+      request: {
+        id: m.requestId,
+        op: m.operation,
+        signal: m.signal,
+        ...(m.input === undefined ? {} : { input: m.input }),
+        ...(m.signal ? {} : { parent: { instanceId: record.instanceId, executionId: record.executionId } }),
+        timestamp: now,
+      } satisfies EntityRequest,
+    }));
     const scheduled = [
       ...decisions.activities.map((a) => ({ id: a.taskId, event: events.taskScheduled(now, a.taskId, a.name, toJsonText(a.input)) })),
       ...decisions.timers.map((t) => ({ id: t.timerId, event: events.timerCreated(now, t.timerId, t.fireAt) })),
+      ...requests.map((r) => ({ id: r.eventId, event: events.eventSent(now, r.eventId, r.target, 'op', JSON.stringify(requestMessage(r.request))) })),
     ].sort((a, b) => a.id - b.id);
     for (const s of scheduled) history.push(s.event);
     history.push(events.orchestratorCompleted(now));
+    for (const r of requests) this.#enqueue(r.target, r.request);
     for (const a of decisions.activities) record.pendingActivities.push({ taskId: a.taskId, name: a.name, input: a.input });
     for (const t of decisions.timers) record.pendingTimers.push({ timerId: t.timerId, fireAt: iso(t.fireAt) });
     if (record.runtimeStatus === 'Pending' || record.runtimeStatus === 'ContinuedAsNew') record.runtimeStatus = 'Running';
@@ -577,6 +636,119 @@ export class DurableDriver {
   }
 
   // -------------------------------------------------------------------------------------------
+  // Entities
+  // -------------------------------------------------------------------------------------------
+
+  #enqueue(schedulerId: string, request: EntityRequest): void {
+    let record = this.#entities.get(schedulerId);
+    if (!record) {
+      record = newEntityRecord(schedulerId, this.#clock.now());
+      this.#entities.set(schedulerId, record);
+    }
+    if (record.queue.some((r) => r.id === request.id) || this.#takenRequests.get(schedulerId)?.has(request.id)) return;
+    record.queue.push(request);
+    this.#saveEntity(record);
+    this.poke();
+  }
+
+  #startEntityBatch(record: EntityRecord): void {
+    const batch = record.queue.slice();
+    const turn = this.#runEntityBatch(record, batch)
+      .catch((err: unknown) => {
+        this.#log.host('error', `Entity '${record.schedulerId}' could not run: ${err instanceof Error ? err.message : String(err)}`);
+      })
+      .finally(() => {
+        this.#entityTurns.delete(record.schedulerId);
+        this.#notify();
+        if (record.queue.length > 0) this.poke();
+      });
+    this.#entityTurns.set(record.schedulerId, turn);
+  }
+
+  /**
+   * Runs queued operations through the entity function in one batch (the extension batches too), then
+   * commits the new state, answers the calls and forwards the entity's own signals. Operations run in
+   * arrival order and never overlap with another batch of the same entity.
+   */
+  async #runEntityBatch(record: EntityRecord, batch: EntityRequest[]): Promise<void> {
+    const registration = this.#entityFunction(record.name);
+    let result: EntityBatchResult;
+    if (!registration) {
+      const message = `The function '${record.name}' doesn't exist, is disabled, or is not an entity function.`;
+      result = { entityExists: record.exists, ...(record.state === undefined ? {} : { entityState: record.state }), results: batch.map(() => ({ isError: true, result: JSON.stringify({ message }) })), signals: [] };
+    } else {
+      const payload = {
+        self: { name: record.name, key: record.key },
+        exists: record.exists,
+        ...(record.state === undefined ? {} : { state: record.state }),
+        batch: batch.map((r) => ({ name: r.op, signal: r.signal, ...(r.input === undefined ? {} : { input: r.input }), id: r.id })),
+      };
+      const outcome = await this.#invoker.invoke({
+        registration,
+        trigger: { string: JSON.stringify(payload) },
+        reason: '(null)',
+        logFields: { instanceId: record.schedulerId },
+      });
+      if (!outcome.ok) {
+        // The whole batch failed (not one operation): the state stays; every caller hears about it.
+        const message = outcome.error.message;
+        result = { entityExists: record.exists, ...(record.state === undefined ? {} : { entityState: record.state }), results: batch.map(() => ({ isError: true, result: JSON.stringify({ message }) })), signals: [] };
+      } else {
+        const parsed = entityBatchResultSchema.safeParse(fromTypedData(outcome.response.returnValue));
+        if (!parsed.success) throw new Error(`the entity function '${record.name}' returned no entity state`);
+        const r = parsed.data;
+        result = {
+          entityExists: r.entityExists,
+          ...(r.entityState === null || r.entityState === undefined ? {} : { entityState: r.entityState }),
+          results: r.results.map((x) => ({ isError: x.isError, ...(x.result === null || x.result === undefined ? {} : { result: x.result }) })),
+          signals: r.signals.map((x) => ({ target: x.target, name: x.name, ...(x.input === null || x.input === undefined ? {} : { input: x.input }) })),
+        };
+      }
+    }
+    if (this.#stopped) return; // not committed: a later driver runs the batch again
+    const now = this.#clock.now();
+    record.exists = result.entityExists;
+    if (result.entityExists && result.entityState !== undefined) record.state = result.entityState;
+    else delete record.state;
+    const taken = this.#takenRequests.get(record.schedulerId) ?? new Set<string>();
+    this.#takenRequests.set(record.schedulerId, taken);
+    record.queue = record.queue.filter((r) => !batch.includes(r));
+    batch.forEach((request, i) => {
+      taken.add(request.id);
+      if (request.signal || !request.parent) return;
+      const outcome = result.results[i] ?? { isError: true, result: JSON.stringify({ message: 'the operation produced no result' }) };
+      const response = { result: outcome.result ?? 'null', ...(outcome.isError ? { exceptionType: 'System.Exception' } : {}) };
+      const parent = this.#records.get(request.parent.instanceId);
+      if (!parent || parent.executionId !== request.parent.executionId || TERMINAL_STATUSES.has(parent.runtimeStatus)) return;
+      parent.inbox.push(events.eventRaised(now, request.id, JSON.stringify(response)));
+      this.#touchAndSave(parent);
+    });
+    record.lastUpdatedTime = iso(now);
+    this.#saveEntity(record);
+    for (const signal of result.signals) {
+      this.#enqueue(schedulerIdOf(signal.target.name, signal.target.key), {
+        id: randomUUID(),
+        op: signal.name,
+        signal: true,
+        ...(signal.input === undefined || signal.input === '' ? {} : { input: signal.input }),
+        timestamp: now,
+      });
+    }
+    this.poke();
+  }
+
+  #entityFunction(name: string): FunctionRegistration | undefined {
+    const lower = name.toLowerCase();
+    return this.#registry.byTrigger('entityTrigger').find((f) => f.name.toLowerCase() === lower);
+  }
+
+  #saveEntity(record: EntityRecord): void {
+    if (this.#stopped) return;
+    this.#entityStore.save(record);
+    this.#notify();
+  }
+
+  // -------------------------------------------------------------------------------------------
   // Helpers
   // -------------------------------------------------------------------------------------------
 
@@ -627,6 +799,29 @@ export class DurableDriver {
 
 function iso(ms: number): string {
   return new Date(ms).toISOString();
+}
+
+/**
+ * The id of an entity request: derived from the sending execution and its sequence number, so every
+ * replay of the episode that sent it writes the same id (DTFx uses the orchestration's deterministic
+ * `NewGuid` for it).
+ */
+function entityRequestId(instanceId: string, executionId: string, eventId: number): string {
+  const h = createHash('sha1').update(`${instanceId}\u0000${executionId}\u0000${eventId}`).digest('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-5${h.slice(13, 16)}-${((parseInt(h.slice(16, 18), 16) & 0x3f) | 0x80).toString(16)}${h.slice(18, 20)}-${h.slice(20, 32)}`;
+}
+
+/** The request as the extension writes it into `EventSent.Input` (DTFx `RequestMessage`). */
+function requestMessage(request: EntityRequest): Record<string, unknown> {
+  return {
+    id: request.id,
+    op: request.op,
+    signal: request.signal,
+    input: request.input ?? null,
+    parent: request.parent?.instanceId ?? null,
+    parentExecution: request.parent?.executionId ?? null,
+    timestamp: new Date(request.timestamp).toISOString(),
+  };
 }
 
 function toStatus(record: InstanceRecord, options: { showHistory?: boolean; showInput?: boolean }): InstanceStatus {

@@ -39,6 +39,8 @@ export interface HistoryEvent {
   Details?: string;
   OrchestrationStatus?: number;
   OrchestrationInstance?: { InstanceId: string; ExecutionId: string };
+  /** EventSent: the receiving instance (an entity's scheduler id, `@name@key`). */
+  InstanceId?: string;
   ParentInstance?: null;
   Tags?: null;
 }
@@ -86,6 +88,13 @@ export const events = {
     ...base(HistoryEventType.TimerFired, at),
     TimerId: id,
     FireAt: fireAt,
+  }),
+  /** A message the orchestration sent (an entity operation request); `input` is the request as JSON text. */
+  eventSent: (at: number, id: number, instanceId: string, name: string, input: string): HistoryEvent => ({
+    ...base(HistoryEventType.EventSent, at, id),
+    InstanceId: instanceId,
+    Name: name,
+    Input: input,
   }),
   eventRaised: (at: number, name: string, input: string | null): HistoryEvent => ({
     ...base(HistoryEventType.EventRaised, at),

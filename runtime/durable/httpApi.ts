@@ -1,6 +1,7 @@
 /**
  * The durable extension's HTTP API (the subset `DurableClient` and the management links use): start
- * an orchestration, get one or many statuses, raise an event, terminate, suspend, resume, purge.
+ * an orchestration, get one or many statuses, raise an event, terminate, suspend, resume, purge,
+ * read an entity's state and signal it.
  * Routes, status codes and bodies follow the extension's `HttpApiHandler`; the same handler serves
  * the loopback RPC endpoint and the key-protected webhooks on the function host.
  */
@@ -80,6 +81,26 @@ async function route(driver: DurableDriver, endpoints: DurableEndpoints, request
       }
     }
     if (b === 'raiseEvent' && c !== undefined && method === 'POST') return raiseEvent(driver, request, a, c);
+  }
+
+  if (controller === 'entities' && a !== undefined && b !== undefined && c === undefined) {
+    if (method === 'GET') {
+      const found = driver.readEntityState(a, b);
+      return found ? jsonResponse(200, found.state) : emptyResponse(404);
+    }
+    if (method === 'POST') {
+      const text = request.body.toString('utf8');
+      let input: unknown = undefined;
+      if (text.length > 0) {
+        try {
+          input = JSON.parse(text) as unknown;
+        } catch (err) {
+          return errorResponse(400, 'Invalid JSON content', err instanceof Error ? err : new Error(String(err)), 'Newtonsoft.Json.JsonReaderException');
+        }
+      }
+      driver.signalEntity(a, b, query.get('op') ?? '', input);
+      return emptyResponse(202);
+    }
   }
   return emptyResponse(404);
 }
