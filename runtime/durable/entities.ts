@@ -133,7 +133,7 @@ export class EntityStore {
       const file = path.join(this.dir, entry);
       try {
         const parsed = recordSchema.safeParse(JSON.parse(fs.readFileSync(file, 'utf8')));
-        if (parsed.success) records.push(parsed.data as EntityRecord);
+        if (parsed.success) records.push(parsed.data);
         else onUnreadable(file, parsed.error.issues[0]?.message ?? 'invalid record');
       } catch (err) {
         onUnreadable(file, err instanceof Error ? err.message : String(err));
