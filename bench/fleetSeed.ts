@@ -7,8 +7,8 @@
  * can run to the end; the others are only ever read from Key Vault by the sweep.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import { secretNameFor } from '../src/clients/credentialVault';
-import { uniqueNameFor } from '../src/contracts/environment';
+import { secretNameFor } from '../src/contracts/names';
+import { uniqueNameFor } from '../src/contracts/names';
 import {
   CLIENT_SECRET_CONTENT_TYPE,
   GRAPH_APP_ID,

@@ -36,7 +36,7 @@ param authorityHost string = 'https://login.microsoftonline.com'
 param graphBaseUrl string = 'https://graph.microsoft.com'
 
 @description('FINOPS_ALLOWED_HOSTS: F&O hosts the product may send a secret to.')
-param finopsAllowedHosts string = '*.operations.dynamics.com,*.cloudax.dynamics.com'
+param finopsAllowedHosts string = '*.operations.dynamics.com'
 
 @description('FINOPS_CREDENTIAL_ENTITY: entity set of the F&O extension that stores the Graph credential.')
 param finopsCredentialEntity string = 'GraphEmailCredentials'

@@ -12,13 +12,11 @@ import { assertAllowedEnvironmentUrl, isEnvironmentUrlNotAllowedError } from '..
 import { now as productNow, useClock } from '../src/clock';
 import { productServices } from '../src/composition';
 import { ConfigError } from '../src/config';
-import { instanceIds, type EnvironmentRecord } from '../src/contracts/environment';
+import type { EnvironmentRecord } from '../src/contracts/environment';
+import { instanceIds } from '../src/contracts/names';
 import { toEnvironmentRecord } from '../src/contracts/registry';
 import type { RotationInput } from '../src/contracts/rotation';
-import { buildRotationInput } from '../src/functions/fleet';
-import { buildSetupInput } from '../src/functions/setupHttp';
-import { ROTATION_ORCHESTRATION } from '../src/orchestrators/rotateCredential';
-import { SETUP_ORCHESTRATION } from '../src/orchestrators/setupEnvironment';
+import { buildRotationInput, buildSetupInput } from '../src/functions/runs';
 import type { Clock } from './clock';
 import { parseCommandLine, USAGE, UsageError, wantsJson, type Command, type CommonOptions, type RunOptions } from './cli/args';
 import { formatRecord, formatTable } from './cli/progress';
@@ -117,14 +115,13 @@ async function setup(command: Extract<Command, { kind: 'setup' }>, io: Io): Prom
   io.err(`Target: ${targetLine(settings)}.`);
   return runCommand(io, options, settings, clock, environmentId, {
     instanceId,
-    otherInstanceId: instanceIds.rotation(environmentId),
     otherCommand: `fno-graph-mail rotate ${environmentId}`,
     what: 'setup',
     prepare: () => {
       io.err(
         `Setting up ${environmentId} (${environmentUrl}) as run ${instanceId}: consent ${input.consent}, delivery ${input.delivery}, secret lifetime ${input.secretLifetimeDays} days.`,
       );
-      return Promise.resolve({ orchestration: SETUP_ORCHESTRATION, instanceId, input });
+      return Promise.resolve({ kind: 'setup', input });
     },
   });
 }
@@ -139,7 +136,6 @@ async function rotate(command: Extract<Command, { kind: 'rotate' }>, io: Io): Pr
   const graceHours = command.graceHours ?? config.rotation.graceHours;
   return runCommand(io, options, settings, clock, environmentId, {
     instanceId,
-    otherInstanceId: instanceIds.setup(environmentId),
     otherCommand: `fno-graph-mail setup ${environmentId} --url <environmentUrl>`,
     what: 'rotation',
     prepare: async () => {
@@ -165,7 +161,7 @@ async function rotate(command: Extract<Command, { kind: 'rotate' }>, io: Io): Pr
       } else {
         io.err('  Grace period 0 h: the previous credential is revoked as soon as the new one is verified; F&O batch jobs still holding it cannot send until they reload.');
       }
-      return { orchestration: ROTATION_ORCHESTRATION, instanceId, input };
+      return { kind: 'rotation', input };
     },
     // Only a real grace period is ever seen waiting: with 0 hours the step passes within one episode.
     onGrace: (detail) => {
@@ -176,7 +172,6 @@ async function rotate(command: Extract<Command, { kind: 'rotate' }>, io: Io): Pr
 
 interface RunSpec {
   instanceId: string;
-  otherInstanceId: string;
   otherCommand: string;
   what: 'setup' | 'rotation';
   prepare: () => Promise<StartSpec>;
@@ -193,8 +188,8 @@ async function runCommand(io: Io, options: RunOptions, settings: ResolvedSetting
       run,
       settings,
       clock,
+      environmentId,
       instanceId: spec.instanceId,
-      otherInstanceId: spec.otherInstanceId,
       otherCommand: spec.otherCommand,
       prepare: spec.prepare,
       restart: options.restart,
@@ -277,13 +272,13 @@ async function status(command: Extract<Command, { kind: 'status' }>, io: Io): Pr
 
   const environments: EnvironmentRecord[] = [];
   const now = productNow();
-  for await (const page of services.vault.listManagedSecrets()) {
+  for await (const page of services.registry.pages()) {
     for (const entry of page) {
       const record = toEnvironmentRecord(entry, now, config.rotation.leadDays);
       if (record) environments.push(record);
     }
   }
-  environments.sort((a, b) => a.environmentId.localeCompare(b.environmentId));
+  environments.sort((a, b) => (a.environmentId < b.environmentId ? -1 : a.environmentId > b.environmentId ? 1 : 0));
   if (io.json) io.out(JSON.stringify({ environments }, null, 2));
   else if (environments.length === 0) io.err(`No environment is registered in Key Vault ${config.keyVaultUrl} yet.`);
   else io.out(formatTable(environments));

@@ -568,6 +568,13 @@ function consentEndpoint(deps: SandboxDeps, req: SandboxRequest): SandboxRespons
       `<p>AADSTS700016: Application with identifier '${escapeHtml(clientId)}' was not found in the directory '${escapeHtml(state.verifiedDomain)}'.</p>`,
     );
   }
+  // On the v2 endpoint `scope` is required and names the resource's `/.default`
+  // (https://learn.microsoft.com/entra/identity-platform/v2-admin-consent); the v1 endpoint takes none.
+  const scope = req.path.includes('/v2.0/') ? req.query.get('scope') : `${GRAPH_RESOURCE}/.default`;
+  if (!scope) return htmlPage(400, 'Sign-in error', "<p>AADSTS900144: The request body must contain the following parameter: 'scope'.</p>");
+  if (!scope.endsWith('/.default') || !resolveResource(state, scope.slice(0, -'/.default'.length))) {
+    return htmlPage(400, 'Sign-in error', `<p>AADSTS70011: The provided value for the input parameter 'scope' is not valid. The scope ${escapeHtml(scope)} is not valid.</p>`);
+  }
   const redirectUri = req.query.get('redirect_uri');
   if (redirectUri !== null && !/^https?:\/\//i.test(redirectUri)) {
     return htmlPage(400, 'Sign-in error', '<p>AADSTS50011: The redirect URI must be an http or https URL.</p>');

@@ -1,36 +1,24 @@
 /**
- * Composition root: builds the clients from the settings and the product's identity, and the
- * activities from the clients. Built on first use, not at load, so the function app starts without
- * loading the Azure SDKs; tests and the local runtime may install their own services instead.
+ * Composition root: builds the clients from the settings and the product's identity, the activities
+ * from the clients, and the registry reads the triggers use. Built on first use, not at load, so the
+ * function app starts without loading the Azure SDKs; tests and the local runtime may install their
+ * own services instead. Nothing here holds logic: that lives in the clients and activities it wires.
  */
 import type { TokenCredential } from '@azure/core-auth';
-import type { Activities, ApplicationSession } from './activities';
-import type { CredentialVault } from './clients/credentialVault';
-import type { EntraApplications, MailMessage } from './clients/entraApplications';
+import type { Activities } from './activities';
+import type { EntraApplications, ServicePrincipal } from './clients/entraApplications';
 import { appConfig, type AppConfig } from './config';
+import { secretNameFor } from './contracts/names';
+import type { FleetRegistry } from './contracts/registry';
 
 export interface ProductServices {
   activities: Activities;
-  vault: CredentialVault;
+  registry: FleetRegistry;
   config: AppConfig;
 }
 
 /** Key Vault hosts of the public and national clouds; any other host (a local emulator) skips the resource check. */
 const VAULT_SUFFIXES = ['.vault.azure.net', '.vault.azure.cn', '.vault.usgovcloudapi.net', '.vault.microsoftazure.de', '.managedhsm.azure.net'];
-
-/** Graph token scope for a Graph endpoint: the public cloud's resource unless a national cloud is configured. */
-export function graphScopeFor(graphBaseUrl: string): string {
-  const host = new URL(graphBaseUrl).hostname;
-  const national = ['graph.microsoft.us', 'dod-graph.microsoft.us', 'microsoftgraph.chinacloudapi.cn'];
-  return national.includes(host) ? `https://${host}/.default` : 'https://graph.microsoft.com/.default';
-}
-
-function decodeRoles(accessToken: string): string[] {
-  const payload = accessToken.split('.')[1];
-  if (!payload) return [];
-  const claims = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as { roles?: unknown };
-  return Array.isArray(claims.roles) ? claims.roles.filter((r): r is string => typeof r === 'string') : [];
-}
 
 export function createProductServices(config: AppConfig, credential?: TokenCredential): ProductServices {
   /* eslint-disable @typescript-eslint/no-require-imports -- loaded on first use to keep cold start short */
@@ -45,12 +33,13 @@ export function createProductServices(config: AppConfig, credential?: TokenCrede
       authorityHost: config.authorityHost,
       ...(config.managedIdentityClientId ? { managedIdentityClientId: config.managedIdentityClientId } : {}),
     });
-  const graphScope = graphScopeFor(config.graphBaseUrl);
+  // Graph's service principal per tenant never changes: these services' clients share one memory of it.
+  const graphServicePrincipals = new Map<string, Promise<ServicePrincipal>>();
   const entraByTenant = new Map<string, EntraApplications>();
   const entra = (tenantId: string): EntraApplications => {
     let client = entraByTenant.get(tenantId);
     if (!client) {
-      client = new clients.EntraApplications(productCredential, { graphBaseUrl: config.graphBaseUrl, scope: graphScope, tenantId });
+      client = new clients.EntraApplications(productCredential, { graphBaseUrl: config.graphBaseUrl, tenantId, graphServicePrincipals });
       entraByTenant.set(tenantId, client);
     }
     return client;
@@ -70,41 +59,24 @@ export function createProductServices(config: AppConfig, credential?: TokenCrede
     },
   });
 
-  const signInAs = (input: { tenantId: string; appId: string; secret: string }): ApplicationSession => {
-    const appCredential = new identity.ClientSecretCredential(input.tenantId, input.appId, input.secret, {
-      authorityHost: config.authorityHost,
-      disableInstanceDiscovery: true,
-    });
-    const ctx = { operation: 'Sign in with the new credential', service: 'entra' as const, freshSecret: true, redact: [input.secret] };
-    return {
-      async roles(): Promise<string[]> {
-        try {
-          const token = await appCredential.getToken(graphScope);
-          return decodeRoles(token.token);
-        } catch (error) {
-          throw clients.toServiceError(error, ctx);
-        }
-      },
-      async sendMail(message: MailMessage): Promise<void> {
-        const asApp = new clients.EntraApplications(appCredential, { graphBaseUrl: config.graphBaseUrl, scope: graphScope, tenantId: input.tenantId });
-        await asApp.sendMail(message);
-      },
-    };
-  };
-
   const activities = createActivities({
     entra,
     vault,
     finOps,
-    signInAs,
+    signInAs: (input) => clients.signInAsApplication(input, { authorityHost: config.authorityHost, graphBaseUrl: config.graphBaseUrl }),
     settings: {
       authorityHost: config.authorityHost,
+      graphBaseUrl: config.graphBaseUrl,
       homeTenantId: config.tenantId,
       ...(config.senderMailbox ? { senderMailbox: config.senderMailbox } : {}),
       alertRecipients: config.alertRecipients,
     },
   });
-  return { activities, vault, config };
+  const registry: FleetRegistry = {
+    pages: () => vault.listManagedSecrets(),
+    entry: (environmentId) => vault.getSecretProperties(secretNameFor(environmentId), { environmentId }),
+  };
+  return { activities, registry, config };
 }
 
 let services: ProductServices | undefined;

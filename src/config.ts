@@ -81,8 +81,9 @@ export const SETTINGS = {
   },
   FINOPS_ALLOWED_HOSTS: {
     schema: list.pipe(z.array(z.string().regex(/^(\*\.)?[a-z0-9.-]+(:\d{1,5})?$/i, { message: 'entries must be host names, *.suffix wildcards or host:port' })).min(1, { message: 'must list at least one host' })),
-    default: '*.operations.dynamics.com,*.cloudax.dynamics.com',
-    description: 'F&O hosts the product may send a secret to (comma-separated; `*.suffix` matches one or more labels; `host:port` pins a port).',
+    default: '*.operations.dynamics.com',
+    description:
+      'F&O hosts the product may send a secret to (comma-separated; `*.suffix` matches one or more labels; `host:port` pins a port). Cloud-hosted development environments (`*.cloudax.dynamics.com`) run in customers\' own subscriptions: add them only on purpose.',
   },
   FINOPS_CREDENTIAL_ENTITY: {
     schema: z.string().trim().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { message: 'must be an OData entity set name' }),

@@ -7,13 +7,14 @@
  */
 import { app } from '@azure/functions';
 import * as df from 'durable-functions';
-import type { OrchestrationContext, Task } from 'durable-functions';
+import type { EntityContext, OrchestrationContext, Task } from 'durable-functions';
 import type { ProductServices } from './composition';
 import type { AppConfig } from './config';
-import type { EnvironmentRecord } from './contracts/environment';
 import { ACTIVITY_NAMES } from './contracts/activities';
+import { RUN_LOCK_ENTITY } from './contracts/names';
+import { DRIFT_ORCHESTRATION, ROTATION_ORCHESTRATION, SETUP_ORCHESTRATION } from './contracts/operations';
 import { createActivityHandler } from './functions/activities';
-import { ROTATION_ORCHESTRATION, SETUP_ORCHESTRATION } from './orchestrators/names';
+import type { RunLockState } from './orchestrators/runLock';
 
 /* eslint-disable @typescript-eslint/no-require-imports -- modules load on first use to keep cold start short */
 const modules = {
@@ -26,6 +27,8 @@ const modules = {
   rotationTriggers: () => require('./functions/rotationTriggers') as typeof import('./functions/rotationTriggers'),
   setupEnvironment: () => require('./orchestrators/setupEnvironment') as typeof import('./orchestrators/setupEnvironment'),
   rotateCredential: () => require('./orchestrators/rotateCredential') as typeof import('./orchestrators/rotateCredential'),
+  checkDrift: () => require('./orchestrators/checkDrift') as typeof import('./orchestrators/checkDrift'),
+  runLock: () => require('./orchestrators/runLock') as typeof import('./orchestrators/runLock'),
 };
 /* eslint-enable @typescript-eslint/no-require-imports */
 
@@ -50,11 +53,19 @@ const rotation = once(() => modules.rotationTriggers().createRotationTriggers(pr
 app.setup({ enableHttpStream: false });
 
 // The orchestrators run through delegating generators: replay sees exactly the tasks they yield.
-df.app.orchestration(SETUP_ORCHESTRATION, function* (context: OrchestrationContext): Generator<Task, EnvironmentRecord, unknown> {
+df.app.orchestration(SETUP_ORCHESTRATION, function* (context: OrchestrationContext): Generator<Task, unknown, unknown> {
   return yield* modules.setupEnvironment().setupEnvironment(context);
 });
-df.app.orchestration(ROTATION_ORCHESTRATION, function* (context: OrchestrationContext): Generator<Task, EnvironmentRecord, unknown> {
+df.app.orchestration(ROTATION_ORCHESTRATION, function* (context: OrchestrationContext): Generator<Task, unknown, unknown> {
   return yield* modules.rotateCredential().rotateCredential(context);
+});
+df.app.orchestration(DRIFT_ORCHESTRATION, function* (context: OrchestrationContext): Generator<Task, unknown, unknown> {
+  return yield* modules.checkDrift().checkDrift(context);
+});
+
+// One run per environment at a time: every run claims the environment from this entity first.
+df.app.entity<RunLockState>(RUN_LOCK_ENTITY, (context: EntityContext<RunLockState>) => {
+  modules.runLock().environmentRunEntity(context);
 });
 
 for (const name of ACTIVITY_NAMES) {

@@ -5,8 +5,7 @@
  * messages, which by the product's invariants never hold a secret.
  */
 import type { EnvironmentRecord } from '../../src/contracts/environment';
-import type { ConsentInstructions, OperationStatus, StepState, WaitingFor } from '../../src/contracts/setup';
-import type { ManualDeliveryInstructions } from '../../src/contracts/activities';
+import type { ConsentInstructions, ManualDeliveryInstructions, OperationStatus, StepState, WaitingFor } from '../../src/contracts/operations';
 
 function isOperationStatus(value: unknown): value is OperationStatus {
   return typeof value === 'object' && value !== null && Array.isArray((value as OperationStatus).steps);

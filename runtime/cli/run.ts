@@ -13,16 +13,17 @@ import { formatLogEntry } from '../logs';
 import { startLocalRuntime, type LocalRuntime } from '../index';
 import type { DurableDriver, InstanceStatus } from '../durable/driver';
 import { InstanceStore, TERMINAL_STATUSES, type InstanceRecord } from '../durable/store';
-import type { StepState, WaitingFor } from '../../src/contracts/setup';
+import { instanceIds, RUN_LOCK_ENTITY } from '../../src/contracts/names';
+import type { RunHolder, RunKind, StepState, WaitingFor } from '../../src/contracts/operations';
 import { failureMessage } from '../../src/functions/operationsHttp';
+import { startEnvironmentRun, type RunHost } from '../../src/functions/runs';
 import type { ResolvedSettings } from './settings';
 import type { RunDirectory } from './state';
 import { ProgressReporter } from './progress';
 
 export interface StartSpec {
-  orchestration: string;
-  instanceId: string;
-  input: unknown;
+  kind: RunKind;
+  input: { environmentId: string };
 }
 
 export type RunOutcome =
@@ -40,9 +41,9 @@ export interface RunRequest {
   run: RunDirectory;
   settings: ResolvedSettings;
   clock: Clock;
-  /** The instance this command runs, and the other instance id of the same environment (setup ↔ rotation). */
+  environmentId: string;
+  /** The instance this command runs (the other kinds of run of the environment are in conflict with it). */
   instanceId: string;
-  otherInstanceId: string;
   /** How to continue the other kind of run, for the conflict message. */
   otherCommand: string;
   /** Builds the input of a new run (not called when resuming); may refuse by throwing. */
@@ -81,7 +82,11 @@ export async function runOrchestration(request: RunRequest): Promise<RunOutcome>
     }
     saved.clear();
   }
-  const other = saved.get(request.otherInstanceId);
+  const other = instanceIds
+    .all(request.environmentId)
+    .filter((id) => id !== request.instanceId)
+    .map((id) => saved.get(id))
+    .find((r) => r !== undefined);
   if (other) {
     throw new RunConflictError(
       `The ${other.name} run ${other.instanceId} of this environment, started ${other.createdTime}, is unfinished in ${run.dir}. ` +
@@ -109,11 +114,31 @@ export async function runOrchestration(request: RunRequest): Promise<RunOutcome>
   try {
     // One-off use: this process runs its own orchestration only, never the sweep or the drift check.
     await runtime.timers.stop();
-    if (spec) runtime.durable.startNew(spec.orchestration, { instanceId: spec.instanceId, input: spec.input });
+    if (spec) {
+      const outcome = await startEnvironmentRun(driverHost(runtime.durable), spec.kind, spec.input);
+      if (!outcome.started) {
+        throw new RunConflictError(`The ${outcome.running.name} run ${outcome.running.instanceId} of this environment is active; let it finish first.`);
+      }
+    }
     return await follow(runtime, request);
   } finally {
     await runtime.stop();
   }
+}
+
+/** The command line's own durable driver as a run host: the same start path as the triggers. */
+function driverHost(driver: DurableDriver): RunHost {
+  return {
+    status: (instanceId) => Promise.resolve(driver.getStatus(instanceId, { showInput: false })),
+    start: (orchestration, instanceId, input) => {
+      driver.startNew(orchestration, { instanceId, input });
+      return Promise.resolve();
+    },
+    lockHolder: (environmentId) => {
+      const lock = driver.readEntityState(RUN_LOCK_ENTITY, environmentId)?.state as { holder?: RunHolder | null } | null | undefined;
+      return Promise.resolve(lock?.holder ?? undefined);
+    },
+  };
 }
 
 function changeKey(status: InstanceStatus | undefined): string {

@@ -8,22 +8,18 @@
  * the value, the credential just created is removed before failing. In `ensure` mode (setup) a live,
  * recorded credential with enough lifetime left is kept, so a second setup writes nothing.
  */
-import { secretNameFor, type SecretVersionProperties } from '../clients/credentialVault';
+import type { SecretVersionProperties } from '../clients/credentialVault';
+import { credentialDisplayName, isProductCredentialName, secretNameFor } from '../contracts/names';
 import type { PasswordCredentialInfo } from '../clients/entraApplications';
 import type { CreateClientSecretInput, CreateClientSecretOutput } from '../contracts/activities';
 import type { SecretReference } from '../contracts/environment';
-import { MANAGED_BY_MARKER, SECRET_TAGS } from '../contracts/wellKnown';
+import { SECRET_TAGS } from '../contracts/wellKnown';
 import type { ActivityDeps, ActivityHandler } from './deps';
 
 const DAY = 86_400_000;
 
-/** Display name of a credential the product creates: the marker plus the operation that created it. */
-export function credentialDisplayName(operationId: string): string {
-  return `${MANAGED_BY_MARKER} ${operationId}`;
-}
-
 export function isManagedCredential(c: PasswordCredentialInfo): boolean {
-  return c.displayName?.startsWith(`${MANAGED_BY_MARKER} `) ?? false;
+  return isProductCredentialName(c.displayName);
 }
 
 function referenceOf(p: SecretVersionProperties): SecretReference | undefined {

@@ -9,11 +9,11 @@
 import type {
   DeliverToFinOpsInput,
   DeliverToFinOpsOutput,
-  ManualDeliveryInstructions,
   RecordDeliveryInput,
   RecordDeliveryOutput,
 } from '../contracts/activities';
 import type { SecretReference } from '../contracts/environment';
+import type { ManualDeliveryInstructions } from '../contracts/operations';
 import { SECRET_TAGS } from '../contracts/wellKnown';
 import type { ActivityDeps, ActivityHandler } from './deps';
 

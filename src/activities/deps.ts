@@ -3,8 +3,9 @@
  * ones), a token probe for verification, and the few settings they need. Activities never read
  * configuration or construct clients themselves.
  */
+import type { ApplicationSession } from '../clients/applicationSession';
 import type { CredentialVault } from '../clients/credentialVault';
-import type { EntraApplications, MailMessage } from '../clients/entraApplications';
+import type { EntraApplications } from '../clients/entraApplications';
 import type { FinOpsEmailSettings } from '../clients/finOpsEmailSettings';
 
 export interface ActivityLogger {
@@ -25,6 +26,7 @@ export interface ActivityDeps {
   signInAs(input: { tenantId: string; appId: string; secret: string }): ApplicationSession;
   settings: {
     authorityHost: string;
+    graphBaseUrl: string;
     /** Tenant of the product's own identity (where alert mail is sent from). */
     homeTenantId: string;
     senderMailbox?: string;
@@ -35,10 +37,4 @@ export interface ActivityDeps {
 /** An activity: typed input in, typed output out, a logger for this invocation. */
 export type ActivityHandler<I, O> = (input: I, log: ActivityLogger) => Promise<O>;
 
-/** The environment's app, signed in with a client secret: what F&O itself will do. */
-export interface ApplicationSession {
-  /** Acquires an app-only Graph token and returns its `roles` claim. */
-  roles(): Promise<string[]>;
-  /** Sends a message through Graph as this app. */
-  sendMail(message: MailMessage): Promise<void>;
-}
+export type { ApplicationSession } from '../clients/applicationSession';

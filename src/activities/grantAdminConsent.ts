@@ -11,16 +11,9 @@ import type {
   GrantAdminConsentOutput,
 } from '../contracts/activities';
 import { isServiceError, ServiceError } from '../clients/errors';
+import { adminConsentUrl } from '../contracts/cloud';
 import { MAIL_SEND_ROLE_ID, USER_READ_SCOPE_VALUE } from '../contracts/wellKnown';
 import type { ActivityDeps, ActivityHandler } from './deps';
-
-/** The tenant-specific admin-consent URL (v2 endpoint, all statically configured permissions). */
-export function adminConsentUrl(authorityHost: string, tenantId: string, appId: string): string {
-  const url = new URL(`${authorityHost.replace(/\/+$/, '')}/${encodeURIComponent(tenantId)}/v2.0/adminconsent`);
-  url.searchParams.set('client_id', appId);
-  url.searchParams.set('scope', 'https://graph.microsoft.com/.default');
-  return url.toString();
-}
 
 export function grantAdminConsent(deps: ActivityDeps): ActivityHandler<GrantAdminConsentInput, GrantAdminConsentOutput> {
   return async (input, log) => {
@@ -30,7 +23,10 @@ export function grantAdminConsent(deps: ActivityDeps): ActivityHandler<GrantAdmi
     if (input.strategy === 'request') {
       const status = await entra.getConsentStatus({ servicePrincipalId: input.servicePrincipalId, graphServicePrincipalId: graph.objectId }, opts);
       if (input.mailSend ? status.granted : status.userReadGranted) return { status: 'granted', changed: false };
-      return { status: 'requested', consentUrl: adminConsentUrl(deps.settings.authorityHost, input.tenantId, input.appId) };
+      return {
+        status: 'requested',
+        consentUrl: adminConsentUrl({ authorityHost: deps.settings.authorityHost, graphBaseUrl: deps.settings.graphBaseUrl, tenantId: input.tenantId, appId: input.appId }),
+      };
     }
     // Both settle before the step ends, so no write is still in flight when it reports a failure.
     const [role, grant] = await Promise.allSettled([

@@ -13,7 +13,7 @@ import { registerApplication } from './registerApplication';
 import { verifyCredential } from './verifyCredential';
 import { readEnvironment } from './readEnvironment';
 import { revokePreviousCredentials } from './revokePreviousCredentials';
-import { inspectEnvironment } from './inspectEnvironment';
+import { inspectEnvironment, removeOrphanedCredentials } from './inspectEnvironment';
 import { prepareMailboxScope, verifyMailboxScope } from './mailboxScope';
 
 export type Activities = { [N in ActivityName]: ActivityHandler<ActivityInput<N>, ActivityOutput<N>> };
@@ -32,6 +32,7 @@ export function createActivities(deps: ActivityDeps): Activities {
     readEnvironment: readEnvironment(deps),
     revokePreviousCredentials: revokePreviousCredentials(deps),
     inspectEnvironment: inspectEnvironment(deps),
+    removeOrphanedCredentials: removeOrphanedCredentials(deps),
     prepareMailboxScope: prepareMailboxScope(),
     verifyMailboxScope: verifyMailboxScope(deps),
   };

@@ -2,7 +2,7 @@
  * Activity `readEnvironment`: one environment's record from the registry (its Key Vault secret's tags
  * and expiry). Reads properties only; the value stays in the vault.
  */
-import { secretNameFor } from '../clients/credentialVault';
+import { secretNameFor } from '../contracts/names';
 import type { ReadEnvironmentInput, ReadEnvironmentOutput } from '../contracts/activities';
 import { toEnvironmentRecord } from '../contracts/registry';
 import { SECRET_TAGS } from '../contracts/wellKnown';

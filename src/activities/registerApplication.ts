@@ -5,7 +5,7 @@
  */
 import type { Application, RequiredResourceAccess } from '../clients/entraApplications';
 import type { RegisterApplicationInput, RegisterApplicationOutput } from '../contracts/activities';
-import { uniqueNameFor } from '../contracts/environment';
+import { uniqueNameFor } from '../contracts/names';
 import { GRAPH_APP_ID, MAIL_SEND_ROLE_ID, USER_READ_SCOPE_ID } from '../contracts/wellKnown';
 import type { ActivityDeps, ActivityHandler } from './deps';
 

@@ -8,7 +8,7 @@
  */
 import type { TokenCredential } from '@azure/core-auth';
 import { SecretClient, type SecretProperties } from '@azure/keyvault-secrets';
-import { CLIENT_SECRET_CONTENT_TYPE, MANAGED_BY_MARKER, SECRET_NAME_PREFIX, SECRET_TAGS } from '../contracts/wellKnown';
+import { CLIENT_SECRET_CONTENT_TYPE, MANAGED_BY_MARKER, SECRET_TAGS } from '../contracts/wellKnown';
 import { ServiceError, toServiceError, type ErrorContext } from './errors';
 
 // ---------------------------------------------------------------------------------------------------
@@ -63,40 +63,8 @@ export interface VaultCallOptions {
 // Naming
 
 const NAME_PATTERN = /^[0-9a-zA-Z-]{1,127}$/;
-const MAX_NAME = 127;
-
-/**
- * The Key Vault secret name of an environment: `fno-graph-mail-<id>`. Key Vault names allow only
- * letters, digits and dashes (127 at most) and compare case-insensitively, so an id that needs any
- * change (case, characters, length) gets a short hash of the original appended to stay unique.
- */
-export function secretNameFor(environmentId: string): string {
-  if (environmentId.length === 0) throw new Error('environment id is empty');
-  const cleaned = environmentId
-    .toLowerCase()
-    .replace(/[^0-9a-z-]+/g, '-')
-    .replace(/-{2,}/g, '-')
-    .replace(/^-|-$/g, '');
-  const exact = cleaned === environmentId;
-  const room = MAX_NAME - SECRET_NAME_PREFIX.length;
-  if (exact && cleaned.length <= room) return `${SECRET_NAME_PREFIX}${cleaned}`;
-  const suffix = `-${fnv1a(environmentId)}`;
-  const body = cleaned.slice(0, room - suffix.length).replace(/-$/, '');
-  return `${SECRET_NAME_PREFIX}${body}${suffix}`;
-}
-
 export function isValidSecretName(name: string): boolean {
   return NAME_PATTERN.test(name);
-}
-
-/** 32-bit FNV-1a as 8 hex digits: stable across processes and free of Node built-ins. */
-function fnv1a(text: string): string {
-  let h = 0x811c9dc5;
-  for (const ch of text) {
-    h ^= ch.codePointAt(0) ?? 0;
-    h = Math.imul(h, 0x01000193) >>> 0;
-  }
-  return h.toString(16).padStart(8, '0');
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -299,7 +267,7 @@ function assertName(name: string, ctx: ErrorContext): void {
     operation: ctx.operation,
     code: 'BadParameter',
     reason: `"${name.slice(0, 140)}" is not a valid Key Vault secret name`,
-    action: 'Secret names may hold only letters, digits and dashes (1–127 characters); derive them with secretNameFor().',
+    action: 'Secret names may hold only letters, digits and dashes (1–127 characters); derive them with secretNameFor() in src/contracts/names.ts.',
     ...(ctx.environmentId ? { environmentId: ctx.environmentId } : {}),
   });
 }

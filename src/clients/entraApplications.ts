@@ -19,6 +19,7 @@ import {
 } from '@microsoft/microsoft-graph-client';
 import { TokenCredentialAuthenticationProvider } from '@microsoft/microsoft-graph-client/authProviders/azureTokenCredentials';
 import { z } from 'zod';
+import { graphEndpoint } from '../contracts/cloud';
 import { GRAPH_APP_ID, MAIL_SEND_ROLE_ID, USER_READ_SCOPE_VALUE } from '../contracts/wellKnown';
 import { fromHttpFailure, ServiceError, toServiceError, type ErrorContext } from './errors';
 
@@ -139,10 +140,13 @@ export interface MailMessage {
 export interface EntraApplicationsOptions {
   /** Graph root without version; default `https://graph.microsoft.com` (national clouds and the sandbox differ). */
   graphBaseUrl?: string;
-  /** Token scope; default `{graphBaseUrl}/.default` for a custom base URL, else `https://graph.microsoft.com/.default`. */
-  scope?: string;
   /** Tenant the credential signs in to; keys the cache of Graph's service principal. */
   tenantId?: string;
+  /**
+   * Where Graph's service principal is remembered per tenant (it never changes), shared by the clients
+   * of one set of services; by default each client remembers its own.
+   */
+  graphServicePrincipals?: Map<string, Promise<ServicePrincipal>>;
   /** The Graph client's own retry of 429/503/504 honouring `Retry-After`. */
   retry?: { maxRetries?: number; delaySeconds?: number };
 }
@@ -319,9 +323,6 @@ const DEFAULT_GRAPH_BASE_URL = 'https://graph.microsoft.com';
 const FRESH_WINDOW_MS = 10 * 60 * 1000;
 const LAG_ACTION = 'Entra ID is still replicating an object created moments ago; the step is retried automatically.';
 
-/** Graph's service principal per tenant, shared by all clients of the process (it never changes). */
-const graphServicePrincipalCache = new Map<string, Promise<ServicePrincipal>>();
-
 type Permission =
   | 'Application.ReadWrite.OwnedBy'
   | 'AppRoleAssignment.ReadWrite.All'
@@ -332,16 +333,15 @@ export class EntraApplications {
   private readonly client: Client;
   private readonly baseUrl: string;
   private readonly tenantId: string | undefined;
-  private ownGraphServicePrincipal: Promise<ServicePrincipal> | undefined;
+  private readonly graphServicePrincipals: Map<string, Promise<ServicePrincipal>>;
   private readonly created = new Map<string, number>();
 
   constructor(credential: TokenCredential, options: EntraApplicationsOptions = {}) {
-    this.baseUrl = (options.graphBaseUrl ?? DEFAULT_GRAPH_BASE_URL).replace(/\/+$/, '');
+    const endpoint = graphEndpoint(options.graphBaseUrl ?? DEFAULT_GRAPH_BASE_URL);
+    this.baseUrl = endpoint.baseUrl;
     this.tenantId = options.tenantId;
-    const scope =
-      options.scope ??
-      (this.baseUrl === DEFAULT_GRAPH_BASE_URL ? `${DEFAULT_GRAPH_BASE_URL}/.default` : `${new URL(this.baseUrl).origin}/.default`);
-    const authProvider = new TokenCredentialAuthenticationProvider(credential, { scopes: [scope] });
+    this.graphServicePrincipals = options.graphServicePrincipals ?? new Map<string, Promise<ServicePrincipal>>();
+    const authProvider = new TokenCredentialAuthenticationProvider(credential, { scopes: [endpoint.scope] });
     // Same defaults as the Graph client's own chain: 3 retries, 3 s base delay (Retry-After wins when sent).
     const retry = new RetryHandlerOptions(options.retry?.delaySeconds ?? 3, options.retry?.maxRetries ?? 3);
     // The default chain, rebuilt only to make the retry handler configurable.
@@ -352,12 +352,11 @@ export class EntraApplications {
       new TelemetryHandler(),
       new HTTPMessageHandler(),
     ];
-    const host = new URL(this.baseUrl).hostname;
     this.client = Client.initWithMiddleware({
       baseUrl: this.baseUrl,
       middleware,
       // The auth handler only attaches tokens to known Graph hosts; a national cloud or the sandbox must be named.
-      ...(host === 'graph.microsoft.com' ? {} : { customHosts: new Set([host]) }),
+      ...(endpoint.isCustomHost ? { customHosts: new Set([endpoint.host]) } : {}),
     });
   }
 
@@ -524,8 +523,8 @@ export class EntraApplications {
 
   /** Microsoft Graph's own service principal in this tenant (with its app roles and scopes); cached. */
   async getGraphServicePrincipal(options: CallOptions = {}): Promise<ServicePrincipal> {
-    const key = this.tenantId !== undefined ? `${this.baseUrl}#${this.tenantId}` : undefined;
-    const cached = key !== undefined ? graphServicePrincipalCache.get(key) : this.ownGraphServicePrincipal;
+    const key = `${this.baseUrl}#${this.tenantId ?? ''}`;
+    const cached = this.graphServicePrincipals.get(key);
     if (cached) return cached;
     const ctx = this.ctx("Read Microsoft Graph's service principal", options, 'Application.ReadWrite.OwnedBy');
     const pending = (async () => {
@@ -539,12 +538,10 @@ export class EntraApplications {
         throw toServiceError(e, ctx);
       }
     })();
-    if (key !== undefined) graphServicePrincipalCache.set(key, pending);
-    else this.ownGraphServicePrincipal = pending;
+    this.graphServicePrincipals.set(key, pending);
     // A failure must not stay cached.
     pending.catch(() => {
-      if (key !== undefined && graphServicePrincipalCache.get(key) === pending) graphServicePrincipalCache.delete(key);
-      if (this.ownGraphServicePrincipal === pending) this.ownGraphServicePrincipal = undefined;
+      if (this.graphServicePrincipals.get(key) === pending) this.graphServicePrincipals.delete(key);
     });
     return pending;
   }

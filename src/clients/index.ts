@@ -8,3 +8,4 @@ export * from './hostAllowlist';
 export * from './entraApplications';
 export * from './credentialVault';
 export * from './finOpsEmailSettings';
+export * from './applicationSession';

@@ -5,10 +5,8 @@
  * stored in plain text: ids and references only, never a secret.
  */
 import type { EnvironmentRecord, SecretReference } from './environment';
-import type { MailboxScope, MailboxScopeInstructions } from './setup';
-
-export type ConsentStrategy = 'grant' | 'request';
-export type DeliveryStrategy = 'odata' | 'manual';
+import type { ConsentStrategy, DeliveryStrategy, MailboxScopeInstructions, ManualDeliveryInstructions } from './operations';
+import type { MailboxScope } from './setup';
 
 export interface RegisterApplicationInput {
   environmentId: string;
@@ -99,14 +97,6 @@ export type DeliverToFinOpsOutput =
   | { strategy: 'odata'; providerChanged: boolean; credentialWritten: boolean }
   | { strategy: 'manual'; instructions: ManualDeliveryInstructions };
 
-export interface ManualDeliveryInstructions {
-  /** Deep link to the Email parameters form (Microsoft Graph settings tab). */
-  emailParametersUrl: string;
-  applicationId: string;
-  keyVaultSecret: { vaultUrl: string; name: string; version: string };
-  steps: string[];
-}
-
 export interface RecordDeliveryInput {
   environmentId: string;
   reference: SecretReference;
@@ -195,17 +185,33 @@ export interface InspectEnvironmentInput {
   keyId: string;
   /** ISO time (the orchestration's clock). */
   asOf: string;
-  /** Unrecorded credentials of the product older than this are removed. */
+  /** Unrecorded credentials of the product older than this are orphans to remove; younger ones may belong to a run in progress. */
   graceHours: number;
 }
 export interface InspectEnvironmentOutput {
   /** The Key Vault version's credential no longer exists in Entra (someone deleted it). */
   credentialMissing: boolean;
-  /** Unrecorded product credentials removed (older than the grace period). */
-  removedOrphans: string[];
+  /** Unrecorded product credentials older than the grace period: to be removed. */
+  orphans: string[];
   /** Unrecorded product credentials still within the grace period (left alone). */
   youngOrphans: string[];
+  /** The app's service principal, or null when someone deleted it. */
+  servicePrincipalId: string | null;
   consent: CheckConsentOutput;
+}
+
+export interface RemoveOrphanedCredentialsInput {
+  environmentId: string;
+  tenantId: string;
+  appObjectId: string;
+  secretName: string;
+  /** Candidates found by `inspectEnvironment`; each is checked again before it is removed. */
+  keyIds: string[];
+  asOf: string;
+  graceHours: number;
+}
+export interface RemoveOrphanedCredentialsOutput {
+  removedKeyIds: string[];
 }
 
 /** Activity name → input and output. */
@@ -222,6 +228,7 @@ export interface ActivityContracts {
   readEnvironment: { input: ReadEnvironmentInput; output: ReadEnvironmentOutput };
   revokePreviousCredentials: { input: RevokePreviousCredentialsInput; output: RevokePreviousCredentialsOutput };
   inspectEnvironment: { input: InspectEnvironmentInput; output: InspectEnvironmentOutput };
+  removeOrphanedCredentials: { input: RemoveOrphanedCredentialsInput; output: RemoveOrphanedCredentialsOutput };
   prepareMailboxScope: { input: PrepareMailboxScopeInput; output: PrepareMailboxScopeOutput };
   verifyMailboxScope: { input: VerifyMailboxScopeInput; output: VerifyMailboxScopeOutput };
 }
@@ -230,22 +237,29 @@ export type ActivityName = keyof ActivityContracts;
 export type ActivityInput<N extends ActivityName> = ActivityContracts[N]['input'];
 export type ActivityOutput<N extends ActivityName> = ActivityContracts[N]['output'];
 
-export const ACTIVITY_NAMES: readonly ActivityName[] = [
-  'registerApplication',
-  'ensureServicePrincipal',
-  'grantAdminConsent',
-  'checkConsent',
-  'createClientSecret',
-  'deliverToFinOps',
-  'recordDelivery',
-  'verifyCredential',
-  'notify',
-  'readEnvironment',
-  'revokePreviousCredentials',
-  'inspectEnvironment',
-  'prepareMailboxScope',
-  'verifyMailboxScope',
-] as const;
+/**
+ * Every activity name, once. Typed as a record over `ActivityName`, so adding an activity to the
+ * contracts without listing it here (or listing one that does not exist) does not compile.
+ */
+const ACTIVITY_NAME_SET: { readonly [N in ActivityName]: true } = {
+  registerApplication: true,
+  ensureServicePrincipal: true,
+  grantAdminConsent: true,
+  checkConsent: true,
+  createClientSecret: true,
+  deliverToFinOps: true,
+  recordDelivery: true,
+  verifyCredential: true,
+  notify: true,
+  readEnvironment: true,
+  revokePreviousCredentials: true,
+  inspectEnvironment: true,
+  removeOrphanedCredentials: true,
+  prepareMailboxScope: true,
+  verifyMailboxScope: true,
+};
+
+export const ACTIVITY_NAMES = Object.freeze(Object.keys(ACTIVITY_NAME_SET) as ActivityName[]);
 
 /**
  * What an activity returns through durable history. Failures a retry cannot fix (permission denied,

@@ -1,6 +1,7 @@
 /**
  * The environment: one F&O instance in one tenant, the unit everything else is keyed by. Its id is the
- * public handle (routes, instance ids, Key Vault secret names), so its grammar is defined once here.
+ * public handle (routes, instance ids, Key Vault secret names), so its grammar is defined once here;
+ * the names derived from it are in `names.ts`.
  */
 import { z } from 'zod';
 
@@ -14,17 +15,6 @@ export const environmentIdSchema = z
   });
 
 export type EnvironmentId = string;
-
-/** Entra `uniqueName` of the environment's app registration: stable, so the upsert is idempotent. */
-export function uniqueNameFor(environmentId: EnvironmentId): string {
-  return `fno-graph-mail-${environmentId}`;
-}
-
-/** Durable instance ids derived from the environment id, so concurrent triggers collapse into one run. */
-export const instanceIds = {
-  setup: (environmentId: EnvironmentId): string => `setup-${environmentId}`,
-  rotation: (environmentId: EnvironmentId): string => `rotate-${environmentId}`,
-};
 
 /** Where a credential lives: a Key Vault secret version, and the Entra credential it holds. Never the value. */
 export interface SecretReference {
@@ -44,7 +34,7 @@ export interface EnvironmentRecord {
   tenantId: string;
   appId: string;
   appObjectId: string;
-  credential: { keyId: string; secretName: string; secretVersion: string; expiresOn: string };
+  credential: SecretReference;
   status: EnvironmentStatus;
   /** Set when sending is limited to a group or mailboxes by Exchange RBAC for Applications. */
   mailboxScope?: string;

@@ -1,15 +1,15 @@
 /**
- * The rotation operation's public shapes: why a rotation runs, the orchestration input built from
- * the trigger and the settings, and its steps as published in custom status.
+ * Keeping a credential alive: why a rotation runs, the policy a new credential is made and handed
+ * over by, the inputs of the rotation and drift runs, and their steps as published in custom status.
  */
-import type { DeliveryStrategy } from './activities';
+import type { EnvironmentRecord } from './environment';
+import type { ConsentStrategy, DeliveryStrategy, RunStart } from './operations';
 
-/** What started a rotation: the daily sweep, a Key Vault event, a person, or drift repair. */
-export type RotationReason = 'sweep' | 'near-expiry' | 'expired' | 'manual' | 'drift';
+/** What started a rotation: the daily sweep, a Key Vault event, or a person. */
+export type RotationReason = 'sweep' | 'near-expiry' | 'expired' | 'manual';
 
-export interface RotationInput {
-  environmentId: string;
-  reason: RotationReason;
+/** How a replacement credential is made and handed over (from the settings; orchestrations cannot read them). */
+export interface CredentialPolicy {
   secretLifetimeDays: number;
   delivery: DeliveryStrategy;
   /** Hours the previous credential stays valid after F&O holds the new one. */
@@ -20,11 +20,29 @@ export interface RotationInput {
   dashboardUrl?: string;
 }
 
-export const ROTATION_STEPS = [
-  'readEnvironment',
-  'createClientSecret',
-  'deliverToFinOps',
-  'verifyCredential',
-  'gracePeriod',
-  'revokePreviousCredentials',
-] as const;
+export interface RotationInput extends RunStart, CredentialPolicy {
+  reason: RotationReason;
+}
+
+/** The drift check of one environment: what it finds is repaired by the same policies as setup and rotation. */
+export interface DriftInput extends RunStart, CredentialPolicy {
+  consent: ConsentStrategy;
+}
+
+/** Steps that replace a credential, shared by the rotation and by a drift check that finds it deleted. */
+export const REPLACEMENT_STEPS = ['createClientSecret', 'verifyCredential', 'deliverToFinOps', 'gracePeriod', 'revokePreviousCredentials'] as const;
+
+export const ROTATION_STEPS = ['readEnvironment', ...REPLACEMENT_STEPS] as const;
+
+/** The drift run: inspect, repair what is quick, alert (at once: F&O may not be sending), then replace a deleted credential. */
+export const DRIFT_STEPS = ['readEnvironment', 'inspectEnvironment', 'removeOrphans', 'grantAdminConsent', 'alert', ...REPLACEMENT_STEPS] as const;
+
+/** What a drift run found and did: its output (ids and words only). */
+export interface DriftReport {
+  environmentId: string;
+  /** Empty when nothing drifted (or the environment is not registered). */
+  found: string[];
+  done: string[];
+  /** The environment as the run left it; absent when it is not registered. */
+  record?: EnvironmentRecord;
+}

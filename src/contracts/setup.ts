@@ -3,7 +3,7 @@
  * orchestration input built from it and the settings, and the progress published as custom status.
  */
 import { z } from 'zod';
-import type { ConsentStrategy, DeliveryStrategy, ManualDeliveryInstructions } from './activities';
+import type { ConsentStrategy, DeliveryStrategy, RunStart } from './operations';
 
 const GUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
 
@@ -61,17 +61,10 @@ export function describeMailboxScope(scope: MailboxScope): string {
   return (scope.group ? `group:${scope.group}` : `mailboxes:${(scope.mailboxes ?? []).join(';')}`).toLowerCase().slice(0, 256);
 }
 
-export interface MailboxScopeInstructions {
-  /** Exchange Online PowerShell, then Microsoft Graph PowerShell, to run as an administrator. */
-  commands: string[];
-  steps: string[];
-}
-
 export type SetupRequest = z.output<typeof setupRequestSchema>;
 
 /** Orchestration input: the request resolved against the settings (orchestrators cannot read settings). */
-export interface SetupInput {
-  environmentId: string;
+export interface SetupInput extends RunStart {
   environmentUrl: string;
   tenantId: string;
   appDisplayName: string;
@@ -94,43 +87,13 @@ export interface SetupInput {
   dashboardUrl?: string;
 }
 
-export type StepStatus = 'pending' | 'running' | 'waiting' | 'succeeded' | 'skipped' | 'failed';
-
-export interface StepState {
-  name: string;
-  status: StepStatus;
-  detail?: string;
-}
-
-/** What a run waits for, published so a person (or the dashboard) can act. */
-export interface WaitingFor {
-  event: string;
-  /** ISO time when the wait times out. */
-  until: string;
-  instructions: ConsentInstructions | ManualDeliveryInstructions | MailboxScopeInstructions;
-}
-
-export interface ConsentInstructions {
-  consentUrl: string;
-  steps: string[];
-}
-
-export interface OperationStatus {
-  steps: StepState[];
-  waitingFor?: WaitingFor;
-}
-
-/** External events a run may wait for. */
-export const EXTERNAL_EVENTS = ['ConsentGranted', 'EmailParametersUpdated', 'MailboxScopeApplied'] as const;
-export type ExternalEventName = (typeof EXTERNAL_EVENTS)[number];
-
 export const SETUP_STEPS = [
   'registerApplication',
   'ensureServicePrincipal',
   'grantAdminConsent',
   'createClientSecret',
-  'deliverToFinOps',
   'verifyCredential',
+  'deliverToFinOps',
 ] as const;
 
 /** With mailbox scoping, a last step applies the scope and proves it by sending with the new credential. */

@@ -42,6 +42,3 @@ export type SecretTagName = (typeof SECRET_TAGS)[keyof typeof SECRET_TAGS];
 
 /** Content type stored with each client secret in Key Vault, so a person browsing the vault knows what it is. */
 export const CLIENT_SECRET_CONTENT_TYPE = 'text/plain; purpose=graph-client-secret';
-
-/** Prefix of the Key Vault secret name derived from an environment id. */
-export const SECRET_NAME_PREFIX = 'fno-graph-mail-';

@@ -3,37 +3,34 @@
  * (Key Vault tags) records it. Reads secret properties only, never a value.
  */
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
-import { environmentIdSchema } from '../contracts/environment';
-import { toEnvironmentRecord } from '../contracts/registry';
-import type { EnvironmentRecord } from '../contracts/environment';
-import type { ProductServices } from '../composition';
 import { now as clockNow } from '../clock';
+import { environmentIdSchema, type EnvironmentRecord } from '../contracts/environment';
+import { toEnvironmentRecord } from '../contracts/registry';
 import { BadRequest, json, parseWith, problem } from './http';
+import type { TriggerServices } from './rotationTriggers';
 
-export function createEnvironmentsHandlers(services: () => ProductServices) {
+export function createEnvironmentsHandlers(services: () => TriggerServices) {
   return {
     listEnvironmentsHttp: async (_request: HttpRequest, _context: InvocationContext): Promise<HttpResponseInit> => {
-      const { vault, config } = services();
+      const { registry, config } = services();
       const now = clockNow();
       const environments: EnvironmentRecord[] = [];
-      for await (const page of vault.listManagedSecrets()) {
+      for await (const page of registry.pages()) {
         for (const entry of page) {
           const record = toEnvironmentRecord(entry, now, config.rotation.leadDays);
           if (record) environments.push(record);
         }
       }
-      environments.sort((a, b) => a.environmentId.localeCompare(b.environmentId));
+      environments.sort((a, b) => (a.environmentId < b.environmentId ? -1 : a.environmentId > b.environmentId ? 1 : 0));
       return json(200, { environments });
     },
 
     getEnvironmentHttp: async (request: HttpRequest, _context: InvocationContext): Promise<HttpResponseInit> => {
       try {
         const environmentId = parseWith(environmentIdSchema, request.params.environmentId ?? '', 'environmentId');
-        const { vault, config } = services();
-        // eslint-disable-next-line @typescript-eslint/no-require-imports -- the vault SDK loads on first use
-        const { secretNameFor } = require('../clients/credentialVault') as typeof import('../clients/credentialVault');
-        const entry = await vault.getSecretProperties(secretNameFor(environmentId), { environmentId });
-        const record = entry ? toEnvironmentRecord(entry, clockNow(), config.rotation.leadDays) : undefined;
+        const { registry, config } = services();
+        const entry = await registry.entry(environmentId);
+        const record = entry ? toEnvironmentRecord(entry, clockNow(), config.rotation.leadDays, environmentId) : undefined;
         if (!record) return problem({ status: 404, title: 'Unknown environment', detail: `No environment ${environmentId} is registered; run setup for it first.` });
         return json(200, record);
       } catch (error) {

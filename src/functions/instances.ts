@@ -1,21 +1,14 @@
 /**
- * Durable instance look-ups shared by the triggers: which run (setup or rotation) is active for an
- * environment, and a status read that tells "unknown instance" apart from a failure.
+ * Durable instance look-ups shared by the HTTP triggers: a status read that tells "unknown instance"
+ * apart from a failure, and the 409 answer naming the run that is already active for an environment.
  */
-import * as df from 'durable-functions';
 import type { DurableClient, DurableOrchestrationStatus } from 'durable-functions';
 import type { HttpRequest, HttpResponseInit } from '@azure/functions';
 import { isInstanceNotFound, problem, statusUrlFor } from './http';
-
-const ACTIVE: ReadonlySet<string> = new Set([
-  df.OrchestrationRuntimeStatus.Running,
-  df.OrchestrationRuntimeStatus.Pending,
-  df.OrchestrationRuntimeStatus.ContinuedAsNew,
-  df.OrchestrationRuntimeStatus.Suspended,
-]);
+import { isActiveStatus, type RunStatus } from './runs';
 
 export function isActive(status: DurableOrchestrationStatus): boolean {
-  return ACTIVE.has(status.runtimeStatus);
+  return isActiveStatus(status.runtimeStatus);
 }
 
 /** The status, or undefined for an instance the task hub does not know. */
@@ -32,14 +25,8 @@ export async function findStatus(
   }
 }
 
-/** The first of `instanceIds` that is still active, if any. */
-export async function activeInstance(client: DurableClient, instanceIds: string[]): Promise<DurableOrchestrationStatus | undefined> {
-  const statuses = await Promise.all(instanceIds.map((id) => findStatus(client, id)));
-  return statuses.find((s): s is DurableOrchestrationStatus => s !== undefined && isActive(s));
-}
-
 /** 409 naming the run that is already active for the environment, with its status URL. */
-export function alreadyRunning(request: HttpRequest, environmentId: string, running: DurableOrchestrationStatus): HttpResponseInit {
+export function alreadyRunning(request: HttpRequest, environmentId: string, running: RunStatus): HttpResponseInit {
   return problem({
     status: 409,
     title: 'Already running',

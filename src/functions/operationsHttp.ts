@@ -7,13 +7,14 @@ import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/fu
 import * as df from 'durable-functions';
 import type { DurableClient, DurableOrchestrationStatus } from 'durable-functions';
 import { z } from 'zod';
-import { EXTERNAL_EVENTS, type OperationStatus } from '../contracts/setup';
+import { runOfInstanceId } from '../contracts/names';
+import { EXTERNAL_EVENTS, type OperationStatus } from '../contracts/operations';
 import { now as clockNow } from '../clock';
 import { BadRequest, json, parseWith, problem, readJsonBody } from './http';
 import { findStatus, isActive } from './instances';
 
-/** Instance ids the product creates: `setup-…`/`rotate-…` plus the environment id grammar. */
-const instanceIdSchema = z.string().regex(/^[a-z][a-z0-9-]{0,80}$/, { message: 'is not a valid operation id' });
+/** Instance ids the product creates (`setup-…`, `rotate-…`, `drift-…` plus an environment id). */
+const instanceIdSchema = z.string().refine((id) => runOfInstanceId(id) !== undefined, { message: 'is not a valid operation id' });
 
 export interface OperationView {
   instanceId: string;
@@ -124,7 +125,7 @@ export async function listOperationsHttp(request: HttpRequest, client: DurableCl
       ...(statusFilter !== null ? { runtimeStatus: [statusFilter as df.OrchestrationRuntimeStatus] } : {}),
     });
     const operations = statuses
-      .filter((s) => /^(setup|rotate)-/.test(s.instanceId))
+      .filter((s) => runOfInstanceId(s.instanceId) !== undefined)
       .map(toOperationView)
       .sort((a, b) => b.createdTime.localeCompare(a.createdTime));
     return json(200, { operations });

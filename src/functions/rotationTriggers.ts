@@ -1,38 +1,49 @@
 /**
  * The triggers that keep credentials alive: on-demand rotation over HTTP, the daily rotation sweep and
- * drift check (timers), and Key Vault's expiry events (Event Grid). All start the same
- * `rotateCredential` orchestration under the environment's instance id, so any mix of them for one
- * environment yields one run.
+ * drift check (timers), and Key Vault's expiry events (Event Grid). Each only reads the registry and
+ * starts runs through the one start path, so any mix of them for one environment yields one run.
  */
 import type { EventGridEvent, HttpRequest, HttpResponseInit, InvocationContext, Timer } from '@azure/functions';
 import type { DurableClient } from 'durable-functions';
 import { z } from 'zod';
-import type { ProductServices } from '../composition';
+import type { AppConfig } from '../config';
+import { now as clockNow } from '../clock';
 import { environmentIdSchema } from '../contracts/environment';
-import { SECRET_NAME_PREFIX, SECRET_TAGS, MANAGED_BY_MARKER } from '../contracts/wellKnown';
-import { checkFleetDrift, startRotation, sweepFleet, type Logger } from './fleet';
+import { environmentIdOfSecretName } from '../contracts/names';
+import { toEnvironmentRecord, type FleetRegistry } from '../contracts/registry';
+import { startDriftChecks, sweepFleet, type Logger } from './fleet';
 import { BadRequest, json, parseWith, problem, readJsonBody, statusUrlFor } from './http';
 import { alreadyRunning } from './instances';
+import { buildRotationInput, durableClientHost, startEnvironmentRun } from './runs';
+
+/**
+ * Key Vault raises `SecretNearExpiry` 30 days before a version's expiry (not configurable):
+ * https://learn.microsoft.com/azure/key-vault/general/event-grid-overview
+ */
+const NEAR_EXPIRY_WINDOW_MS = 30 * 86_400_000;
 
 function loggerOf(context: InvocationContext): Logger {
   return { info: (m) => context.info(m), warn: (m) => context.warn(m), error: (m) => context.error(m) };
 }
 
-export function createRotationTriggers(services: () => ProductServices) {
+export interface TriggerServices {
+  registry: FleetRegistry;
+  config: AppConfig;
+}
+
+export function createRotationTriggers(services: () => TriggerServices) {
   /** `POST /api/environments/{environmentId}/rotate` → 202, 404 unknown environment, 409 already running. */
   async function rotateHttp(request: HttpRequest, client: DurableClient, context: InvocationContext): Promise<HttpResponseInit> {
     try {
       const environmentId = parseWith(environmentIdSchema, request.params.environmentId ?? '', 'environmentId');
       // The request takes no options: an empty body or `{}`; anything else is refused rather than ignored.
       parseWith(z.strictObject({}), await readJsonBody(request));
-      const { vault, config } = services();
-      // eslint-disable-next-line @typescript-eslint/no-require-imports -- the vault SDK loads on first use
-      const { secretNameFor } = require('../clients/credentialVault') as typeof import('../clients/credentialVault');
-      const entry = await vault.getSecretProperties(secretNameFor(environmentId), { environmentId });
-      if (!entry || entry.tags[SECRET_TAGS.managedBy] !== MANAGED_BY_MARKER) {
+      const { registry, config } = services();
+      const entry = await registry.entry(environmentId);
+      if (!entry || !toEnvironmentRecord(entry, clockNow(), config.rotation.leadDays, environmentId)) {
         return problem({ status: 404, title: 'Unknown environment', detail: `No environment ${environmentId} is registered; run setup for it first.` });
       }
-      const outcome = await startRotation(client, environmentId, 'manual', config);
+      const outcome = await startEnvironmentRun(durableClientHost(client), 'rotation', buildRotationInput(environmentId, 'manual', config));
       if (!outcome.started) return alreadyRunning(request, environmentId, outcome.running);
       context.info(`rotation started on demand for environment ${environmentId}`);
       const statusUrl = statusUrlFor(request, outcome.instanceId);
@@ -44,20 +55,26 @@ export function createRotationTriggers(services: () => ProductServices) {
   }
 
   async function rotationSweep(_timer: Timer, client: DurableClient, context: InvocationContext): Promise<void> {
-    await sweepFleet(services(), client, loggerOf(context));
+    const { registry, config } = services();
+    await sweepFleet(registry, config, durableClientHost(client), loggerOf(context));
   }
 
   async function driftCheck(_timer: Timer, client: DurableClient, context: InvocationContext): Promise<void> {
-    await checkFleetDrift(services(), client, loggerOf(context));
+    const { registry, config } = services();
+    await startDriftChecks(registry, config, durableClientHost(client), loggerOf(context));
   }
 
+  /**
+   * Key Vault's expiry events are hints: the secret's real attributes are read before anything is done,
+   * so a forged or stale event costs at most that read.
+   */
   async function secretExpiryEvents(event: EventGridEvent, client: DurableClient, context: InvocationContext): Promise<void> {
     const parsed = parseKeyVaultEvent(event);
     if (!parsed.ok) {
       context.warn(`ignored Event Grid event: ${parsed.reason}`);
       return;
     }
-    const { vault, config } = services();
+    const { registry, config } = services();
     const e = parsed.event;
     const vaultHost = new URL(config.keyVaultUrl).host.toLowerCase();
     const fromOurVault = e.vaultHost ? e.vaultHost === vaultHost : e.vaultName !== undefined && vaultHost.startsWith(`${e.vaultName.toLowerCase()}.`);
@@ -65,13 +82,15 @@ export function createRotationTriggers(services: () => ProductServices) {
       context.warn(`ignored ${e.eventType} for secret ${e.secretName}: it comes from another vault (${e.vaultHost ?? e.vaultName ?? 'unknown'})`);
       return;
     }
-    if (!e.secretName.startsWith(SECRET_NAME_PREFIX)) {
+    const environmentId = environmentIdOfSecretName(e.secretName);
+    if (environmentId === undefined) {
       context.info(`ignored ${e.eventType} for secret ${e.secretName}: not managed by this product`);
       return;
     }
-    const current = await vault.getSecretProperties(e.secretName);
-    const environmentId = current?.tags[SECRET_TAGS.environmentId];
-    if (!current || current.tags[SECRET_TAGS.managedBy] !== MANAGED_BY_MARKER || !environmentId) {
+    const current = await registry.entry(environmentId);
+    const now = clockNow();
+    const record = current ? toEnvironmentRecord(current, now, config.rotation.leadDays, environmentId) : undefined;
+    if (!current || !record) {
       context.info(`ignored ${e.eventType} for secret ${e.secretName}: not managed by this product`);
       return;
     }
@@ -79,13 +98,19 @@ export function createRotationTriggers(services: () => ProductServices) {
       context.info(`ignored ${e.eventType} for ${e.secretName} version ${e.version}: the current version is ${current.version}`);
       return;
     }
+    // The event says what happened; the vault says whether it is true. An expiry event for a version
+    // that has not expired, or a near-expiry event for one that is not within Key Vault's window, is
+    // stale or forged.
     const expired = e.eventType === 'Microsoft.KeyVault.SecretExpired';
-    if (expired) {
-      context.error(
-        JSON.stringify({ event: 'fno-graph-mail.alert', kind: 'credential-expired', environmentId, secretName: e.secretName, version: e.version }),
-      );
+    const left = Date.parse(record.credential.expiresOn) - now;
+    if (expired ? left > 0 : left > NEAR_EXPIRY_WINDOW_MS) {
+      context.warn(`ignored ${e.eventType} for ${e.secretName} version ${e.version}: the vault says it expires ${record.credential.expiresOn}`);
+      return;
     }
-    const outcome = await startRotation(client, environmentId, expired ? 'expired' : 'near-expiry', config);
+    if (expired) {
+      context.error(JSON.stringify({ event: 'fno-graph-mail.alert', kind: 'credential-expired', environmentId, secretName: e.secretName, version: e.version }));
+    }
+    const outcome = await startEnvironmentRun(durableClientHost(client), 'rotation', buildRotationInput(environmentId, expired ? 'expired' : 'near-expiry', config));
     context.info(
       outcome.started
         ? `${e.eventType}: rotation started for environment ${environmentId}`

@@ -64,9 +64,9 @@ export function unwrap<N extends ActivityName>(name: N, result: unknown): Activi
 
 /**
  * Calls an activity and returns its output (use with `yield*`):
- * `const app = yield* call(context, 'registerApplication', input, 'standard');`
+ * `const app = yield* callActivity(context, 'registerApplication', input, 'standard');`
  */
-export function* call<N extends ActivityName>(
+export function* callActivity<N extends ActivityName>(
   context: OrchestrationContext,
   name: N,
   input: ActivityInput<N>,

@@ -3,9 +3,10 @@
  * waits for a person to enter it (instructions, notification, reminders, timeout), then records it.
  */
 import type { OrchestrationContext, Task } from 'durable-functions';
-import type { DeliverToFinOpsOutput, DeliveryStrategy } from '../contracts/activities';
+import type { DeliverToFinOpsOutput } from '../contracts/activities';
+import type { DeliveryStrategy } from '../contracts/operations';
 import type { SecretReference } from '../contracts/environment';
-import { call } from './activityCalls';
+import { callActivity } from './activityCalls';
 import type { Progress } from './progress';
 import { waitForPerson } from './waits';
 
@@ -30,7 +31,7 @@ export function* deliverStep(
     return false;
   }
   progress.set('deliverToFinOps', 'running');
-  const delivery = yield* call(
+  const delivery = yield* callActivity(
     context,
     'deliverToFinOps',
     { environmentId: input.environmentId, environmentUrl: input.environmentUrl, appId: input.appId, reference: input.reference, strategy: input.strategy },
@@ -65,6 +66,6 @@ export function* completeDelivery(
       action: 'Enter the application id and secret on the Email parameters page, then start the operation again.',
     },
   });
-  yield* call(context, 'recordDelivery', { environmentId: input.environmentId, reference: input.reference });
+  yield* callActivity(context, 'recordDelivery', { environmentId: input.environmentId, reference: input.reference });
   progress.set('deliverToFinOps', 'succeeded', 'confirmed by an administrator');
 }

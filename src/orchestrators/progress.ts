@@ -4,7 +4,7 @@
  * `setCustomStatus`, whose last value per turn is what the host keeps.
  */
 import type { OrchestrationContext } from 'durable-functions';
-import type { OperationStatus, StepState, StepStatus, WaitingFor } from '../contracts/setup';
+import type { OperationStatus, StepState, StepStatus, WaitingFor } from '../contracts/operations';
 
 export class Progress {
   private readonly steps: StepState[];
@@ -27,8 +27,22 @@ export class Progress {
     this.publish();
   }
 
+  statusOf(name: string): StepStatus | undefined {
+    return this.steps.find((s) => s.name === name)?.status;
+  }
+
   waitFor(waiting: WaitingFor | undefined): void {
     this.waiting = waiting;
+    this.publish();
+  }
+
+  /** Marks every step skipped (a run that found its environment held by another run). */
+  skipAll(detail: string): void {
+    for (const step of this.steps) {
+      step.status = 'skipped';
+      step.detail = detail;
+    }
+    this.waiting = undefined;
     this.publish();
   }
 

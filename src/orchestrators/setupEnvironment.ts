@@ -1,31 +1,39 @@
 /**
  * Orchestration `setupEnvironment`: register the app, its service principal, admin consent, a client
- * secret straight into Key Vault, delivery to F&O, and verification, in that order. Deterministic:
+ * secret straight into Key Vault, verification, and delivery to F&O, in that order: F&O only ever
+ * receives a credential that has produced a token carrying `Mail.Send`. It holds the environment's
+ * run lock, so no rotation or drift repair of the same environment runs meanwhile. Deterministic:
  * only `context.df` APIs; time comes from `currentUtcDateTime`; no secret ever passes through here.
  * Waits for people (consent requests, manual delivery, mailbox scoping) use durable timers and
  * external events, with one notification and reminders each.
  */
 import type { OrchestrationContext, Task } from 'durable-functions';
 import type { EnvironmentRecord } from '../contracts/environment';
+import type { SupersededRun } from '../contracts/operations';
 import { describeMailboxScope, SCOPED_SETUP_STEPS, SETUP_STEPS, type SetupInput } from '../contracts/setup';
-import { call } from './activityCalls';
+import { callActivity } from './activityCalls';
 import { deliverStep } from './delivery';
 import { Progress } from './progress';
+import { exclusiveRun } from './runLock';
 import { waitForPerson } from './waits';
 
-export { SETUP_ORCHESTRATION } from './names';
-
-export function* setupEnvironment(context: OrchestrationContext): Generator<Task, EnvironmentRecord, unknown> {
+export function* setupEnvironment(context: OrchestrationContext): Generator<Task, EnvironmentRecord | SupersededRun, unknown> {
   const input = context.df.getInput<SetupInput>();
+  const progress = new Progress(context, input.mailboxScope ? SCOPED_SETUP_STEPS : SETUP_STEPS);
+  return yield* exclusiveRun(context, input, 'setup', () => setup(context, input, progress), (holder) =>
+    progress.skipAll(`another run of this environment is active: ${holder.instanceId}`),
+  );
+}
+
+function* setup(context: OrchestrationContext, input: SetupInput, progress: Progress): Generator<Task, EnvironmentRecord, unknown> {
   const scope = input.mailboxScope;
-  const progress = new Progress(context, scope ? SCOPED_SETUP_STEPS : SETUP_STEPS);
   const dashboard = input.dashboardUrl ? { dashboardUrl: input.dashboardUrl } : {};
   // One marker per run: credentials it creates carry it, so a crashed attempt's orphan can be found.
   const operationId = context.df.newGuid(`${context.df.instanceId}/credential`);
 
   try {
     progress.set('registerApplication', 'running');
-    const app = yield* call(context, 'registerApplication', {
+    const app = yield* callActivity(context, 'registerApplication', {
       environmentId: input.environmentId,
       tenantId: input.tenantId,
       displayName: input.appDisplayName,
@@ -33,11 +41,11 @@ export function* setupEnvironment(context: OrchestrationContext): Generator<Task
     progress.set('registerApplication', 'succeeded', `${app.outcome}: application ${app.appId}`);
 
     progress.set('ensureServicePrincipal', 'running');
-    const sp = yield* call(context, 'ensureServicePrincipal', { environmentId: input.environmentId, tenantId: input.tenantId, appId: app.appId }, 'replication');
+    const sp = yield* callActivity(context, 'ensureServicePrincipal', { environmentId: input.environmentId, tenantId: input.tenantId, appId: app.appId }, 'replication');
     progress.set('ensureServicePrincipal', 'succeeded', sp.created ? 'created' : 'unchanged');
 
     progress.set('grantAdminConsent', 'running');
-    const consent = yield* call(
+    const consent = yield* callActivity(
       context,
       'grantAdminConsent',
       {
@@ -77,7 +85,7 @@ export function* setupEnvironment(context: OrchestrationContext): Generator<Task
         check: {
           everyMinutes: input.waits.consentPollMinutes,
           run: function* () {
-            const status = yield* call(context, 'checkConsent', { environmentId: input.environmentId, tenantId: input.tenantId, servicePrincipalId: sp.servicePrincipalId });
+            const status = yield* callActivity(context, 'checkConsent', { environmentId: input.environmentId, tenantId: input.tenantId, servicePrincipalId: sp.servicePrincipalId });
             return scope ? status.userReadGranted : status.granted;
           },
         },
@@ -88,7 +96,7 @@ export function* setupEnvironment(context: OrchestrationContext): Generator<Task
     }
 
     progress.set('createClientSecret', 'running');
-    const secret = yield* call(context, 'createClientSecret', {
+    const secret = yield* callActivity(context, 'createClientSecret', {
       environmentId: input.environmentId,
       environmentUrl: input.environmentUrl,
       tenantId: input.tenantId,
@@ -107,23 +115,12 @@ export function* setupEnvironment(context: OrchestrationContext): Generator<Task
       `${secret.created ? 'new credential' : 'current credential kept'} ${reference.keyId}, expires ${reference.expiresOn}`,
     );
 
-    let changed = secret.created || app.outcome !== 'unchanged';
-    const delivered = yield* deliverStep(context, progress, {
-      environmentId: input.environmentId,
-      environmentUrl: input.environmentUrl,
-      appId: app.appId,
-      reference,
-      strategy: input.delivery,
-      waits: input.waits,
-      alreadyDelivered: secret.delivered,
-      ...dashboard,
-    });
-    if (delivered) changed = true;
-
     progress.set('verifyCredential', 'running');
-    // With a mailbox scope the test message waits for the scope: sending is what proves it.
+    // Before F&O sees it: F&O is never handed a credential that cannot send. With a mailbox scope the
+    // test message waits for the scope: sending is what proves it.
+    const changed = secret.created || app.outcome !== 'unchanged' || !secret.delivered;
     const sendTest = changed && !scope && input.senderMailbox !== undefined && input.testRecipient !== undefined;
-    const verified = yield* call(
+    const verified = yield* callActivity(
       context,
       'verifyCredential',
       {
@@ -142,12 +139,23 @@ export function* setupEnvironment(context: OrchestrationContext): Generator<Task
       `${verified.roles.length > 0 ? `token carries ${verified.roles.join(', ')}` : 'token acquired (sending is granted by the mailbox scope)'}${verified.testMessageSent ? '; test message sent' : ''}`,
     );
 
+    yield* deliverStep(context, progress, {
+      environmentId: input.environmentId,
+      environmentUrl: input.environmentUrl,
+      appId: app.appId,
+      reference,
+      strategy: input.delivery,
+      waits: input.waits,
+      alreadyDelivered: secret.delivered,
+      ...dashboard,
+    });
+
     if (scope) {
       if (!changed && secret.mailboxScope === describeMailboxScope(scope)) {
         progress.set('restrictMailboxes', 'skipped', `already limited to ${secret.mailboxScope}`);
       } else {
         progress.set('restrictMailboxes', 'running');
-        const prepared = yield* call(context, 'prepareMailboxScope', {
+        const prepared = yield* callActivity(context, 'prepareMailboxScope', {
           environmentId: input.environmentId,
           appId: app.appId,
           servicePrincipalId: sp.servicePrincipalId,
@@ -170,7 +178,7 @@ export function* setupEnvironment(context: OrchestrationContext): Generator<Task
           },
         });
         progress.set('restrictMailboxes', 'running', 'verifying: in scope accepted, out of scope refused');
-        const proven = yield* call(
+        const proven = yield* callActivity(
           context,
           'verifyMailboxScope',
           {

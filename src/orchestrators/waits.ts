@@ -5,8 +5,8 @@
  * the external event, and fails clearly at the timeout. Deterministic: only `context.df` APIs.
  */
 import type { OrchestrationContext, Task } from 'durable-functions';
-import type { ExternalEventName, WaitingFor } from '../contracts/setup';
-import { call, StepFailedError } from './activityCalls';
+import type { ExternalEventName, WaitingFor } from '../contracts/operations';
+import { callActivity, StepFailedError } from './activityCalls';
 import type { Progress } from './progress';
 
 const HOUR = 3_600_000;
@@ -40,7 +40,7 @@ export function* waitForPerson(context: OrchestrationContext, progress: Progress
     `This request times out at ${until}.`,
     ...(wait.dashboardUrl ? [`Dashboard: ${wait.dashboardUrl}`] : []),
   ];
-  yield* call(context, 'notify', { environmentId: wait.environmentId, kind: 'action-needed', subject: wait.notice.subject, lines });
+  yield* callActivity(context, 'notify', { environmentId: wait.environmentId, kind: 'action-needed', subject: wait.notice.subject, lines });
 
   let nextReminder = start + wait.reminderHours * HOUR;
   let event = context.df.waitForExternalEvent(wait.event);
@@ -62,7 +62,7 @@ export function* waitForPerson(context: OrchestrationContext, progress: Progress
     }
     const woke = context.df.currentUtcDateTime.getTime();
     if (woke >= nextReminder && woke < deadline) {
-      yield* call(context, 'notify', { environmentId: wait.environmentId, kind: 'reminder', subject: `Reminder: ${wait.notice.subject}`, lines });
+      yield* callActivity(context, 'notify', { environmentId: wait.environmentId, kind: 'reminder', subject: `Reminder: ${wait.notice.subject}`, lines });
       nextReminder += wait.reminderHours * HOUR;
     }
     if (wait.check && woke < deadline && (yield* wait.check.run())) break;

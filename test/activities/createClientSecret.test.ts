@@ -5,7 +5,8 @@
  * enough lifetime left but renews one close to expiry.
  */
 import { randomUUID } from 'node:crypto';
-import { EntraApplications, secretNameFor } from '../../src/clients';
+import { EntraApplications } from '../../src/clients';
+import { secretNameFor } from '../../src/contracts/names';
 import { SECRET_TAGS } from '../../src/contracts/wellKnown';
 import {
   applicationOf,

@@ -5,7 +5,7 @@
  * setup through. (Its own file: the identity's Graph token, roles included, is cached per process.)
  */
 import { randomUUID } from 'node:crypto';
-import { secretNameFor } from '../../src/clients';
+import { secretNameFor } from '../../src/contracts/names';
 import { applicationOf, setupInputs, startActivityHarness, versionsOf, type ActivityHarness, type SetupOptions } from './harness';
 
 let h: ActivityHarness;

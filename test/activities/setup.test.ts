@@ -5,8 +5,8 @@
  * manual delivery. The sandbox's `/state` is what a person would see in the portals.
  */
 import { randomUUID } from 'node:crypto';
-import { secretNameFor } from '../../src/clients';
-import { uniqueNameFor } from '../../src/contracts/environment';
+import { secretNameFor } from '../../src/contracts/names';
+import { uniqueNameFor } from '../../src/contracts/names';
 import {
   CLIENT_SECRET_CONTENT_TYPE,
   MAIL_SEND_ROLE_ID,
@@ -211,7 +211,8 @@ describe('setup activities against the sandbox', () => {
     const url = new URL(requested.consentUrl);
     expect(`${url.origin}${url.pathname}`).toBe(`${h.sandbox.endpoints.authorityHost}/${o.tenantId}/v2.0/adminconsent`);
     expect(url.searchParams.get('client_id')).toBe(app.appId);
-    expect(url.searchParams.get('scope')).toBe('https://graph.microsoft.com/.default');
+    // The scope names the Graph endpoint in use (the sandbox's own origin here; graph.microsoft.com in Azure).
+    expect(url.searchParams.get('scope')).toBe(`${h.sandbox.endpoints.graphUrl}/.default`);
 
     const pending = await h.state();
     expect(pending.appRoleAssignments.filter((a) => a.principalId === sp.servicePrincipalId)).toEqual([]);

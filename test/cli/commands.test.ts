@@ -117,10 +117,10 @@ it('setup: shows each step as it happens, then prints the environment record', a
   // One line per transition, in the order the orchestration runs them.
   const stepLines = result.stderr.split('\n').filter((l) => /^ {2}\[\d\/6\]/.test(l));
   const succeeded = stepLines.filter((l) => /\bsucceeded\b/.test(l)).map((l) => /\] (\w+)/.exec(l)?.[1]);
-  expect(succeeded).toEqual(['registerApplication', 'ensureServicePrincipal', 'grantAdminConsent', 'createClientSecret', 'deliverToFinOps', 'verifyCredential']);
+  expect(succeeded).toEqual(['registerApplication', 'ensureServicePrincipal', 'grantAdminConsent', 'createClientSecret', 'verifyCredential', 'deliverToFinOps']);
   expect(stepLines.filter((l) => /\brunning\b/.test(l))).toHaveLength(6);
   expect(new Set(stepLines).size).toBe(stepLines.length);
-  expect(result.stderr).toContain('[6/6] verifyCredential        succeeded  token carries Mail.Send');
+  expect(result.stderr).toContain('[5/6] verifyCredential        succeeded  token carries Mail.Send');
 
   // The result goes to stdout, and only the result.
   expect(result.stdout).toMatch(/^environment\s+contoso-uat$/m);
@@ -139,7 +139,7 @@ it('setup --json: exactly one JSON document, the record, on stdout', async () =>
   expect(record).toMatchObject({ environmentId: 'contoso-prod', environmentUrl: url('contoso-prod'), status: 'active' });
   expect(await passwordKeyIds('contoso-prod')).toEqual([record.credential.keyId]);
   // Progress still goes to stderr.
-  expect(result.stderr).toContain('[5/6] deliverToFinOps');
+  expect(result.stderr).toContain('[6/6] deliverToFinOps');
 }, 90_000);
 
 it('status: the registry as a table, as JSON, and one environment', async () => {

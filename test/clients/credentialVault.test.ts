@@ -7,12 +7,11 @@ import { ManagedIdentityCredential, type TokenCredential } from '@azure/identity
 import {
   CredentialVault,
   isServiceError,
-  isValidSecretName,
-  secretNameFor,
   type CredentialVaultOptions,
   type SecretVersionProperties,
   type ServiceError,
 } from '../../src/clients';
+import { secretNameFor } from '../../src/contracts/names';
 import { CLIENT_SECRET_CONTENT_TYPE, MANAGED_BY_MARKER, SECRET_TAGS } from '../../src/contracts/wellKnown';
 import { startTestSandbox, type TestSandbox } from '../helpers/sandbox';
 
@@ -40,23 +39,6 @@ async function collect(pages: AsyncIterable<SecretVersionProperties[]>): Promise
 function fakeSecret(i: number): string {
   return `Q${i}8~${'x'.repeat(10)}${String(i).padStart(4, '0')}${'y'.repeat(20)}`;
 }
-
-describe('secretNameFor', () => {
-  it('derives a readable, valid Key Vault name from a simple environment id', () => {
-    expect(secretNameFor('contoso-uat')).toBe('fno-graph-mail-contoso-uat');
-  });
-
-  it('keeps names valid and distinct when the id needs changes', () => {
-    const names = ['Contoso-UAT', 'contoso.uat', 'contoso_uat', 'x'.repeat(300), 'ÿ-prod'].map(secretNameFor);
-    for (const n of names) {
-      expect(isValidSecretName(n)).toBe(true);
-      expect(n.length).toBeLessThanOrEqual(127);
-    }
-    // Key Vault names compare case-insensitively: ids differing only in case must not collide.
-    expect(new Set([...names, secretNameFor('contoso-uat')].map((n) => n.toLowerCase())).size).toBe(names.length + 1);
-    expect(secretNameFor('Contoso-UAT')).toBe(secretNameFor('Contoso-UAT'));
-  });
-});
 
 describe('CredentialVault against the sandbox', () => {
   let sandbox: TestSandbox;

@@ -11,6 +11,7 @@ import {
   ServiceError,
   type ApplicationDefinition,
   type EntraApplicationsOptions,
+  type ServicePrincipal,
 } from '../../src/clients';
 import { GRAPH_APP_ID, MAIL_SEND_ROLE_ID, USER_READ_SCOPE_ID } from '../../src/contracts/wellKnown';
 import { startTestSandbox, type TestSandbox } from '../helpers/sandbox';
@@ -131,17 +132,21 @@ describe('EntraApplications against the sandbox', () => {
     expect(await entra.getServicePrincipal('00000000-0000-0000-0000-0000000000ff')).toBeNull();
   });
 
-  it("reads Graph's service principal once per tenant, with its roles and scopes", async () => {
-    const other = clientFor();
+  it("reads Graph's service principal once per tenant for the clients sharing its memory, with its roles and scopes", async () => {
+    const shared = new Map<string, Promise<ServicePrincipal>>();
+    const other = clientFor({ graphServicePrincipals: shared });
     const graphSp = await other.getGraphServicePrincipal();
     expect(graphSp.appId).toBe(GRAPH_APP_ID);
     expect(graphSp.appRoles.find((r) => r.value === 'Mail.Send')?.id).toBe(MAIL_SEND_ROLE_ID);
     expect(graphSp.oauth2PermissionScopes.find((s) => s.value === 'User.Read')?.id).toBe(USER_READ_SCOPE_ID);
 
     await sandbox.control('/calls', { method: 'DELETE' });
-    const again = await clientFor().getGraphServicePrincipal();
+    const again = await clientFor({ graphServicePrincipals: shared }).getGraphServicePrincipal();
     expect(again.objectId).toBe(graphSp.objectId);
     expect((await calls()).filter((c) => c.service === 'graph')).toHaveLength(0);
+    // A client with its own memory (another set of services) reads it itself.
+    await clientFor().getGraphServicePrincipal();
+    expect((await calls()).filter((c) => c.service === 'graph')).toHaveLength(1);
   });
 
   it('grants consent idempotently and reports it', async () => {
@@ -289,7 +294,9 @@ describe('EntraApplications against the sandbox', () => {
 
   it('a refused connection is transient', async () => {
     const closed = await closedPort();
-    const unreachable = clientFor({ graphBaseUrl: `https://localhost:${closed}`, scope: `${sandbox.endpoints.graphUrl}/.default` });
+    // A token is at hand (the identity works); only the Graph endpoint refuses connections.
+    const token = await mi.getToken(`${sandbox.endpoints.graphUrl}/.default`);
+    const unreachable = clientFor({ graphBaseUrl: `https://localhost:${closed}` }, { getToken: () => Promise.resolve(token) });
     const e = await failure(unreachable.getApplicationByUniqueName('anything', { environmentId: 'contoso-uat' }));
     expect(e.kind).toBe('transient');
     expect(e.status).toBeUndefined();

@@ -55,8 +55,8 @@ describe('mailbox scoping', () => {
       'ensureServicePrincipal',
       'grantAdminConsent',
       'createClientSecret',
-      'deliverToFinOps',
       'verifyCredential',
+      'deliverToFinOps',
       'restrictMailboxes',
     ]);
     const instructions = waiting.waitingFor!.instructions as { commands: string[]; steps: string[] };

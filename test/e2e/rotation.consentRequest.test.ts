@@ -70,6 +70,7 @@ describe('consent strategy request', () => {
     await setUpWithConsent(id);
     const version = f.currentVersion(id).version;
     const name = secretNameOf(id);
+    f.expireCurrentCredential(id);
     app.sandbox.eventGrid.publishRaw({
       event: {
         id: randomUUID(),

@@ -59,7 +59,7 @@ function addOrphan(environmentId: string, ageHours: number): string {
 }
 
 describe('drift check', () => {
-  it('rotates at once when the recorded credential was deleted in Entra, and alerts', async () => {
+  it('replaces at once a recorded credential someone deleted in Entra, as a drift run seen in /api/operations, and alerts first', async () => {
     const id = 'contoso-uat';
     await f.setUp(id);
     const recorded = f.currentVersion(id).tags['credential-key-id']!;
@@ -69,19 +69,42 @@ describe('drift check', () => {
     expect(await f.rolesWithWhatFinOpsHolds(id)).toEqual([]);
 
     await runDriftCheck();
-    expect(f.rotationStarts(id)).toBe(1);
-    await f.waitForGracePeriod(id);
-    // F&O works again as soon as the new credential is delivered and verified.
+    // The drift run itself replaces the credential (no separate rotation run), holding the environment meanwhile.
+    expect(f.rotationStarts(id)).toBe(0);
+    const waiting = await app.waitForOperation(
+      `drift-${id}`,
+      (op) => op.runtimeStatus === 'Running' && op.steps.find((s) => s.name === 'gracePeriod')?.status === 'waiting',
+    );
+    expect(waiting.name).toBe('checkDrift');
+    expect(waiting.steps.map((s) => [s.name, s.status])).toEqual([
+      ['readEnvironment', 'succeeded'],
+      ['inspectEnvironment', 'succeeded'],
+      ['removeOrphans', 'skipped'],
+      ['grantAdminConsent', 'skipped'],
+      ['alert', 'succeeded'],
+      ['createClientSecret', 'succeeded'],
+      ['verifyCredential', 'succeeded'],
+      ['deliverToFinOps', 'succeeded'],
+      ['gracePeriod', 'waiting'],
+      ['revokePreviousCredentials', 'pending'],
+    ]);
+    const listed = await app.api<{ operations: Array<{ instanceId: string; name: string }> }>('GET', '/api/operations');
+    expect(listed.body.operations.filter((o) => o.instanceId === `drift-${id}`).map((o) => o.name)).toEqual(['checkDrift']);
+    // While the drift run holds the environment, a rotation request is refused.
+    const refused = await app.api('POST', `/api/environments/${id}/rotate`, {});
+    expect(refused.status).toBe(409);
+    expect(refused.body.instanceId).toBe(`drift-${id}`);
+    // F&O works again as soon as the new credential is verified and delivered.
     expect(await f.rolesWithWhatFinOpsHolds(id)).toContain('Mail.Send');
     expect(f.alertLines(id).some((l) => l.message.includes('Drift found'))).toBe(true);
     const mails = f.alertMails(id);
     expect(mails).toHaveLength(1);
     expect(mails[0]!.body).toContain(`credential ${recorded} was deleted in Entra`);
-    expect(mails[0]!.body).toContain('rotation started');
+    expect(mails[0]!.body).toContain(`replacing the credential now (run drift-${id})`);
 
     await app.advanceClock('P2D');
     await settle(app);
-    const done = await app.waitForOperation(`rotate-${id}`);
+    const done = await app.waitForOperation(`drift-${id}`);
     expect(done.runtimeStatus).toBe('Completed');
     const current = f.currentVersion(id);
     expect(f.liveProductCredentials(id).map((c) => c.keyId)).toEqual([current.tags['credential-key-id']]);

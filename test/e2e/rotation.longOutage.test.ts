@@ -38,15 +38,16 @@ it('keeps F&O working with the credential it holds while delivery of new ones fa
     expect({ day, held: f.finOpsKeyId(ID) }).toEqual({ day, held });
     expect({ day, roles: await f.rolesWithWhatFinOpsHolds(ID) }).toEqual({ day, roles: expect.arrayContaining(['Mail.Send']) as unknown });
   }
-  // Every daily attempt failed and said so.
+  // Every daily attempt failed and said so: the sweep's rotation, or the drift run when both timers fired
+  // at once (each day's jump makes them due together) and the drift run took the environment first.
   expect(f.rotationStarts(ID)).toBeGreaterThanOrEqual(20);
-  expect(f.alertLines(ID).filter((l) => l.message.includes('failed')).length).toBeGreaterThanOrEqual(20);
-  expect(app.runtime.durable.getStatus(`rotate-${ID}`)?.runtimeStatus).toBe('Failed');
+  const failures = f.alertLines(ID).filter((l) => l.message.includes(`Rotating the F&O email credential of ${ID} failed`));
+  expect(failures.length).toBeGreaterThanOrEqual(20);
 
   await app.control('/faults', undefined, 'DELETE');
   await app.advanceClock('P1D');
   await settle(app);
-  await f.waitForGracePeriod(ID);
+  const replacing = await f.replacementInGracePeriod(ID);
   const delivered = f.finOpsKeyId(ID);
   expect(delivered).toBeDefined();
   expect(delivered).not.toBe(held);
@@ -56,7 +57,7 @@ it('keeps F&O working with the credential it holds while delivery of new ones fa
 
   await app.advanceClock('P2D');
   await settle(app);
-  expect((await app.waitForOperation(`rotate-${ID}`)).runtimeStatus).toBe('Completed');
+  expect((await app.waitForOperation(replacing.instanceId)).runtimeStatus).toBe('Completed');
   expect(f.liveProductCredentials(ID).map((c) => c.keyId)).toEqual([delivered]);
   expect((await f.leaks()).leaks).toEqual([]);
 }, 120_000);

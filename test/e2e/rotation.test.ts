@@ -331,9 +331,27 @@ describe('Key Vault events', () => {
     expect(app.logs.some((l) => l.message.includes('the event contradicts itself'))).toBe(true);
   });
 
-  it('treats SecretExpired for the current version as an incident: an error-level alert, then a rotation', async () => {
+  it('takes a Key Vault event as a hint: SecretExpired for a current version that has not expired costs one read and changes nothing', async () => {
+    const starts = f.rotationStarts();
     const alerts = f.alertLines(id).length;
-    app.sandbox.eventGrid.publishRaw({ event: keyVaultEvent(EXPIRED, id, firstVersion, { data: { NBF: '1700000000', EXP: ' 1700086400 ' } }) });
+    const callsBefore = app.sandbox.state.calls.length;
+    app.sandbox.eventGrid.publishRaw({ event: keyVaultEvent(EXPIRED, id, firstVersion) });
+    app.sandbox.eventGrid.publishRaw({ event: keyVaultEvent(NEAR_EXPIRY, id, firstVersion) });
+    await settle(app);
+    expect(f.rotationStarts()).toBe(starts);
+    expect(f.alertLines(id)).toHaveLength(alerts);
+    expect(app.logs.filter((l) => l.message.includes(`${secretNameOf(id)} version ${firstVersion}: the vault says it expires`))).toHaveLength(2);
+    // What each forged event cost: reading the secret's properties from Key Vault, nothing else.
+    const calls = app.sandbox.state.calls.slice(callsBefore);
+    expect(calls.every((c) => c.service === 'keyvault' && c.method === 'GET')).toBe(true);
+    expect(calls.filter((c) => c.status === 200)).toHaveLength(2);
+  });
+
+  it('treats SecretExpired for a current version that has expired as an incident: an error-level alert, then a rotation', async () => {
+    const alerts = f.alertLines(id).length;
+    // The version (and its credential) really expired: Key Vault's attributes say so.
+    const expiredAt = f.expireCurrentCredential(id);
+    app.sandbox.eventGrid.publishRaw({ event: keyVaultEvent(EXPIRED, id, firstVersion, { data: { NBF: '1700000000', EXP: ` ${expiredAt} ` } }) });
     await settle(app);
     expect(f.rotationStarts(id)).toBe(1);
     const incident = f.alertLines(id).slice(alerts);

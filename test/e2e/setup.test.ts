@@ -82,8 +82,8 @@ describe('setup over HTTP (grant consent, odata delivery)', () => {
       ['ensureServicePrincipal', 'succeeded'],
       ['grantAdminConsent', 'succeeded'],
       ['createClientSecret', 'succeeded'],
-      ['deliverToFinOps', 'succeeded'],
       ['verifyCredential', 'succeeded'],
+      ['deliverToFinOps', 'succeeded'],
     ]);
 
     const s = await state();

@@ -5,7 +5,6 @@
  */
 import { captureFunctionApp } from '../runtime/helpers/functionsCore';
 import * as path from 'node:path';
-import { ACTIVITY_NAMES } from '../../src/contracts/activities';
 
 const registry = captureFunctionApp(path.join(__dirname, '..', '..', 'src', 'index.ts'));
 
@@ -27,12 +26,33 @@ describe('function app registrations', () => {
     ]);
   });
 
-  it('registers the orchestration and every activity the contracts name', () => {
+  it('registers the orchestrations, the run lock entity and every activity, by their public names', () => {
     expect(registry.orchestrations().map((f) => [f.name, f.triggerType])).toEqual([
       ['setupEnvironment', 'orchestrationTrigger'],
       ['rotateCredential', 'orchestrationTrigger'],
+      ['checkDrift', 'orchestrationTrigger'],
     ]);
-    expect(registry.activities().map((f) => f.name).sort()).toEqual([...ACTIVITY_NAMES].sort());
+    expect(registry.byTrigger('entityTrigger').map((f) => f.name)).toEqual(['environmentRun']);
+    // Spelled out: the names are what durable history records, so renaming one breaks runs in flight.
+    expect(registry.activities().map((f) => f.name).sort()).toEqual(
+      [
+        'checkConsent',
+        'createClientSecret',
+        'deliverToFinOps',
+        'ensureServicePrincipal',
+        'grantAdminConsent',
+        'inspectEnvironment',
+        'notify',
+        'prepareMailboxScope',
+        'readEnvironment',
+        'recordDelivery',
+        'registerApplication',
+        'removeOrphanedCredentials',
+        'revokePreviousCredentials',
+        'verifyCredential',
+        'verifyMailboxScope',
+      ].sort(),
+    );
     for (const f of registry.activities()) expect(f.triggerType).toBe('activityTrigger');
   });
 

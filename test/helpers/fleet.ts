@@ -39,6 +39,20 @@ export function fleetView(app: TestApp, alertRecipient?: string) {
     return last;
   }
 
+  /**
+   * Makes the environment's current credential expire a minute ago, in Key Vault (the version's `exp`)
+   * and in Entra (the credential's end), as time would: what a genuine expiry event reports. Returns the
+   * expiry in epoch seconds.
+   */
+  function expireCurrentCredential(environmentId: string): number {
+    const current = currentVersion(environmentId);
+    const expiredAt = Math.floor(state.now() / 1000) - 60;
+    current.exp = expiredAt;
+    const credential = application(environmentId).passwordCredentials.find((c) => c.keyId === current.tags['credential-key-id']);
+    if (credential) credential.endDateTime = new Date(expiredAt * 1000).toISOString();
+    return expiredAt;
+  }
+
   function finOps(environmentId: string) {
     const env = state.finops.find((e) => e.id === environmentId);
     if (!env) throw new Error(`no F&O environment ${environmentId}`);
@@ -92,11 +106,30 @@ export function fleetView(app: TestApp, alertRecipient?: string) {
   }
 
   /** Polls until the environment's rotation run waits out its grace period (new credential delivered and verified). */
-  function waitForGracePeriod(environmentId: string): Promise<Operation> {
+  /** Waits until the environment's rotation (or, with `kind: 'drift'`, its drift run) holds the previous credential in its grace period. */
+  function waitForGracePeriod(environmentId: string, kind: 'rotate' | 'drift' = 'rotate'): Promise<Operation> {
     return app.waitForOperation(
-      `rotate-${environmentId}`,
+      `${kind}-${environmentId}`,
       (op) => op.runtimeStatus === 'Running' && op.steps.find((s) => s.name === 'gracePeriod')?.status === 'waiting',
     );
+  }
+
+  /**
+   * The run replacing the environment's credential once it holds the previous one in its grace period:
+   * the rotation, or the drift run when that took the environment first (both replace a due credential).
+   */
+  async function replacementInGracePeriod(environmentId: string, timeoutMs = 60_000): Promise<Operation> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      for (const instanceId of [`rotate-${environmentId}`, `drift-${environmentId}`]) {
+        const reply = await app.api<Operation>('GET', `/api/operations/${instanceId}`);
+        if (reply.status === 200 && reply.body.runtimeStatus === 'Running' && reply.body.steps.find((s) => s.name === 'gracePeriod')?.status === 'waiting') {
+          return reply.body;
+        }
+      }
+      if (Date.now() > deadline) throw new Error(`no run of ${environmentId} reached its grace period in ${timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
   }
 
   /**
@@ -127,10 +160,12 @@ export function fleetView(app: TestApp, alertRecipient?: string) {
     finOpsKeyId,
     rolesWithWhatFinOpsHolds,
     rotationStarts,
+    expireCurrentCredential,
     alertLines,
     alertMails,
     setUp,
     waitForGracePeriod,
+    replacementInGracePeriod,
     leaks,
   };
 }

@@ -8,7 +8,7 @@
 import { join } from 'node:path';
 import type { ActivityDeps } from '../../src/activities/deps';
 import { notify } from '../../src/activities/notify';
-import { SECRET_NAME_PREFIX } from '../../src/contracts/wellKnown';
+import { SECRET_NAME_PREFIX } from '../../src/contracts/names';
 import { captureFunctionApp } from '../runtime/helpers/functionsCore';
 import { at, exprText, loadBicep, objectAt, type BicepFile, type BicepModule, type BicepResource } from './bicep';
 

@@ -15,8 +15,9 @@ import { setupInputs, type SetupOptions } from '../activities/harness';
 import { startTestApp, type TestApp } from '../helpers/app';
 import { drive, endState, NEVER, rotationProblems, setupProblems, sleep, stepsOf, TimeKeeper } from './support';
 
-const SETUP_STEPS = ['registerApplication', 'ensureServicePrincipal', 'grantAdminConsent', 'createClientSecret', 'deliverToFinOps'];
-const ROTATION_STEPS = ['readEnvironment', 'createClientSecret', 'deliverToFinOps', 'verifyCredential'];
+/** Setup's steps up to the last one (verify before deliver); the last one is the "next" of the step before it. */
+const SETUP_STEPS = ['registerApplication', 'ensureServicePrincipal', 'grantAdminConsent', 'createClientSecret', 'verifyCredential'];
+const ROTATION_STEPS = ['readEnvironment', 'createClientSecret', 'verifyCredential', 'deliverToFinOps'];
 
 let app: TestApp;
 let keeper: TimeKeeper;
@@ -199,7 +200,37 @@ describe('every activity run twice in a row with the same input', () => {
     });
     expect(clean(inspect)).toEqual(UNCHANGED);
     expect(inspect.second).toEqual(inspect.first);
-    expect(inspect.first).toMatchObject({ credentialMissing: false, removedOrphans: [] });
+    expect(inspect.first).toMatchObject({ credentialMissing: false, orphans: [] });
+
+    // An orphan (a product credential recorded nowhere, older than the grace period) is removed once.
+    const orphan = randomUUID();
+    const application = app.sandbox.state.applications.find((a) => a.id === env.appObjectId)!;
+    const now = app.sandbox.state.now();
+    application.passwordCredentials.push({
+      keyId: orphan,
+      displayName: `fno-graph-mail ${randomUUID()}`,
+      hint: 'abc',
+      customKeyIdentifier: null,
+      startDateTime: new Date(now - 2 * 3_600_000).toISOString(),
+      endDateTime: new Date(now + 30 * 86_400_000).toISOString(),
+      secretText: app.sandbox.state.mintSecret().secretText,
+      usableFrom: 0,
+    });
+    const found = await run('inspectEnvironment', { environmentId: 'twice', tenantId: env.tenantId, appId: env.appId, appObjectId: env.appObjectId, secretName: fresh.secretName, keyId: fresh.keyId, asOf: asOf(), graceHours: 1 });
+    expect(found.orphans).toEqual([orphan]);
+    const removal = await twice('removeOrphanedCredentials', {
+      environmentId: 'twice',
+      tenantId: env.tenantId,
+      appObjectId: env.appObjectId,
+      secretName: fresh.secretName,
+      keyIds: found.orphans,
+      asOf: asOf(),
+      graceHours: 1,
+    });
+    expect(clean(removal)).toEqual(UNCHANGED);
+    expect(removal.first.removedKeyIds).toEqual([orphan]);
+    expect(removal.second.removedKeyIds).toEqual([]);
+    expect(rotationProblems(endState(app, 'twice'), reference.keyId, 'done')).toEqual([]);
   });
 
   it('manual delivery: recording the confirmation twice tags the version once', async () => {
@@ -253,7 +284,7 @@ async function kill(): Promise<void> {
 }
 
 describe('the runtime killed at a step boundary and started again on the same durable directory', () => {
-  it.each(SETUP_STEPS.map((step, i) => [step, SETUP_STEPS[i + 1] ?? 'verifyCredential']))(
+  it.each(SETUP_STEPS.map((step, i) => [step, SETUP_STEPS[i + 1] ?? 'deliverToFinOps']))(
     'setup killed after %s, while %s is calling out, ends as a clean setup does, with no orphan credential',
     async (step, next) => {
       const environmentId = `kill-${step.toLowerCase()}`;

@@ -267,7 +267,7 @@ describe('DefaultAzureCredential', () => {
 describe('admin consent page', () => {
   it('shows what the app asks for and, on Accept, grants exactly that and redirects', async () => {
     const app = registerApp(sandbox, { requiresMailSend: true });
-    const page = `${sandbox.endpoints.authorityHost}/${sandbox.endpoints.tenantId}/v2.0/adminconsent?client_id=${app.appId}&redirect_uri=${encodeURIComponent('https://localhost/done')}&state=xyz`;
+    const page = `${sandbox.endpoints.authorityHost}/${sandbox.endpoints.tenantId}/v2.0/adminconsent?client_id=${app.appId}&scope=${encodeURIComponent(GRAPH_SCOPE)}&redirect_uri=${encodeURIComponent('https://localhost/done')}&state=xyz`;
     const shown = await fetch(page);
     expect(shown.status).toBe(200);
     expect(shown.headers.get('content-type')).toMatch(/text\/html/);
@@ -308,6 +308,20 @@ describe('admin consent page', () => {
     const accepted = await fetch(`${sandbox.endpoints.authorityHost}/${sandbox.endpoints.tenantId}/adminconsent?client_id=${app.appId}`, { method: 'POST' });
     expect(accepted.status).toBe(200);
     expect(await accepted.text()).toContain('Consent granted');
+  });
+
+  it('refuses a v2 request without a scope, or with one that names no resource', async () => {
+    const app = registerApp(sandbox, { requiresMailSend: true });
+    const base = `${sandbox.endpoints.authorityHost}/${sandbox.endpoints.tenantId}/v2.0/adminconsent?client_id=${app.appId}`;
+    const missing = await fetch(base, { method: 'POST' });
+    expect(missing.status).toBe(400);
+    expect(await missing.text()).toContain('AADSTS900144');
+    const wrong = await fetch(`${base}&scope=${encodeURIComponent('https://graph.example.org/.default')}`, { method: 'POST' });
+    expect(wrong.status).toBe(400);
+    expect(await wrong.text()).toContain('AADSTS70011');
+    // Nothing was granted.
+    const sp = sandbox.state.findServicePrincipalByAppId(app.appId);
+    expect(sandbox.state.appRoleAssignments.filter((a) => a.principalId === sp?.id)).toEqual([]);
   });
 
   it('tells an unknown app apart', async () => {

@@ -21,7 +21,8 @@ describe('loadConfig', () => {
     expect(config.deliveryStrategy).toBe('odata');
     expect(config.secretLifetimeDays).toBe(180);
     expect(config.rotation).toEqual({ leadDays: 30, graceHours: 24, sweepSchedule: '0 0 3 * * *', driftSchedule: '0 30 4 * * *', concurrency: 10 });
-    expect(config.finOps.allowedHosts).toEqual(['*.operations.dynamics.com', '*.cloudax.dynamics.com']);
+    // Cloud-hosted development VMs (*.cloudax.dynamics.com) are opt-in: they run in customers' own subscriptions.
+    expect(config.finOps.allowedHosts).toEqual(['*.operations.dynamics.com']);
     expect(config.graphBaseUrl).toBe('https://graph.microsoft.com');
     expect(config.managedIdentityClientId).toBeUndefined();
     expect(config.senderMailbox).toBeUndefined();

@@ -6,7 +6,7 @@ import { environmentIdSchema } from '../../src/contracts/environment';
 import { toEnvironmentRecord } from '../../src/contracts/registry';
 import { setupRequestSchema } from '../../src/contracts/setup';
 import { describeIssues } from '../../src/functions/http';
-import { buildSetupInput } from '../../src/functions/setupHttp';
+import { buildSetupInput } from '../../src/functions/runs';
 import { loadConfig } from '../../src/config';
 
 function problemOf(body: unknown): { detail: string; field?: string } {

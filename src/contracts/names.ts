@@ -1,0 +1,91 @@
+/**
+ * Every name the product derives from an environment id, in one place: the Entra app's `uniqueName`,
+ * the Key Vault secret, the durable instance ids of its runs, the lock entity that keeps them apart,
+ * the Exchange management scope, and the display name marking the credentials the product creates.
+ *
+ * Each is injective (two environment ids never share a name; a property test holds them to it) and
+ * reversible where the product reads a name back (a Key Vault event names a secret, a run names an
+ * instance). A name that folded two ids into one would let one environment's run act on another's
+ * secret: a security bug, not a cosmetic one.
+ */
+import { ENVIRONMENT_ID_PATTERN, type EnvironmentId } from './environment';
+import { MANAGED_BY_MARKER } from './wellKnown';
+import type { RunKind } from './operations';
+
+/** Prefix of every name the product derives; also the `managed-by` marker value. */
+const PREFIX = `${MANAGED_BY_MARKER}-`;
+
+/** Prefix of the Key Vault secret names (the rest is the environment id itself). */
+export const SECRET_NAME_PREFIX = PREFIX;
+
+function checked(environmentId: EnvironmentId): string {
+  if (!ENVIRONMENT_ID_PATTERN.test(environmentId)) {
+    // Ids are validated at the edge; reaching this is a programming error, never a reason to guess a name.
+    throw new Error(`"${environmentId.slice(0, 80)}" is not an environment id`);
+  }
+  return environmentId;
+}
+
+/** Entra `uniqueName` of the environment's app registration: stable, so the upsert is idempotent. */
+export function uniqueNameFor(environmentId: EnvironmentId): string {
+  return `${PREFIX}${checked(environmentId)}`;
+}
+
+/**
+ * The environment's Key Vault secret: `fno-graph-mail-{environmentId}`. The id grammar (lowercase
+ * letters, digits and hyphens, at most 63) is a subset of Key Vault's (letters, digits and dashes, at
+ * most 127, compared case-insensitively), so the id is used as it is: nothing is folded or hashed.
+ */
+export function secretNameFor(environmentId: EnvironmentId): string {
+  return `${SECRET_NAME_PREFIX}${checked(environmentId)}`;
+}
+
+/** The environment a secret name belongs to, or undefined when the name is not one `secretNameFor` makes. */
+export function environmentIdOfSecretName(name: string): EnvironmentId | undefined {
+  const lower = name.toLowerCase();
+  if (!lower.startsWith(SECRET_NAME_PREFIX)) return undefined;
+  const id = lower.slice(SECRET_NAME_PREFIX.length);
+  // Key Vault compares names case-insensitively: an upper-case spelling names the same secret.
+  return ENVIRONMENT_ID_PATTERN.test(id) ? id : undefined;
+}
+
+const RUN_PREFIX: Readonly<Record<RunKind, string>> = { setup: 'setup-', rotation: 'rotate-', drift: 'drift-' };
+
+/** Durable instance ids of an environment's runs: one per kind, so triggers of one kind collapse into one run. */
+export const instanceIds = {
+  setup: (environmentId: EnvironmentId): string => `${RUN_PREFIX.setup}${checked(environmentId)}`,
+  rotation: (environmentId: EnvironmentId): string => `${RUN_PREFIX.rotation}${checked(environmentId)}`,
+  drift: (environmentId: EnvironmentId): string => `${RUN_PREFIX.drift}${checked(environmentId)}`,
+  /** Every instance id a run of this environment may have. */
+  all: (environmentId: EnvironmentId): string[] => (Object.keys(RUN_PREFIX) as RunKind[]).map((k) => `${RUN_PREFIX[k]}${checked(environmentId)}`),
+};
+
+/** The run an instance id names, or undefined for an id the product did not derive. */
+export function runOfInstanceId(instanceId: string): { kind: RunKind; environmentId: EnvironmentId } | undefined {
+  for (const kind of Object.keys(RUN_PREFIX) as RunKind[]) {
+    const prefix = RUN_PREFIX[kind];
+    if (instanceId.startsWith(prefix)) {
+      const environmentId = instanceId.slice(prefix.length);
+      return ENVIRONMENT_ID_PATTERN.test(environmentId) ? { kind, environmentId } : undefined;
+    }
+  }
+  return undefined;
+}
+
+/** Durable entity that admits one run per environment at a time (its key is the environment id). */
+export const RUN_LOCK_ENTITY = 'environmentRun';
+
+/** Display name of a credential the product creates: the marker plus the operation that created it. */
+export function credentialDisplayName(operationId: string): string {
+  return `${MANAGED_BY_MARKER} ${operationId}`;
+}
+
+/** Whether a credential's display name says the product created it. */
+export function isProductCredentialName(displayName: string | null | undefined): boolean {
+  return displayName?.startsWith(`${MANAGED_BY_MARKER} `) ?? false;
+}
+
+/** Name of the Exchange Online management scope limiting the environment's app to its mailboxes. */
+export function mailboxScopeNameFor(environmentId: EnvironmentId): string {
+  return `${PREFIX}${checked(environmentId)}`;
+}

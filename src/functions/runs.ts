@@ -1,0 +1,149 @@
+/**
+ * The one path that starts a run of an environment, for every trigger and the command line: the run's
+ * input built from the request and the settings, then "refuse if a run of this environment is active →
+ * start → re-check" written once. The check gives a person the active run at once (409); the run's
+ * own lock (src/orchestrators/runLock.ts) is what makes two runs that start at the same moment
+ * impossible, and a run that loses that race ends at once without touching anything.
+ */
+import type { DurableClient, DurableOrchestrationStatus } from 'durable-functions';
+import * as df from 'durable-functions';
+import type { AppConfig } from '../config';
+import { instanceIds, RUN_LOCK_ENTITY } from '../contracts/names';
+import { ORCHESTRATION_OF, type RunClaimRef, type RunHolder, type RunKind } from '../contracts/operations';
+import type { CredentialPolicy, DriftInput, RotationInput, RotationReason } from '../contracts/rotation';
+import type { SetupInput, SetupRequest } from '../contracts/setup';
+
+/** What a run starter needs of the durable task hub (the durable client in Azure, the driver in the command line). */
+export interface RunHost {
+  /** A run's status, or undefined for an instance the task hub does not know. */
+  status(instanceId: string): Promise<RunStatus | undefined>;
+  start(orchestration: string, instanceId: string, input: unknown): Promise<void>;
+  /** The run holding the environment's lock, if any. */
+  lockHolder(environmentId: string): Promise<RunHolder | undefined>;
+}
+
+export interface RunStatus {
+  instanceId: string;
+  name: string;
+  runtimeStatus: string;
+  createdTime: string;
+}
+
+export type StartOutcome = { started: true; instanceId: string } | { started: false; running: RunStatus };
+
+const ACTIVE_STATUSES: ReadonlySet<string> = new Set(['Running', 'Pending', 'ContinuedAsNew', 'Suspended']);
+
+export function isActiveStatus(runtimeStatus: string): boolean {
+  return ACTIVE_STATUSES.has(runtimeStatus);
+}
+
+/** The first run of the environment (of any kind) that is still active, if any. */
+export async function activeRun(host: RunHost, environmentId: string): Promise<RunStatus | undefined> {
+  const statuses = await Promise.all(instanceIds.all(environmentId).map(async (id) => host.status(id)));
+  return statuses.find((s): s is RunStatus => s !== undefined && isActiveStatus(s.runtimeStatus));
+}
+
+/**
+ * Starts the run of `kind` for the environment unless a run of it (of any kind) is active. `input` is
+ * the run's own input; the environment id and any stale lock holder are added here.
+ */
+export async function startEnvironmentRun<I extends { environmentId: string }>(host: RunHost, kind: RunKind, input: I): Promise<StartOutcome> {
+  const environmentId = input.environmentId;
+  const instanceId = instanceIds[kind](environmentId);
+  const running = await activeRun(host, environmentId);
+  if (running) return { started: false, running };
+  // The lock is read after the runs: a holder is stale only if its run is not active now, after it was
+  // read. A run that claimed since the check above is active, so it is refused, never replaced.
+  const holder = await host.lockHolder(environmentId);
+  const staleHolders: RunClaimRef[] = [];
+  if (holder) {
+    const status = await host.status(holder.instanceId);
+    if (status && isActiveStatus(status.runtimeStatus)) return { started: false, running: status };
+    staleHolders.push({ instanceId: holder.instanceId, since: holder.since });
+  }
+  try {
+    await host.start(ORCHESTRATION_OF[kind], instanceId, { ...input, staleHolders });
+  } catch (error) {
+    // Another trigger won the race between the check and the start.
+    const winner = await activeRun(host, environmentId);
+    if (winner) return { started: false, running: winner };
+    throw error;
+  }
+  return { started: true, instanceId };
+}
+
+/** The durable client as a run host (HTTP, timer and Event Grid triggers). */
+export function durableClientHost(client: DurableClient): RunHost {
+  return {
+    async status(instanceId) {
+      try {
+        const s: DurableOrchestrationStatus | undefined = await client.getStatus(instanceId, { showInput: false, showHistory: false });
+        return s ? { instanceId: s.instanceId, name: s.name, runtimeStatus: s.runtimeStatus, createdTime: new Date(s.createdTime).toISOString() } : undefined;
+      } catch (error) {
+        // The client signals an unknown instance only through its message.
+        if (error instanceof Error && /HTTP 404|No instance with ID/i.test(error.message)) return undefined;
+        throw error;
+      }
+    },
+    async start(orchestration, instanceId, input) {
+      await client.startNew(orchestration, { instanceId, input });
+    },
+    async lockHolder(environmentId) {
+      const lock = await client.readEntityState<{ holder: RunHolder | null }>(new df.EntityId(RUN_LOCK_ENTITY, environmentId));
+      return lock.entityExists ? (lock.entityState?.holder ?? undefined) : undefined;
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Run inputs, from a request and the settings (orchestrations cannot read settings)
+
+export function credentialPolicy(config: AppConfig): CredentialPolicy {
+  return {
+    secretLifetimeDays: config.secretLifetimeDays,
+    delivery: config.deliveryStrategy,
+    graceHours: config.rotation.graceHours,
+    leadDays: config.rotation.leadDays,
+    waits: { manualTimeoutHours: config.manualDelivery.timeoutHours, reminderHours: config.manualDelivery.reminderHours },
+    ...(config.dashboardUrl ? { dashboardUrl: config.dashboardUrl } : {}),
+  };
+}
+
+export function buildRotationInput(environmentId: string, reason: RotationReason, config: AppConfig): RotationInput {
+  return { environmentId, reason, ...credentialPolicy(config) };
+}
+
+export function buildDriftInput(environmentId: string, config: AppConfig): DriftInput {
+  return { environmentId, consent: config.consentStrategy, ...credentialPolicy(config) };
+}
+
+export function buildSetupInput(environmentId: string, environmentUrl: string, request: SetupRequest, config: AppConfig): SetupInput {
+  const input: SetupInput = {
+    environmentId,
+    environmentUrl,
+    tenantId: request.tenantId ?? config.tenantId,
+    appDisplayName: request.appDisplayName ?? config.appDisplayNameTemplate.replace('{environmentId}', environmentId),
+    secretLifetimeDays: request.secretLifetimeDays ?? config.secretLifetimeDays,
+    consent: request.consent ?? config.consentStrategy,
+    delivery: request.delivery ?? config.deliveryStrategy,
+    waits: {
+      consentTimeoutHours: config.consent.timeoutHours,
+      consentPollMinutes: config.consent.pollMinutes,
+      manualTimeoutHours: config.manualDelivery.timeoutHours,
+      reminderHours: config.manualDelivery.reminderHours,
+    },
+    minRemainingDays: config.rotation.leadDays,
+  };
+  const sender = request.senderMailbox ?? config.senderMailbox;
+  if (sender !== undefined) input.senderMailbox = sender;
+  if (request.testRecipient !== undefined) input.testRecipient = request.testRecipient;
+  if (config.dashboardUrl) input.dashboardUrl = config.dashboardUrl;
+  if (request.mailboxScope) {
+    const target = request.mailboxScope.groupOrMailboxes;
+    input.mailboxScope = {
+      ...(typeof target === 'string' ? { group: target.toLowerCase() } : { mailboxes: target.map((m) => m.toLowerCase()) }),
+      ...(request.mailboxScope.outOfScopeTestMailbox ? { outOfScopeTestMailbox: request.mailboxScope.outOfScopeTestMailbox.toLowerCase() } : {}),
+    };
+  }
+  return input;
+}

@@ -1,0 +1,155 @@
+/**
+ * Orchestration `checkDrift`: the daily check of one environment against what people (or database
+ * refreshes) changed behind the product's back, and its repair, as one run with its own steps:
+ * inspect; remove orphaned product credentials; grant revoked admin consent again (consent strategy
+ * `grant`; with `request` the consent URL goes into the alert); one alert naming everything found and
+ * done, raised before any long repair because F&O may not be sending; then replace a recorded
+ * credential someone deleted in Entra, or one due for rotation (a failure there raises an alert). It holds the environment's run
+ * lock like setup and rotation, so a repair never races them.
+ */
+import type { OrchestrationContext, Task } from 'durable-functions';
+import type { SupersededRun } from '../contracts/operations';
+import { DRIFT_STEPS, REPLACEMENT_STEPS, type DriftInput, type DriftReport } from '../contracts/rotation';
+import { callActivity } from './activityCalls';
+import { Progress } from './progress';
+import { replaceCredential, withCredential } from './replaceCredential';
+import { exclusiveRun } from './runLock';
+
+export function* checkDrift(context: OrchestrationContext): Generator<Task, DriftReport | SupersededRun, unknown> {
+  const input = context.df.getInput<DriftInput>();
+  const progress = new Progress(context, DRIFT_STEPS);
+  return yield* exclusiveRun(context, input, 'drift', () => check(context, input, progress), (holder) =>
+    progress.skipAll(`another run of this environment is active: ${holder.instanceId}`),
+  );
+}
+
+function* check(context: OrchestrationContext, input: DriftInput, progress: Progress): Generator<Task, DriftReport, unknown> {
+  const environmentId = input.environmentId;
+  const asOf = context.df.currentUtcDateTime.toISOString();
+  const found: string[] = [];
+  const done: string[] = [];
+  const skipRest = (detail: string): void => {
+    for (const step of DRIFT_STEPS) if (progress.statusOf(step) === 'pending') progress.set(step, 'skipped', detail);
+  };
+
+  try {
+    progress.set('readEnvironment', 'running');
+    const read = yield* callActivity(context, 'readEnvironment', { environmentId, asOf, leadDays: input.leadDays });
+    if (!read.found || read.record.status === 'disabled') {
+      progress.set('readEnvironment', 'succeeded', read.found ? 'the current version is disabled' : 'not registered');
+      skipRest('nothing to check');
+      return { environmentId, found, done };
+    }
+    let env = read.record;
+    progress.set('readEnvironment', 'succeeded', `credential ${env.credential.keyId}, ${env.status}`);
+
+    progress.set('inspectEnvironment', 'running');
+    const inspected = yield* callActivity(context, 'inspectEnvironment', {
+      environmentId,
+      tenantId: env.tenantId,
+      appId: env.appId,
+      appObjectId: env.appObjectId,
+      secretName: env.credential.secretName,
+      keyId: env.credential.keyId,
+      asOf,
+      graceHours: input.graceHours,
+    });
+    // A mailbox-scoped app has no tenant-wide Mail.Send by design; only User.Read is expected in Entra.
+    const consentRevoked = env.mailboxScope !== undefined ? !inspected.consent.userReadGranted : !inspected.consent.granted;
+    if (inspected.credentialMissing) found.push(`credential ${env.credential.keyId} was deleted in Entra`);
+    if (inspected.orphans.length > 0) found.push(`${inspected.orphans.length} orphaned credential(s) ${inspected.orphans.join(', ')}`);
+    if (consentRevoked) found.push('admin consent was revoked');
+    progress.set('inspectEnvironment', 'succeeded', found.length > 0 ? found.join('; ') : 'no drift');
+
+    if (inspected.orphans.length > 0) {
+      progress.set('removeOrphans', 'running');
+      const removed = yield* callActivity(context, 'removeOrphanedCredentials', {
+        environmentId,
+        tenantId: env.tenantId,
+        appObjectId: env.appObjectId,
+        secretName: env.credential.secretName,
+        keyIds: inspected.orphans,
+        asOf,
+        graceHours: input.graceHours,
+      });
+      const text = `removed orphaned credential(s) ${removed.removedKeyIds.join(', ') || 'none (already gone)'}`;
+      done.push(text);
+      progress.set('removeOrphans', 'succeeded', text);
+    } else {
+      progress.set('removeOrphans', 'skipped', 'no orphaned credentials');
+    }
+
+    if (consentRevoked) {
+      progress.set('grantAdminConsent', 'running');
+      try {
+        const sp =
+          inspected.servicePrincipalId ??
+          (yield* callActivity(context, 'ensureServicePrincipal', { environmentId, tenantId: env.tenantId, appId: env.appId }, 'replication')).servicePrincipalId;
+        const consent = yield* callActivity(
+          context,
+          'grantAdminConsent',
+          { environmentId, tenantId: env.tenantId, appId: env.appId, servicePrincipalId: sp, strategy: input.consent, mailSend: env.mailboxScope === undefined },
+          'replication',
+        );
+        const text = consent.status === 'granted' ? 'admin consent granted again' : `admin consent must be granted again by an administrator: ${consent.consentUrl}`;
+        done.push(text);
+        progress.set('grantAdminConsent', consent.status === 'granted' ? 'succeeded' : 'skipped', text);
+      } catch (error) {
+        // A repair that fails is exactly when a person must act: the alert carries it, and the other repairs go on.
+        const text = `granting admin consent again failed: ${error instanceof Error ? error.message : String(error)}`;
+        done.push(text);
+        progress.set('grantAdminConsent', 'failed', text);
+      }
+    } else {
+      progress.set('grantAdminConsent', 'skipped', 'consent in place');
+    }
+
+    // A deleted credential is replaced now; so is one due for rotation (this run may have taken the
+    // environment just as the sweep's rotation tried to, and the credential must not wait a day).
+    const due = env.status === 'expiring' || env.status === 'expired' || env.status === 'pending-delivery';
+    const replace = inspected.credentialMissing || due;
+    if (inspected.credentialMissing) done.push(`replacing the credential now (run ${context.df.instanceId})`);
+    if (found.length > 0) {
+      progress.set('alert', 'running');
+      yield* callActivity(context, 'notify', {
+        environmentId,
+        kind: 'alert',
+        subject: `Drift found on the F&O email setup of ${environmentId}`,
+        lines: [`Found: ${found.join('; ')}.`, `Done: ${done.join('; ') || 'nothing'}.`],
+      });
+      progress.set('alert', 'succeeded', 'alert raised');
+    } else {
+      progress.set('alert', 'skipped', 'no drift');
+    }
+
+    if (replace) {
+      const replaced = yield* replaceCredential(context, progress, env, input);
+      env = withCredential(env, replaced.reference);
+      done.push(`credential replaced by ${replaced.reference.keyId}`);
+    } else {
+      for (const step of REPLACEMENT_STEPS) progress.set(step, 'skipped', 'the recorded credential exists and is not due for rotation');
+    }
+    return { environmentId, found, done, record: env };
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    progress.failCurrent(message);
+    try {
+      yield* callActivity(context, 'notify', {
+        environmentId,
+        kind: 'alert',
+        ...(found.length > 0
+          ? {
+              subject: `Drift found on the F&O email setup of ${environmentId}`,
+              lines: [`Found: ${found.join('; ')}.`, `Repairing it failed: ${message}`, 'A person must act; the next drift check looks again.'],
+            }
+          : {
+              subject: `Rotating the F&O email credential of ${environmentId} failed`,
+              lines: [message, 'F&O keeps using the previous credential; the next sweep tries again.'],
+            }),
+      });
+    } catch {
+      // The alert log line was written before its mail failed; the run's own failure matters more.
+    }
+    throw error;
+  }
+}
