@@ -160,8 +160,9 @@ describe('the email health entity', () => {
     for (const at of selects) {
       let i = at + 1;
       while (['firstonly', 'forupdate', 'crosscompany'].includes(tokens[i]?.text ?? '')) i += 1;
-      const fromAt = tokens.findIndex((t, k) => k > i && t.text === 'from');
-      const list = texts(tokens.slice(i, fromAt));
+      const end = tokens.findIndex((t, k) => k > at && t.text === ';');
+      const fromAt = tokens.findIndex((t, k) => k > i && k < end && t.text === 'from');
+      const list = fromAt === -1 ? [] : texts(tokens.slice(i, fromAt));
       // A field list (`Mailer, CreatedDateTime`) or an aggregate (`count(RecId)`), not the buffer.
       expect({ at, list, whole: list.length === 0 }).toEqual({ at, list, whole: false });
     }
