@@ -189,7 +189,7 @@ const CLEAN = `/**
 import * as df from 'durable-functions';
 import type { OrchestrationContext, Task } from 'durable-functions';
 import type { ActivityResult, NotifyOutput } from '../contracts/activities';
-import { EXTERNAL_EVENTS } from '../contracts/setup';
+import { EXTERNAL_EVENTS } from '../contracts/operations';
 import { RETRY } from './activityCalls';
 
 const DAY = 86_400_000;
