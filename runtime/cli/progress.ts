@@ -5,7 +5,7 @@
  * messages, which by the product's invariants never hold a secret.
  */
 import type { EnvironmentRecord } from '../../src/contracts/environment';
-import type { ConsentInstructions, OperationStatus, StepState, WaitingFor } from '../../src/contracts/setup';
+import type { ConsentInstructions, OperationStatus, StepState, WaitingFor } from '../../src/contracts/operations';
 import type { ManualDeliveryInstructions } from '../../src/contracts/activities';
 
 function isOperationStatus(value: unknown): value is OperationStatus {

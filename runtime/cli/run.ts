@@ -13,7 +13,7 @@ import { formatLogEntry } from '../logs';
 import { startLocalRuntime, type LocalRuntime } from '../index';
 import type { DurableDriver, InstanceStatus } from '../durable/driver';
 import { InstanceStore, TERMINAL_STATUSES, type InstanceRecord } from '../durable/store';
-import type { StepState, WaitingFor } from '../../src/contracts/setup';
+import type { StepState, WaitingFor } from '../../src/contracts/operations';
 import { failureMessage } from '../../src/functions/operationsHttp';
 import type { ResolvedSettings } from './settings';
 import type { RunDirectory } from './state';

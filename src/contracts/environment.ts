@@ -3,6 +3,7 @@
  * public handle (routes, instance ids, Key Vault secret names), so its grammar is defined once here.
  */
 import { z } from 'zod';
+import { instanceIdFor } from './operations';
 
 /** Lowercase letters, digits and hyphens, starting with a letter or digit, at most 63 characters. */
 export const ENVIRONMENT_ID_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
@@ -22,8 +23,8 @@ export function uniqueNameFor(environmentId: EnvironmentId): string {
 
 /** Durable instance ids derived from the environment id, so concurrent triggers collapse into one run. */
 export const instanceIds = {
-  setup: (environmentId: EnvironmentId): string => `setup-${environmentId}`,
-  rotation: (environmentId: EnvironmentId): string => `rotate-${environmentId}`,
+  setup: (environmentId: EnvironmentId): string => instanceIdFor('setup', environmentId),
+  rotation: (environmentId: EnvironmentId): string => instanceIdFor('rotation', environmentId),
 };
 
 /** Where a credential lives: a Key Vault secret version, and the Entra credential it holds. Never the value. */
@@ -48,4 +49,9 @@ export interface EnvironmentRecord {
   status: EnvironmentStatus;
   /** Set when sending is limited to a group or mailboxes by Exchange RBAC for Applications. */
   mailboxScope?: string;
+}
+
+/** Body of `GET /api/environments`: ordered by environment id. */
+export interface EnvironmentList {
+  environments: EnvironmentRecord[];
 }

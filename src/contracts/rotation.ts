@@ -1,6 +1,6 @@
 /**
- * The rotation operation's public shapes: why a rotation runs, the orchestration input built from
- * the trigger and the settings, and its steps as published in custom status.
+ * The rotation operation's public shapes: why a rotation runs and the orchestration input built
+ * from the trigger and the settings. Its steps are in `operations.ts`.
  */
 import type { DeliveryStrategy } from './activities';
 
@@ -19,12 +19,3 @@ export interface RotationInput {
   /** Link for notifications (no key in it). */
   dashboardUrl?: string;
 }
-
-export const ROTATION_STEPS = [
-  'readEnvironment',
-  'createClientSecret',
-  'deliverToFinOps',
-  'verifyCredential',
-  'gracePeriod',
-  'revokePreviousCredentials',
-] as const;

@@ -1,9 +1,9 @@
 /**
- * The setup operation's public shapes: the HTTP request body (validated at the edge), the
- * orchestration input built from it and the settings, and the progress published as custom status.
+ * The setup operation's public shapes: the HTTP request body (validated at the edge) and the
+ * orchestration input built from it and the settings. Its steps and progress are in `operations.ts`.
  */
 import { z } from 'zod';
-import type { ConsentStrategy, DeliveryStrategy, ManualDeliveryInstructions } from './activities';
+import type { ConsentStrategy, DeliveryStrategy } from './activities';
 
 const GUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
 
@@ -93,45 +93,3 @@ export interface SetupInput {
   /** Link for notifications (no key in it). */
   dashboardUrl?: string;
 }
-
-export type StepStatus = 'pending' | 'running' | 'waiting' | 'succeeded' | 'skipped' | 'failed';
-
-export interface StepState {
-  name: string;
-  status: StepStatus;
-  detail?: string;
-}
-
-/** What a run waits for, published so a person (or the dashboard) can act. */
-export interface WaitingFor {
-  event: string;
-  /** ISO time when the wait times out. */
-  until: string;
-  instructions: ConsentInstructions | ManualDeliveryInstructions | MailboxScopeInstructions;
-}
-
-export interface ConsentInstructions {
-  consentUrl: string;
-  steps: string[];
-}
-
-export interface OperationStatus {
-  steps: StepState[];
-  waitingFor?: WaitingFor;
-}
-
-/** External events a run may wait for. */
-export const EXTERNAL_EVENTS = ['ConsentGranted', 'EmailParametersUpdated', 'MailboxScopeApplied'] as const;
-export type ExternalEventName = (typeof EXTERNAL_EVENTS)[number];
-
-export const SETUP_STEPS = [
-  'registerApplication',
-  'ensureServicePrincipal',
-  'grantAdminConsent',
-  'createClientSecret',
-  'deliverToFinOps',
-  'verifyCredential',
-] as const;
-
-/** With mailbox scoping, a last step applies the scope and proves it by sending with the new credential. */
-export const SCOPED_SETUP_STEPS = [...SETUP_STEPS, 'restrictMailboxes'] as const;

@@ -5,7 +5,7 @@
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 import { environmentIdSchema } from '../contracts/environment';
 import { toEnvironmentRecord } from '../contracts/registry';
-import type { EnvironmentRecord } from '../contracts/environment';
+import type { EnvironmentList, EnvironmentRecord } from '../contracts/environment';
 import type { ProductServices } from '../composition';
 import { now as clockNow } from '../clock';
 import { BadRequest, json, parseWith, problem } from './http';
@@ -23,7 +23,7 @@ export function createEnvironmentsHandlers(services: () => ProductServices) {
         }
       }
       environments.sort((a, b) => a.environmentId.localeCompare(b.environmentId));
-      return json(200, { environments });
+      return json(200, { environments } satisfies EnvironmentList);
     },
 
     getEnvironmentHttp: async (request: HttpRequest, _context: InvocationContext): Promise<HttpResponseInit> => {

@@ -2,20 +2,13 @@
  * Durable instance look-ups shared by the triggers: which run (setup or rotation) is active for an
  * environment, and a status read that tells "unknown instance" apart from a failure.
  */
-import * as df from 'durable-functions';
 import type { DurableClient, DurableOrchestrationStatus } from 'durable-functions';
 import type { HttpRequest, HttpResponseInit } from '@azure/functions';
+import { isActiveRuntimeStatus } from '../contracts/operations';
 import { isInstanceNotFound, problem, statusUrlFor } from './http';
 
-const ACTIVE: ReadonlySet<string> = new Set([
-  df.OrchestrationRuntimeStatus.Running,
-  df.OrchestrationRuntimeStatus.Pending,
-  df.OrchestrationRuntimeStatus.ContinuedAsNew,
-  df.OrchestrationRuntimeStatus.Suspended,
-]);
-
 export function isActive(status: DurableOrchestrationStatus): boolean {
-  return ACTIVE.has(status.runtimeStatus);
+  return isActiveRuntimeStatus(status.runtimeStatus);
 }
 
 /** The status, or undefined for an instance the task hub does not know. */

@@ -7,25 +7,13 @@ import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/fu
 import * as df from 'durable-functions';
 import type { DurableClient, DurableOrchestrationStatus } from 'durable-functions';
 import { z } from 'zod';
-import { EXTERNAL_EVENTS, type OperationStatus } from '../contracts/setup';
+import { EXTERNAL_EVENTS, parseInstanceId, type OperationList, type OperationStatus, type OperationView } from '../contracts/operations';
 import { now as clockNow } from '../clock';
 import { BadRequest, json, parseWith, problem, readJsonBody } from './http';
 import { findStatus, isActive } from './instances';
 
 /** Instance ids the product creates: `setup-…`/`rotate-…` plus the environment id grammar. */
 const instanceIdSchema = z.string().regex(/^[a-z][a-z0-9-]{0,80}$/, { message: 'is not a valid operation id' });
-
-export interface OperationView {
-  instanceId: string;
-  name: string;
-  runtimeStatus: string;
-  createdTime: string;
-  lastUpdatedTime: string;
-  steps: OperationStatus['steps'];
-  waitingFor?: OperationStatus['waitingFor'];
-  output?: unknown;
-  error?: string;
-}
 
 function isOperationStatus(x: unknown): x is OperationStatus {
   return typeof x === 'object' && x !== null && Array.isArray((x as OperationStatus).steps);
@@ -124,10 +112,10 @@ export async function listOperationsHttp(request: HttpRequest, client: DurableCl
       ...(statusFilter !== null ? { runtimeStatus: [statusFilter as df.OrchestrationRuntimeStatus] } : {}),
     });
     const operations = statuses
-      .filter((s) => /^(setup|rotate)-/.test(s.instanceId))
+      .filter((s) => parseInstanceId(s.instanceId) !== undefined)
       .map(toOperationView)
       .sort((a, b) => b.createdTime.localeCompare(a.createdTime));
-    return json(200, { operations });
+    return json(200, { operations } satisfies OperationList);
   } catch (error) {
     if (error instanceof BadRequest) return error.toResponse();
     throw error;

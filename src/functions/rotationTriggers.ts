@@ -9,6 +9,7 @@ import type { DurableClient } from 'durable-functions';
 import { z } from 'zod';
 import type { ProductServices } from '../composition';
 import { environmentIdSchema } from '../contracts/environment';
+import type { RunStarted } from '../contracts/operations';
 import { SECRET_NAME_PREFIX, SECRET_TAGS, MANAGED_BY_MARKER } from '../contracts/wellKnown';
 import { checkFleetDrift, startRotation, sweepFleet, type Logger } from './fleet';
 import { BadRequest, json, parseWith, problem, readJsonBody, statusUrlFor } from './http';
@@ -36,7 +37,7 @@ export function createRotationTriggers(services: () => ProductServices) {
       if (!outcome.started) return alreadyRunning(request, environmentId, outcome.running);
       context.info(`rotation started on demand for environment ${environmentId}`);
       const statusUrl = statusUrlFor(request, outcome.instanceId);
-      return json(202, { instanceId: outcome.instanceId, statusUrl }, { Location: statusUrl, 'Retry-After': '2' });
+      return json(202, { instanceId: outcome.instanceId, statusUrl } satisfies RunStarted, { Location: statusUrl, 'Retry-After': '2' });
     } catch (error) {
       if (error instanceof BadRequest) return error.toResponse();
       throw error;

@@ -8,6 +8,7 @@ import type { DurableClient } from 'durable-functions';
 import { assertAllowedEnvironmentUrl, isEnvironmentUrlNotAllowedError } from '../clients/hostAllowlist';
 import type { AppConfig } from '../config';
 import { environmentIdSchema, instanceIds } from '../contracts/environment';
+import type { RunStarted } from '../contracts/operations';
 import { setupRequestSchema, type SetupInput, type SetupRequest } from '../contracts/setup';
 import { SETUP_ORCHESTRATION } from '../orchestrators/setupEnvironment';
 import { BadRequest, json, parseWith, readJsonBody, statusUrlFor } from './http';
@@ -73,7 +74,7 @@ export function createSetupHandler(getConfig: () => AppConfig) {
       }
       context.info(`setup started for environment ${environmentId} (instance ${instanceId})`);
       const statusUrl = statusUrlFor(request, instanceId);
-      return json(202, { instanceId, statusUrl }, { Location: statusUrl, 'Retry-After': '2' });
+      return json(202, { instanceId, statusUrl } satisfies RunStarted, { Location: statusUrl, 'Retry-After': '2' });
     } catch (error) {
       if (error instanceof BadRequest) return error.toResponse();
       throw error;

@@ -4,7 +4,7 @@
  * `setCustomStatus`, whose last value per turn is what the host keeps.
  */
 import type { OrchestrationContext } from 'durable-functions';
-import type { OperationStatus, StepState, StepStatus, WaitingFor } from '../contracts/setup';
+import type { OperationStatus, StepState, StepStatus, WaitingFor } from '../contracts/operations';
 
 export class Progress {
   private readonly steps: StepState[];

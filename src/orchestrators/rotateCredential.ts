@@ -7,7 +7,8 @@
  */
 import type { OrchestrationContext, Task } from 'durable-functions';
 import type { EnvironmentRecord } from '../contracts/environment';
-import { ROTATION_STEPS, type RotationInput } from '../contracts/rotation';
+import { ROTATION_STEPS } from '../contracts/operations';
+import type { RotationInput } from '../contracts/rotation';
 import { call, StepFailedError } from './activityCalls';
 import { deliverStep } from './delivery';
 import { Progress } from './progress';

@@ -5,7 +5,7 @@
  * the external event, and fails clearly at the timeout. Deterministic: only `context.df` APIs.
  */
 import type { OrchestrationContext, Task } from 'durable-functions';
-import type { ExternalEventName, WaitingFor } from '../contracts/setup';
+import type { ExternalEventName, WaitingFor } from '../contracts/operations';
 import { call, StepFailedError } from './activityCalls';
 import type { Progress } from './progress';
 

@@ -10,7 +10,7 @@ import { parseCommandLine, UsageError, wantsJson, type Command } from '../../run
 import { describeWait, formatTable, ProgressReporter } from '../../runtime/cli/progress';
 import { readSettingsFile, resolveSettings, SettingsSourceError } from '../../runtime/cli/settings';
 import { ConfigError } from '../../src/config';
-import type { OperationStatus } from '../../src/contracts/setup';
+import type { OperationStatus } from '../../src/contracts/operations';
 
 const cwd = '/work/somewhere';
 
