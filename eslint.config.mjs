@@ -1,5 +1,6 @@
-// ESLint flat config: strict type-aware rules everywhere, and determinism rules for orchestrators,
-// which are replayed and must not read the clock, the environment or do I/O.
+// ESLint flat config: strict type-aware rules everywhere, determinism rules for orchestrators, which
+// are replayed and must not read the clock, the environment or do I/O, and browser rules for the
+// dashboard's script (its own tsconfig with DOM types, found by the project service).
 import { builtinModules } from 'node:module';
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
@@ -16,7 +17,7 @@ import tseslint from 'typescript-eslint';
 // ---------------------------------------------------------------------------------------------------
 
 const INSTEAD_OF_CLOCK = 'Use context.df.currentUtcDateTime, which is replayed from history.';
-const INSTEAD_OF_IO = 'Do the work in an activity and call it with call(context, name, input) from ./activityCalls.';
+const INSTEAD_OF_IO = 'Do the work in an activity and call it with callActivity(context, name, input) from ./activityCalls.';
 
 const timer = (name) => ({
   name,
@@ -24,7 +25,7 @@ const timer = (name) => ({
 });
 const io = (name) => ({
   name,
-  message: `${name} does network I/O, whose answer differs between replays. Call an activity (call(context, name, input) from ./activityCalls) or use context.df.callHttp.`,
+  message: `${name} does network I/O, whose answer differs between replays. Call an activity (callActivity(context, name, input) from ./activityCalls) or use context.df.callHttp.`,
 });
 const globalObject = (name) => ({
   name,
@@ -160,6 +161,13 @@ const ORCHESTRATOR_DETERMINISM = {
   'no-restricted-imports': ['error', { patterns: importPatterns }],
 };
 
+/** What the dashboard's browser script may not import. */
+const BROWSER_IMPORTS = [
+  { group: ['node:*', 'fs', 'path', 'crypto', 'os', 'http', 'https', 'child_process'], message: 'The dashboard script runs in a browser.' },
+  { group: ['**/dashboard/page', '**/dashboard/browserScript'], message: 'Server modules: the browser script cannot use them.' },
+  // These modules build zod schemas when loaded: a value from them would put zod into the bundle.
+  { group: ['zod', '**/contracts/setup', '**/contracts/activities', '**/contracts/registry'], allowTypeImports: true, message: 'Import only types from here; values come from runtime-free contracts (operations.ts, names.ts, environment.ts).' },
+];
 
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', 'coverage/**', '.sandbox/**', 'test-output/**', '.fno-graph-mail/**', 'jest.config.js', 'eslint.config.mjs', 'bin/**'] },
@@ -189,5 +197,48 @@ export default tseslint.config(
   {
     files: ['src/orchestrators/**/*.ts'],
     rules: ORCHESTRATOR_DETERMINISM,
+  },
+  {
+    files: ['src/dashboard/browser/**/*.ts'],
+    rules: {
+      // Everything from the API reaches the page as text.
+      'no-restricted-properties': [
+        'error',
+        { property: 'innerHTML', message: 'Set text (textContent, text nodes): nothing from the API is parsed as HTML.' },
+        { property: 'outerHTML', message: 'Set text (textContent, text nodes): nothing from the API is parsed as HTML.' },
+        { property: 'insertAdjacentHTML', message: 'Set text (textContent, text nodes): nothing from the API is parsed as HTML.' },
+        { object: 'document', property: 'write', message: 'Build elements (dom.ts): nothing from the API is parsed as HTML.' },
+      ],
+      'no-eval': 'error',
+      'no-new-func': 'error',
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          patterns: BROWSER_IMPORTS,
+        },
+      ],
+    },
+  },
+  {
+    // The panels and their helpers are pure (data in, views out) so tests render them without a browser.
+    files: ['src/dashboard/browser/{view,format,labels,model}.ts', 'src/dashboard/browser/panels/**/*.ts'],
+    rules: {
+      'no-restricted-globals': [
+        'error',
+        ...['document', 'window', 'location', 'sessionStorage', 'localStorage', 'fetch', 'navigator', 'CSS'].map((name) => ({
+          name,
+          message: 'Panels return views (view.ts); main.ts and dom.ts touch the browser.',
+        })),
+      ],
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            ...BROWSER_IMPORTS,
+            { group: ['**/dom', '**/api', '**/main'], message: 'Panels return views; main.ts and dom.ts touch the browser.' },
+          ],
+        },
+      ],
+    },
   },
 );

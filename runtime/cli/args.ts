@@ -6,7 +6,7 @@
  */
 import * as path from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { environmentIdSchema } from '../../src/contracts/environment';
+import { environmentIdSchema } from '../../src/contracts/setup';
 import { setupRequestSchema, type SetupRequest } from '../../src/contracts/setup';
 import { describeIssues } from '../../src/functions/http';
 

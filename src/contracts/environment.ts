@@ -1,18 +1,15 @@
 /**
  * The environment: one F&O instance in one tenant, the unit everything else is keyed by. Its id is the
  * public handle (routes, instance ids, Key Vault secret names), so its grammar is defined once here;
- * the names derived from it are in `names.ts`.
+ * the names derived from it are in `names.ts`. No runtime imports: the dashboard's browser script
+ * uses these shapes too.
  */
-import { z } from 'zod';
 
 /** Lowercase letters, digits and hyphens, starting with a letter or digit, at most 63 characters. */
 export const ENVIRONMENT_ID_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
 
-export const environmentIdSchema = z
-  .string()
-  .regex(ENVIRONMENT_ID_PATTERN, {
-    message: 'must be 1–63 lowercase letters, digits or hyphens, starting with a letter or digit',
-  });
+/** What a person is told when an id does not follow the grammar. */
+export const ENVIRONMENT_ID_RULE = 'must be 1–63 lowercase letters, digits or hyphens, starting with a letter or digit';
 
 export type EnvironmentId = string;
 
@@ -38,4 +35,9 @@ export interface EnvironmentRecord {
   status: EnvironmentStatus;
   /** Set when sending is limited to a group or mailboxes by Exchange RBAC for Applications. */
   mailboxScope?: string;
+}
+
+/** Body of `GET /api/environments`: ordered by environment id. */
+export interface EnvironmentList {
+  environments: EnvironmentRecord[];
 }

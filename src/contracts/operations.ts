@@ -1,8 +1,9 @@
 /**
  * What every run of the product shares: the orchestration names (public: run status shows them),
- * the strategies a run is started with, its steps as published in custom status, and what a run that
- * waits for a person publishes. Kept apart from the per-operation modules so none of them imports
- * another.
+ * the strategies a run is started with, the steps of each kind of run and their statuses as published
+ * in custom status, what a run that waits for a person publishes, and the bodies of
+ * `GET /api/operations`. Kept apart from the per-operation modules so none of them imports another,
+ * and free of runtime imports so the dashboard's browser script bundles these very names.
  */
 
 /** Orchestration names: public contracts, shown as `name` in `GET /api/operations`. */
@@ -22,11 +23,28 @@ export const ORCHESTRATION_OF: Readonly<Record<RunKind, string>> = {
 export type ConsentStrategy = 'grant' | 'request';
 export type DeliveryStrategy = 'odata' | 'manual';
 
-export type StepStatus = 'pending' | 'running' | 'waiting' | 'succeeded' | 'skipped' | 'failed';
+export const SETUP_STEPS = ['registerApplication', 'ensureServicePrincipal', 'grantAdminConsent', 'createClientSecret', 'verifyCredential', 'deliverToFinOps'] as const;
 
-export const STEP_STATUSES: readonly StepStatus[] = ['pending', 'running', 'waiting', 'succeeded', 'skipped', 'failed'];
+/** With mailbox scoping, a last step applies the scope and proves it by sending with the new credential. */
+export const SCOPED_SETUP_STEPS = [...SETUP_STEPS, 'restrictMailboxes'] as const;
+
+/** Steps that replace a credential, shared by the rotation and by a drift check that finds it deleted or due. */
+export const REPLACEMENT_STEPS = ['createClientSecret', 'verifyCredential', 'deliverToFinOps', 'gracePeriod', 'revokePreviousCredentials'] as const;
+
+export const ROTATION_STEPS = ['readEnvironment', ...REPLACEMENT_STEPS] as const;
+
+/** The drift run: inspect, repair what is quick, alert (at once: F&O may not be sending), then replace a deleted or due credential. */
+export const DRIFT_STEPS = ['readEnvironment', 'inspectEnvironment', 'removeOrphans', 'grantAdminConsent', 'alert', ...REPLACEMENT_STEPS] as const;
+
+/** Every step a run of each kind may publish, in order. */
+export const RUN_STEPS = { setup: SCOPED_SETUP_STEPS, rotation: ROTATION_STEPS, drift: DRIFT_STEPS } as const satisfies Record<RunKind, readonly string[]>;
+export type StepName = (typeof RUN_STEPS)[RunKind][number];
+
+export const STEP_STATUSES = ['pending', 'running', 'waiting', 'succeeded', 'skipped', 'failed'] as const;
+export type StepStatus = (typeof STEP_STATUSES)[number];
 
 export interface StepState {
+  /** One of the kind's `RUN_STEPS`; a string on the wire, since a reader may be older or newer than the run. */
   name: string;
   status: StepStatus;
   detail?: string;
@@ -97,4 +115,46 @@ export interface SupersededRun {
   environmentId: string;
   /** The run that holds the environment. */
   activeRun: RunHolder;
+}
+
+/**
+ * Durable Functions' runtime statuses (`OrchestrationRuntimeStatus` of the durable-functions library);
+ * `toOperationView` assigns the library's enum to this union, so a status added there fails to compile.
+ */
+export const RUNTIME_STATUSES = ['Running', 'Completed', 'ContinuedAsNew', 'Failed', 'Canceled', 'Terminated', 'Pending', 'Suspended'] as const;
+export type RuntimeStatus = (typeof RUNTIME_STATUSES)[number];
+
+/** A run in one of these still holds its environment. */
+export const ACTIVE_RUNTIME_STATUSES = ['Running', 'Pending', 'ContinuedAsNew', 'Suspended'] as const satisfies readonly RuntimeStatus[];
+
+export function isActiveRuntimeStatus(status: string): boolean {
+  return (ACTIVE_RUNTIME_STATUSES as readonly string[]).includes(status);
+}
+
+/** Body of `GET /api/operations/{instanceId}`, and each item of `GET /api/operations`. */
+export interface OperationView {
+  instanceId: string;
+  /** The orchestration's name. */
+  name: string;
+  runtimeStatus: RuntimeStatus;
+  createdTime: string;
+  lastUpdatedTime: string;
+  steps: StepState[];
+  /** Only while the run is active. */
+  waitingFor?: WaitingFor;
+  /** Only when completed: the orchestration's output. */
+  output?: unknown;
+  /** Only when failed or terminated. */
+  error?: string;
+}
+
+/** Body of `GET /api/operations`: newest first. */
+export interface OperationList {
+  operations: OperationView[];
+}
+
+/** Body of the 202 reply that starts a run. */
+export interface RunStarted {
+  instanceId: string;
+  statusUrl: string;
 }

@@ -29,14 +29,6 @@ export interface DriftInput extends RunStart, CredentialPolicy {
   consent: ConsentStrategy;
 }
 
-/** Steps that replace a credential, shared by the rotation and by a drift check that finds it deleted. */
-export const REPLACEMENT_STEPS = ['createClientSecret', 'verifyCredential', 'deliverToFinOps', 'gracePeriod', 'revokePreviousCredentials'] as const;
-
-export const ROTATION_STEPS = ['readEnvironment', ...REPLACEMENT_STEPS] as const;
-
-/** The drift run: inspect, repair what is quick, alert (at once: F&O may not be sending), then replace a deleted credential. */
-export const DRIFT_STEPS = ['readEnvironment', 'inspectEnvironment', 'removeOrphans', 'grantAdminConsent', 'alert', ...REPLACEMENT_STEPS] as const;
-
 /** What a drift run found and did: its output (ids and words only). */
 export interface DriftReport {
   environmentId: string;

@@ -1,9 +1,13 @@
 /**
- * The setup operation's public shapes: the HTTP request body (validated at the edge), the
- * orchestration input built from it and the settings, and the progress published as custom status.
+ * The HTTP edge's schemas — the environment id of every route and the setup request body — and the
+ * setup run's input built from a request and the settings. Its steps are in `operations.ts`.
  */
 import { z } from 'zod';
+import { ENVIRONMENT_ID_PATTERN, ENVIRONMENT_ID_RULE } from './environment';
 import type { ConsentStrategy, DeliveryStrategy, RunStart } from './operations';
+
+/** The `{environmentId}` of every route. */
+export const environmentIdSchema = z.string().regex(ENVIRONMENT_ID_PATTERN, { message: ENVIRONMENT_ID_RULE });
 
 const GUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
 
@@ -86,15 +90,3 @@ export interface SetupInput extends RunStart {
   /** Link for notifications (no key in it). */
   dashboardUrl?: string;
 }
-
-export const SETUP_STEPS = [
-  'registerApplication',
-  'ensureServicePrincipal',
-  'grantAdminConsent',
-  'createClientSecret',
-  'verifyCredential',
-  'deliverToFinOps',
-] as const;
-
-/** With mailbox scoping, a last step applies the scope and proves it by sending with the new credential. */
-export const SCOPED_SETUP_STEPS = [...SETUP_STEPS, 'restrictMailboxes'] as const;

@@ -6,21 +6,23 @@
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 import type { AppConfig } from '../config';
 import { now as clockNow } from '../clock';
-import { DASHBOARD_CSP, renderDashboard } from '../dashboard/page';
+import { dashboardAssets, renderDashboard } from '../dashboard/page';
 
-export const DASHBOARD_HEADERS: Readonly<Record<string, string>> = {
-  'Content-Type': 'text/html; charset=utf-8',
-  'Content-Security-Policy': DASHBOARD_CSP,
-  'Cache-Control': 'no-store',
-  'X-Content-Type-Options': 'nosniff',
-  'Referrer-Policy': 'no-referrer',
-  'X-Frame-Options': 'DENY',
-};
+export function dashboardHeaders(): Record<string, string> {
+  return {
+    'Content-Type': 'text/html; charset=utf-8',
+    'Content-Security-Policy': dashboardAssets().csp,
+    'Cache-Control': 'no-store',
+    'X-Content-Type-Options': 'nosniff',
+    'Referrer-Policy': 'no-referrer',
+    'X-Frame-Options': 'DENY',
+  };
+}
 
 export function createDashboardHandler(getConfig: () => AppConfig) {
   return function dashboardHttp(_request: HttpRequest, _context: InvocationContext): HttpResponseInit {
     const config = getConfig();
     const body = renderDashboard({ rotationLeadDays: config.rotation.leadDays, serverTime: new Date(clockNow()).toISOString() });
-    return { status: 200, headers: { ...DASHBOARD_HEADERS }, body };
+    return { status: 200, headers: dashboardHeaders(), body };
   };
 }

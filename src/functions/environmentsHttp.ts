@@ -4,7 +4,8 @@
  */
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 import { now as clockNow } from '../clock';
-import { environmentIdSchema, type EnvironmentRecord } from '../contracts/environment';
+import type { EnvironmentList, EnvironmentRecord } from '../contracts/environment';
+import { environmentIdSchema } from '../contracts/setup';
 import { toEnvironmentRecord } from '../contracts/registry';
 import { BadRequest, json, parseWith, problem } from './http';
 import type { TriggerServices } from './rotationTriggers';
@@ -22,7 +23,7 @@ export function createEnvironmentsHandlers(services: () => TriggerServices) {
         }
       }
       environments.sort((a, b) => (a.environmentId < b.environmentId ? -1 : a.environmentId > b.environmentId ? 1 : 0));
-      return json(200, { environments });
+      return json(200, { environments } satisfies EnvironmentList);
     },
 
     getEnvironmentHttp: async (request: HttpRequest, _context: InvocationContext): Promise<HttpResponseInit> => {

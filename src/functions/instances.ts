@@ -4,11 +4,12 @@
  */
 import type { DurableClient, DurableOrchestrationStatus } from 'durable-functions';
 import type { HttpRequest, HttpResponseInit } from '@azure/functions';
+import { isActiveRuntimeStatus } from '../contracts/operations';
 import { isInstanceNotFound, problem, statusUrlFor } from './http';
-import { isActiveStatus, type RunStatus } from './runs';
+import type { RunStatus } from './runs';
 
 export function isActive(status: DurableOrchestrationStatus): boolean {
-  return isActiveStatus(status.runtimeStatus);
+  return isActiveRuntimeStatus(status.runtimeStatus);
 }
 
 /** The status, or undefined for an instance the task hub does not know. */

@@ -8,25 +8,13 @@ import * as df from 'durable-functions';
 import type { DurableClient, DurableOrchestrationStatus } from 'durable-functions';
 import { z } from 'zod';
 import { runOfInstanceId } from '../contracts/names';
-import { EXTERNAL_EVENTS, type OperationStatus } from '../contracts/operations';
+import { EXTERNAL_EVENTS, type OperationList, type OperationStatus, type OperationView } from '../contracts/operations';
 import { now as clockNow } from '../clock';
 import { BadRequest, json, parseWith, problem, readJsonBody } from './http';
 import { findStatus, isActive } from './instances';
 
 /** Instance ids the product creates (`setup-…`, `rotate-…`, `drift-…` plus an environment id). */
 const instanceIdSchema = z.string().refine((id) => runOfInstanceId(id) !== undefined, { message: 'is not a valid operation id' });
-
-export interface OperationView {
-  instanceId: string;
-  name: string;
-  runtimeStatus: string;
-  createdTime: string;
-  lastUpdatedTime: string;
-  steps: OperationStatus['steps'];
-  waitingFor?: OperationStatus['waitingFor'];
-  output?: unknown;
-  error?: string;
-}
 
 function isOperationStatus(x: unknown): x is OperationStatus {
   return typeof x === 'object' && x !== null && Array.isArray((x as OperationStatus).steps);
@@ -128,7 +116,7 @@ export async function listOperationsHttp(request: HttpRequest, client: DurableCl
       .filter((s) => runOfInstanceId(s.instanceId) !== undefined)
       .map(toOperationView)
       .sort((a, b) => b.createdTime.localeCompare(a.createdTime));
-    return json(200, { operations });
+    return json(200, { operations } satisfies OperationList);
   } catch (error) {
     if (error instanceof BadRequest) return error.toResponse();
     throw error;

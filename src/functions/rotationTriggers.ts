@@ -8,7 +8,7 @@ import type { DurableClient } from 'durable-functions';
 import { z } from 'zod';
 import type { AppConfig } from '../config';
 import { now as clockNow } from '../clock';
-import { environmentIdSchema } from '../contracts/environment';
+import { environmentIdSchema } from '../contracts/setup';
 import { environmentIdOfSecretName } from '../contracts/names';
 import { toEnvironmentRecord, type FleetRegistry } from '../contracts/registry';
 import { startDriftChecks, sweepFleet, type Logger } from './fleet';

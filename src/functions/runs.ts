@@ -9,7 +9,7 @@ import type { DurableClient, DurableOrchestrationStatus } from 'durable-function
 import * as df from 'durable-functions';
 import type { AppConfig } from '../config';
 import { instanceIds, RUN_LOCK_ENTITY } from '../contracts/names';
-import { ORCHESTRATION_OF, type RunClaimRef, type RunHolder, type RunKind } from '../contracts/operations';
+import { isActiveRuntimeStatus, ORCHESTRATION_OF, type RunClaimRef, type RunHolder, type RunKind } from '../contracts/operations';
 import type { CredentialPolicy, DriftInput, RotationInput, RotationReason } from '../contracts/rotation';
 import type { SetupInput, SetupRequest } from '../contracts/setup';
 
@@ -31,16 +31,10 @@ export interface RunStatus {
 
 export type StartOutcome = { started: true; instanceId: string } | { started: false; running: RunStatus };
 
-const ACTIVE_STATUSES: ReadonlySet<string> = new Set(['Running', 'Pending', 'ContinuedAsNew', 'Suspended']);
-
-export function isActiveStatus(runtimeStatus: string): boolean {
-  return ACTIVE_STATUSES.has(runtimeStatus);
-}
-
 /** The first run of the environment (of any kind) that is still active, if any. */
 export async function activeRun(host: RunHost, environmentId: string): Promise<RunStatus | undefined> {
   const statuses = await Promise.all(instanceIds.all(environmentId).map(async (id) => host.status(id)));
-  return statuses.find((s): s is RunStatus => s !== undefined && isActiveStatus(s.runtimeStatus));
+  return statuses.find((s): s is RunStatus => s !== undefined && isActiveRuntimeStatus(s.runtimeStatus));
 }
 
 /**
@@ -58,7 +52,7 @@ export async function startEnvironmentRun<I extends { environmentId: string }>(h
   const staleHolders: RunClaimRef[] = [];
   if (holder) {
     const status = await host.status(holder.instanceId);
-    if (status && isActiveStatus(status.runtimeStatus)) return { started: false, running: status };
+    if (status && isActiveRuntimeStatus(status.runtimeStatus)) return { started: false, running: status };
     staleHolders.push({ instanceId: holder.instanceId, since: holder.since });
   }
   try {

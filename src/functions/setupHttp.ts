@@ -6,9 +6,8 @@
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 import type { DurableClient } from 'durable-functions';
 import type { AppConfig } from '../config';
-import { environmentIdSchema } from '../contracts/environment';
 import { checkEnvironmentUrl } from '../contracts/environmentUrl';
-import { setupRequestSchema } from '../contracts/setup';
+import { environmentIdSchema, setupRequestSchema } from '../contracts/setup';
 import { BadRequest, json, parseWith, readJsonBody, statusUrlFor } from './http';
 import { alreadyRunning } from './instances';
 import { buildSetupInput, durableClientHost, startEnvironmentRun } from './runs';

@@ -8,8 +8,8 @@
  * lock like setup and rotation, so a repair never races them.
  */
 import type { OrchestrationContext, Task } from 'durable-functions';
-import type { SupersededRun } from '../contracts/operations';
-import { DRIFT_STEPS, REPLACEMENT_STEPS, type DriftInput, type DriftReport } from '../contracts/rotation';
+import { DRIFT_STEPS, REPLACEMENT_STEPS, type SupersededRun } from '../contracts/operations';
+import type { DriftInput, DriftReport } from '../contracts/rotation';
 import { callActivity } from './activityCalls';
 import { Progress } from './progress';
 import { replaceCredential, withCredential } from './replaceCredential';

@@ -8,8 +8,8 @@
  */
 import type { OrchestrationContext, Task } from 'durable-functions';
 import type { EnvironmentRecord } from '../contracts/environment';
-import type { SupersededRun } from '../contracts/operations';
-import { ROTATION_STEPS, type RotationInput } from '../contracts/rotation';
+import { ROTATION_STEPS, type SupersededRun } from '../contracts/operations';
+import type { RotationInput } from '../contracts/rotation';
 import { callActivity, StepFailedError } from './activityCalls';
 import { Progress } from './progress';
 import { replaceCredential, withCredential } from './replaceCredential';

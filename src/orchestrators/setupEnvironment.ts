@@ -9,8 +9,8 @@
  */
 import type { OrchestrationContext, Task } from 'durable-functions';
 import type { EnvironmentRecord } from '../contracts/environment';
-import type { SupersededRun } from '../contracts/operations';
-import { describeMailboxScope, SCOPED_SETUP_STEPS, SETUP_STEPS, type SetupInput } from '../contracts/setup';
+import { SCOPED_SETUP_STEPS, SETUP_STEPS, type SupersededRun } from '../contracts/operations';
+import { describeMailboxScope, type SetupInput } from '../contracts/setup';
 import { callActivity } from './activityCalls';
 import { deliverStep } from './delivery';
 import { Progress } from './progress';

@@ -1,13 +1,23 @@
 /**
  * `GET /api/dashboard` through the local host, as a browser or a script meets it: the key is
- * required, the response is locked down (CSP that allows exactly the inline script and style by hash,
- * no caching, no sniffing, no referrer), the page carries no key and no secret, and `GET /` redirects
- * to it without passing a key on.
+ * required, the response is locked down (CSP that allows exactly the inline script and style by hash),
+ * the inline script is the bundle of the TypeScript under src/dashboard/browser and finds every element
+ * it needs, the page carries no key and no secret, and `GET /` redirects to it without passing a key
+ * on. The page's panels render here without a browser, to show that the step names, kinds and events
+ * it knows are the contracts'.
  */
 import { createHash } from 'node:crypto';
-import { Script } from 'node:vm';
+import * as path from 'node:path';
+import { bundleDashboardScript } from '../../scripts/bundleDashboard';
+import { instanceIds } from '../../src/contracts/names';
+import { EXTERNAL_EVENTS, RUN_STEPS, type OperationView, type RunKind, type WaitingFor } from '../../src/contracts/operations';
+import { createFormats } from '../../src/dashboard/browser/format';
+import { KIND_LABELS, STEP_LABELS } from '../../src/dashboard/browser/labels';
+import type { Actions, RenderContext } from '../../src/dashboard/browser/model';
+import { operationCard } from '../../src/dashboard/browser/panels/operations';
+import type { View } from '../../src/dashboard/browser/view';
+import { PAGE_ELEMENTS } from '../../src/dashboard/pageContract';
 import { startTestApp, type TestApp } from '../helpers/app';
-import { DASHBOARD_INLINE } from '../../src/dashboard/page';
 
 let app: TestApp;
 
@@ -85,12 +95,17 @@ describe('GET /api/dashboard', () => {
     expect(csp.get('style-src')).toEqual([sha256(styles[0]!.body)]);
     expect(reply.text).not.toMatch(/\sstyle="/);
 
+    // The inline script is the bundle of the browser sources, byte for byte (what `npm run build` writes).
+    const bundle = bundleDashboardScript(path.join(__dirname, '..', '..'));
+    expect(scripts[0]!.body).toBe(bundle);
+    expect(csp.get('script-src')).toEqual([sha256(bundle)]);
+
     // Self-contained: nothing loaded from elsewhere.
     expect(reply.text).not.toMatch(/\s(src|href)="(https?:)?\/\//i);
     expect(reply.text).not.toMatch(/<link[^>]+rel="stylesheet"/i);
   });
 
-  it('embeds the rotation lead time in a data block, and its script is valid JavaScript', async () => {
+  it('embeds the rotation lead time in a data block, and holds every element its script looks up', async () => {
     const reply = await app.api('GET', '/api/dashboard');
     const data = inlineBlocks(reply.text, 'script').find((s) => /id="dashboard-config"/.test(s.attributes));
     expect(data).toBeDefined();
@@ -98,10 +113,16 @@ describe('GET /api/dashboard', () => {
     expect(config.rotationLeadDays).toBe(Number(app.appSettings.ROTATION_LEAD_DAYS ?? '30'));
     expect(Number.isNaN(Date.parse(config.serverTime))).toBe(false);
 
-    expect(() => new Script(DASHBOARD_INLINE.script)).not.toThrow();
-    expect(DASHBOARD_INLINE.script).not.toMatch(/<\/script|<!--/i);
+    // The script refuses to start without these; each id once, on an element of the expected tag.
+    for (const { id, tag } of Object.values(PAGE_ELEMENTS)) {
+      expect({ id, count: reply.text.split(`id="${id}"`).length - 1 }).toEqual({ id, count: 1 });
+      expect(reply.text).toMatch(new RegExp(`<${tag}\\s[^>]*\\bid="${id}"`));
+    }
+
+    const script = inlineBlocks(reply.text, 'script').find((s) => s.attributes === '')!.body;
     // Text from the API reaches the DOM only as text.
-    expect(DASHBOARD_INLINE.script).not.toMatch(/innerHTML|outerHTML|insertAdjacentHTML|document\.write|eval\(|new Function/);
+    expect(script).not.toMatch(/innerHTML|outerHTML|insertAdjacentHTML|document\.write|eval\(|new Function/);
+    expect(script).toContain('textContent');
   });
 
   it('carries no function key and no secret, even when opened with ?code= after a setup', async () => {
@@ -134,5 +155,89 @@ describe('GET / on the local host', () => {
     expect(withKey.headers.get('location')).toBe('/api/dashboard');
 
     expect((await fetch(`${app.endpoints.functionsUrl}/`, { method: 'POST', redirect: 'manual' })).status).toBe(404);
+  });
+});
+
+/** Every view in the tree, depth first. */
+function views(view: View): View[] {
+  return [view, ...view.children.flatMap((child) => (typeof child === 'string' ? [] : views(child)))];
+}
+
+function textOf(view: View): string {
+  return (view.props.text ?? '') + view.children.map((child) => (typeof child === 'string' ? child : textOf(child))).join('');
+}
+
+function withClass(root: View, className: string): View[] {
+  return views(root).filter((v) => (v.props.className ?? '').split(' ').includes(className));
+}
+
+describe('the names the page shows come from the contracts', () => {
+  const now = Date.parse('2026-03-01T12:00:00Z');
+  const sent: Array<{ instanceId: string; event: string }> = [];
+  const actions: Actions = {
+    rotate: () => undefined,
+    sendEvent: (instanceId, event, control) => {
+      sent.push({ instanceId, event });
+      control.disable();
+    },
+    stepsToggled: () => undefined,
+  };
+  const ctx: RenderContext = { now, leadDays: 30, formats: createFormats(() => now, 'en-GB'), openSteps: new Set(), actions };
+  const kinds = Object.keys(RUN_STEPS) as RunKind[];
+
+  function run(kind: RunKind, steps: readonly string[], waitingFor?: WaitingFor): OperationView {
+    return {
+      instanceId: instanceIds[kind]('contoso-uat'),
+      name: kind,
+      runtimeStatus: 'Running',
+      createdTime: '2026-03-01T11:59:00Z',
+      lastUpdatedTime: '2026-03-01T11:59:30Z',
+      steps: steps.map((name) => ({ name, status: 'pending' })),
+      ...(waitingFor ? { waitingFor } : {}),
+    };
+  }
+
+  it('labels exactly the steps the contracts define, no more', () => {
+    const contractSteps = new Set(Object.values(RUN_STEPS).flat());
+    expect(new Set(Object.keys(STEP_LABELS))).toEqual(contractSteps);
+  });
+
+  it.each(kinds)('renders each %s step under its own label, in the contract order', (kind) => {
+    const steps = RUN_STEPS[kind];
+    const card = operationCard(run(kind, steps), ctx);
+    const shown = withClass(card, 'step-name').map(textOf);
+    expect(shown).toEqual(steps.map((name) => STEP_LABELS[name]));
+    // A person tells the steps apart by their labels, none of which is the bare identifier.
+    expect(new Set(shown).size).toBe(steps.length);
+    for (const name of steps) expect(shown).not.toContain(name);
+    expect(textOf(views(card).find((v) => v.tag === 'h3')!)).toBe(`${KIND_LABELS[kind]} · contoso-uat`);
+  });
+
+  it('shows a step name the contracts do not know (a newer app) as it is', () => {
+    const card = operationCard(run('setup', ['registerApplication', 'someFutureStep']), ctx);
+    expect(withClass(card, 'step-name').map(textOf)).toEqual([STEP_LABELS.registerApplication, 'someFutureStep']);
+  });
+
+  it.each(EXTERNAL_EVENTS)('gives a wait for %s a button only when a person answers it on the page, and the button sends that event to that run', (event) => {
+    const op = run('setup', RUN_STEPS.setup, {
+      event,
+      until: '2026-03-04T12:00:00Z',
+      instructions: { consentUrl: 'https://login.example/adminconsent?client_id=1', steps: ['Open the link.'] },
+    });
+    const card = operationCard(op, ctx);
+    expect(textOf(withClass(card, 'waiting')[0]!)).toContain(`Waiting for ${event}`);
+    const buttons = views(card).filter((v) => v.tag === 'button');
+    if (event === 'MailboxScopeApplied') {
+      // Exchange commands are run and confirmed outside the page: it shows the instructions only.
+      expect(buttons).toEqual([]);
+      return;
+    }
+    expect(buttons).toHaveLength(1);
+    expect(textOf(buttons[0]!)).toContain(`send ${event}`);
+    let disabled = false;
+    sent.length = 0;
+    buttons[0]!.props.on!.click!({ disable: () => (disabled = true) });
+    expect(sent).toEqual([{ instanceId: op.instanceId, event }]);
+    expect(disabled).toBe(true);
   });
 });

@@ -1,13 +1,16 @@
 /**
  * The project compiled once per source state for the tests that run its entry points as child
  * processes (`npm start`, `npm run sandbox`, the CLI): the first test to ask compiles into
- * `test-output/build-<hash>`, concurrent workers wait for it, later runs reuse it.
+ * `test-output/build-<hash>` and bundles the dashboard's browser script beside the compiled page, as
+ * `npm run build` does; concurrent workers wait for it, later runs reuse it.
  */
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
+import { bundleDashboardScript } from '../../scripts/bundleDashboard';
+import { DASHBOARD_SCRIPT_FILE } from '../../src/dashboard/browserScript';
 
 const root = path.join(__dirname, '..', '..');
 const SOURCE_DIRS = ['src', 'sandbox', 'runtime', 'types'];
@@ -24,6 +27,7 @@ function sourceHash(): string {
   };
   for (const dir of SOURCE_DIRS) walk(path.join(root, dir));
   hash.update(fs.readFileSync(path.join(root, 'tsconfig.build.json')));
+  hash.update(fs.readFileSync(path.join(root, 'scripts', 'bundleDashboard.ts')));
   return hash.digest('hex').slice(0, 16);
 }
 
@@ -56,6 +60,7 @@ export async function compiledProject(): Promise<string> {
         }),
       );
       await promisify(execFile)(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', tsconfig], { cwd: root });
+      fs.writeFileSync(path.join(dist, 'src', 'dashboard', DASHBOARD_SCRIPT_FILE), bundleDashboardScript(root));
       fs.writeFileSync(done, new Date().toISOString());
       return dist;
     } finally {

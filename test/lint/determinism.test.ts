@@ -171,7 +171,7 @@ const ALLOWED: [string, string][] = [
   ['type-import-client', importing("import type { EntraApplications } from '../clients/entraApplications';\nconst imported: EntraApplications | null = null;")],
   ['inline-type-import-activity', importing("import { type ActivityHandler } from '../activities/deps';\nconst imported: ActivityHandler<number, number> | null = null;")],
   ['type-import-azure-sdk', importing("import type { SecretProperties } from '@azure/keyvault-secrets';\nconst imported: SecretProperties | null = null;")],
-  ['contracts', importing("import { SETUP_STEPS as imported } from '../contracts/setup';")],
+  ['contracts', importing("import { SETUP_STEPS as imported } from '../contracts/operations';")],
   ['orchestrator-module', importing("import { RETRY as imported } from './activityCalls';")],
   ['date-from-history', orchestrator('context.df.setCustomStatus(new Date(context.df.currentUtcDateTime.getTime() + 60_000).toISOString());')],
   ['date-utc-components', orchestrator('context.df.setCustomStatus(new Date(Date.UTC(2025, 0, 31)).getUTCHours());')],

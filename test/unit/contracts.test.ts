@@ -2,7 +2,7 @@
  * Edge validation and registry mapping: the setup body's rules (as the README documents them) and
  * how Key Vault tags become environment records.
  */
-import { environmentIdSchema } from '../../src/contracts/environment';
+import { environmentIdSchema } from '../../src/contracts/setup';
 import { toEnvironmentRecord } from '../../src/contracts/registry';
 import { setupRequestSchema } from '../../src/contracts/setup';
 import { describeIssues } from '../../src/functions/http';

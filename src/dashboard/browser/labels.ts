@@ -1,0 +1,53 @@
+/**
+ * The words the page puts on the contracts' names: step names, run kinds, environment statuses and
+ * the events a person can send. Keyed by the contracts' own types, so a step, kind or status added
+ * there does not compile here until it has a label.
+ */
+import type { EnvironmentStatus } from '../../contracts/environment';
+import { EXTERNAL_EVENTS, type ExternalEventName, type RunKind, type StepName } from '../../contracts/operations';
+import type { Tone } from './view';
+
+export const STEP_LABELS: Readonly<Record<StepName, string>> = {
+  registerApplication: 'Register app',
+  ensureServicePrincipal: 'Service principal',
+  grantAdminConsent: 'Admin consent',
+  createClientSecret: 'Secret to Key Vault',
+  deliverToFinOps: 'Deliver to F&O',
+  verifyCredential: 'Verify credential',
+  restrictMailboxes: 'Restrict mailboxes',
+  readEnvironment: 'Read environment',
+  inspectEnvironment: 'Inspect',
+  removeOrphans: 'Remove orphans',
+  alert: 'Alert',
+  gracePeriod: 'Grace period',
+  revokePreviousCredentials: 'Revoke previous',
+};
+
+/** The label of a step; a name this page does not know (a newer app) is shown as it is. */
+export function stepLabel(name: string): string {
+  return Object.hasOwn(STEP_LABELS, name) ? STEP_LABELS[name as StepName] : name;
+}
+
+export const KIND_LABELS: Readonly<Record<RunKind, string>> = {
+  setup: 'Setup',
+  rotation: 'Rotation',
+  drift: 'Drift check',
+};
+
+export const ENVIRONMENT_STATUS_LABELS: Readonly<Record<EnvironmentStatus, { text: string; tone: Tone }>> = {
+  active: { text: 'active', tone: 'ok' },
+  'pending-delivery': { text: 'not delivered to F&O', tone: 'warn' },
+  expiring: { text: 'expiring', tone: 'warn' },
+  expired: { text: 'expired', tone: 'bad' },
+  disabled: { text: 'disabled', tone: 'idle' },
+};
+
+/** Events a person answers from the page; a wait for another event shows its instructions only. */
+export const EVENT_BUTTONS: Readonly<Partial<Record<ExternalEventName, string>>> = {
+  ConsentGranted: 'I granted consent: send ConsentGranted',
+  EmailParametersUpdated: 'I entered the email parameters: send EmailParametersUpdated',
+};
+
+export function isExternalEvent(name: string): name is ExternalEventName {
+  return (EXTERNAL_EVENTS as readonly string[]).includes(name);
+}
