@@ -26,23 +26,34 @@ interface HookStep {
 }
 interface AzureYaml {
   name: string;
-  services: Record<string, { project: string; language: string; host: string; remoteBuild?: boolean }>;
+  services: Record<
+    string,
+    { project: string; language: string; host: string; remoteBuild?: boolean; dist?: string; hooks?: Record<string, { posix: HookStep; windows: HookStep }> }
+  >;
   hooks: Record<string, { posix: HookStep; windows: HookStep }>;
 }
 
 const azureYaml = parse(readFileSync(join(root, 'azure.yaml'), 'utf8')) as AzureYaml;
 
 describe('azure.yaml', () => {
-  it('deploys this package, built locally, as the function app service `api`', () => {
+  it('deploys the folder `npm run package` builds before packaging, as the function app service `api`', () => {
     expect(Object.keys(azureYaml.services)).toEqual(['api']);
-    expect(azureYaml.services.api).toEqual({ project: '.', language: 'ts', host: 'function', remoteBuild: false });
-    // azd runs `npm run build`; the Functions host loads package.json's main from the package.
-    expect(pkg.scripts.build).toBeDefined();
+    const api = azureYaml.services.api;
+    expect(api).toMatchObject({ project: '.', language: 'ts', host: 'function', remoteBuild: false, dist: '.deploy/app' });
+    // azd runs the service's prepackage hook, then zips `dist`: the package is complete before azd reads it.
+    expect(api?.hooks?.prepackage?.posix).toMatchObject({ shell: 'sh', run: 'npm run --silent package', continueOnError: false });
+    expect(api?.hooks?.prepackage?.windows).toMatchObject({ shell: 'pwsh', run: 'npm run --silent package', continueOnError: false });
+    expect(pkg.scripts.package).toBe('tsc -p scripts && node dist/scripts/package.js');
+    expect(readFileSync(join(root, 'scripts', 'package.ts'), 'utf8')).toContain("path.join(ROOT, '.deploy', 'app')");
+    expect(readFileSync(join(root, '.gitignore'), 'utf8').split('\n')).toContain('.deploy/');
+    // The Functions host loads package.json's main from the package.
     expect(pkg.main).toBe('dist/src/index.js');
-    const ignored = readFileSync(join(root, '.funcignore'), 'utf8').split(/\r?\n/).map((l) => l.trim());
-    for (const needed of ['dist', 'dist/', 'dist/src', 'host.json', 'package.json', '*.js', 'node_modules', 'node_modules/']) {
-      expect([needed, ignored.includes(needed)]).toEqual([needed, false]);
-    }
+    // The project's .funcignore is anchored to the project folder: were azd to apply it to the package, it
+    // would remove none of the package's files.
+    const rules = readFileSync(join(root, '.funcignore'), 'utf8').split(/\r?\n/).map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+    expect(rules.length).toBeGreaterThan(10);
+    for (const rule of rules) expect([rule, rule.startsWith('/')]).toEqual([rule, true]);
+    for (const kept of ['/dist', '/dist/src', '/host.json', '/package.json', '/node_modules', '/*.js']) expect(rules).not.toContain(kept);
   });
 
   it('grants the Graph permissions after every provision, on both shells, through the npm script', () => {
