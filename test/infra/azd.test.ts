@@ -26,6 +26,7 @@ interface HookStep {
 }
 interface AzureYaml {
   name: string;
+  requiredVersions?: { azd?: string };
   services: Record<
     string,
     { project: string; language: string; host: string; remoteBuild?: boolean; dist?: string; hooks?: Record<string, { posix: HookStep; windows: HookStep }> }
@@ -54,6 +55,11 @@ describe('azure.yaml', () => {
     expect(rules.length).toBeGreaterThan(10);
     for (const rule of rules) expect([rule, rule.startsWith('/')]).toEqual([rule, true]);
     for (const kept of ['/dist', '/dist/src', '/host.json', '/package.json', '/node_modules', '/*.js']) expect(rules).not.toContain(kept);
+  });
+
+  it('refuses an azd that would remote-build the package whatever remoteBuild says (before 1.23.12)', () => {
+    expect(azureYaml.requiredVersions?.azd).toBe('>= 1.23.12');
+    expect(azureYaml.services.api?.remoteBuild).toBe(false);
   });
 
   it('grants the Graph permissions after every provision, on both shells, through the npm script', () => {

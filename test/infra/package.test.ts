@@ -5,7 +5,7 @@
  * from the tests' own compiled copy of the project.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative, sep } from 'node:path';
 import { packageApp } from '../../scripts/package';
@@ -101,6 +101,19 @@ describe('npm run package (the folder azd deploys)', () => {
     process.stdout.write(`deployment package: ${files.length} files, ${(bytes / 1024 / 1024).toFixed(1)} MB unpacked\n`);
     expect(bytes).toBeLessThanOrEqual(MAX_BYTES);
     expect(bytes).toBeGreaterThan(1024 * 1024);
+  });
+
+  it('survives a remote build: `npm install` in it, as the build service runs it, has nothing to fetch or compile', () => {
+    const copy = join(work, 'remote-build');
+    cpSync(out, copy, { recursive: true });
+    const before = walk(copy).map((f) => relative(copy, f.path)).sort();
+    const npmCli = process.env.npm_execpath;
+    const [command, args] = npmCli?.endsWith('.js') ? [process.execPath, [npmCli]] : ['npm', []];
+    const result = spawnSync(command, [...args, 'install', '--offline', '--no-audit', '--no-fund'], { cwd: copy, encoding: 'utf8', timeout: 120_000 });
+    expect([result.status, result.stderr.split('\n').filter((l) => /ERR/.test(l))]).toEqual([0, []]);
+    expect(result.stdout).toContain('up to date');
+    // npm only wrote its lockfile: no dependency added or removed, nothing compiled.
+    expect(walk(copy).map((f) => relative(copy, f.path)).sort()).toEqual([...before, 'package-lock.json'].sort());
   });
 
   it('loads on its own, outside the repository, and registers every function of the app', () => {
