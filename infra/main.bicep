@@ -271,6 +271,8 @@ module alerts 'app/alerts.bicep' = {
     workspaceId: logAnalytics.outputs.resourceId
     alertEmail: alertEmail
   }
+  // The rule reads AppTraces, which Application Insights writes into the workspace: create it after the component.
+  dependsOn: [ appInsights ]
 }
 
 module rbac 'rbac.bicep' = {

@@ -10,7 +10,8 @@ import type { ActivityDeps } from '../../src/activities/deps';
 import { notify } from '../../src/activities/notify';
 import { SECRET_NAME_PREFIX } from '../../src/contracts/wellKnown';
 import { captureFunctionApp } from '../runtime/helpers/functionsCore';
-import { at, exprText, loadBicep, objectAt, type BicepFile, type BicepModule, type BicepResource } from './bicep';
+import { at, exprText, loadBicep, objectAt, type BicepFile, type BicepModule, type BicepResource, type BicepValue } from './bicep';
+import { analyzeKql, APP_TRACES_SCHEMA } from './kusto';
 
 let main: BicepFile;
 let api: BicepFile;
@@ -193,6 +194,35 @@ describe('alert on the product alert lines', () => {
 
     const alertsModule = main.modules.find((m) => m.source === 'app/alerts.bicep');
     expect(exprText(at(alertsModule?.body, 'params.workspaceId'))).toBe('logAnalytics.outputs.resourceId');
+  });
+
+  it('is created after Application Insights, without the creation-time query check a new workspace fails', () => {
+    const rule = one(alerts, 'Microsoft.Insights/scheduledQueryRules');
+    expect(at(rule.body, 'properties.skipQueryValidation')).toBe(true);
+    const alertsModule = main.modules.find((m) => m.source === 'app/alerts.bicep');
+    expect((at(alertsModule?.body, 'dependsOn') as BicepValue[] | undefined)?.map((d) => exprText(d))).toEqual(['appInsights']);
+  });
+
+  it('is a query Azure Monitor accepts on the AppTraces table, with the environmentId dimension it splits by', () => {
+    const query = alerts.vars.get('alertQuery');
+    if (typeof query !== 'string') throw new Error('alertQuery is not a plain string');
+    const analysis = analyzeKql(query, { AppTraces: APP_TRACES_SCHEMA });
+    expect(analysis.diagnostics).toEqual([]);
+    // A dimension must be a string (or number) column of the result; TimeGenerated keeps the rows in the window.
+    expect(analysis.columns).toMatchObject({ TimeGenerated: 'datetime', environmentId: 'string', subject: 'string' });
+    const rule = one(alerts, 'Microsoft.Insights/scheduledQueryRules');
+    for (const dimension of at(rule.body, 'properties.criteria.allOf.0.dimensions') as Array<{ name: string }>) {
+      expect([dimension.name, analysis.columns[dimension.name]]).toEqual([dimension.name, 'string']);
+    }
+  });
+
+  it('would catch a wrong column, table or operator in that query (so the check above can fail)', () => {
+    const query = alerts.vars.get('alertQuery') as string;
+    const broken = [query.replace('| where Message', '| where Mesage'), query.replace('AppTraces', 'traces'), query.replace('| project', '| projekt')];
+    for (const text of broken) {
+      expect(broken.indexOf(text) >= 0 && text !== query).toBe(true);
+      expect(analyzeKql(text, { AppTraces: APP_TRACES_SCHEMA }).diagnostics.filter((d) => d.severity === 'Error').length).toBeGreaterThan(0);
+    }
   });
 
   it('finds the lines the notify activity writes, and reads environment and subject out of them', async () => {
