@@ -24,6 +24,9 @@ param secretExpiryEventsEnabled bool = false
 @description('Email address that receives the alert on fno-graph-mail.alert log lines (empty: the alert fires in the portal only).')
 param alertEmail string = ''
 
+@description('Object id of a person or group given Key Vault Secrets User on the vault, to read a new secret for delivery strategy manual (empty: nobody).')
+param secretReaderPrincipalId string = ''
+
 // ---- product settings (src/config.ts): defaults are the product's own ------------------------------
 
 @description('DURABLE_TASK_HUB: Durable Functions task hub name.')
@@ -283,6 +286,7 @@ module rbac 'rbac.bicep' = {
     keyVaultName: keyVault.outputs.name
     storageAccountName: storage.outputs.name
     applicationInsightsName: appInsights.outputs.name
+    secretReaderPrincipalId: secretReaderPrincipalId
   }
 }
 

@@ -5,6 +5,7 @@
  * product's secrets delivered to `secretExpiryEvents`, an alert on the product's alert lines) and the
  * identity holds exactly the roles it needs, each on one resource.
  */
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ActivityDeps } from '../../src/activities/deps';
 import { notify } from '../../src/activities/notify';
@@ -267,16 +268,17 @@ describe('roles of the managed identity (rbac.bicep)', () => {
     storageQueueDataContributor: '974c5e8b-45b9-4653-ba55-5f855dd0fb88',
     storageTableDataContributor: '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3',
     monitoringMetricsPublisher: '3913510d-42f4-4e42-8a64-420c390055eb',
+    keyVaultSecretsUser: '4633458b-17de-408a-b874-0445c86b69e6',
   };
   const KEY_VAULT_ROLE_IDS = new Set([
     ROLE.keyVaultSecretsOfficer,
+    ROLE.keyVaultSecretsUser,
     '00482a5a-887f-4fb3-b363-3b7fe8e74483', // Key Vault Administrator
-    '4633458b-17de-408a-b874-0445c86b69e6', // Key Vault Secrets User
     '21090545-7ca7-4776-b22c-e363652d74d2', // Key Vault Reader
     'f25e0fa2-a7c8-4377-a976-54943a77a395', // Key Vault Contributor
   ]);
 
-  function assignments(): Array<{ role: string; scope: string; principal: string; principalType: unknown }> {
+  function assignments(): Array<{ role: string; scope: string; principal: string; principalType: unknown; condition: string | undefined }> {
     const roleIds = rbac.vars.get('roleIds') as Record<string, string>;
     const lookup = (text: string | undefined): string => {
       const match = /roleIds\.(\w+)/.exec(text ?? '');
@@ -287,32 +289,50 @@ describe('roles of the managed identity (rbac.bicep)', () => {
       scope: exprText(r.body.scope) ?? '<none>',
       principal: exprText(at(r.body, 'properties.principalId')) ?? '<none>',
       principalType: at(r.body, 'properties.principalType'),
+      condition: r.condition,
     }));
   }
+  const identity = (role: string, scope: string) => ({ role, scope, principal: 'managedIdentityPrincipalId', principalType: 'ServicePrincipal', condition: undefined });
 
-  it('grants exactly the five roles, each on one resource, to the managed identity only', () => {
+  it('grants the managed identity exactly five roles, each on one resource', () => {
     expect(rbac.vars.get('roleIds')).toEqual(ROLE);
-    expect(assignments()).toEqual(
+    const forIdentity = assignments().filter((a) => a.principal === 'managedIdentityPrincipalId');
+    expect(forIdentity).toEqual(
       expect.arrayContaining([
-        { role: ROLE.keyVaultSecretsOfficer, scope: 'vault', principal: 'managedIdentityPrincipalId', principalType: 'ServicePrincipal' },
-        { role: ROLE.storageBlobDataOwner, scope: 'storage', principal: 'managedIdentityPrincipalId', principalType: 'ServicePrincipal' },
-        { role: ROLE.storageQueueDataContributor, scope: 'storage', principal: 'managedIdentityPrincipalId', principalType: 'ServicePrincipal' },
-        { role: ROLE.storageTableDataContributor, scope: 'storage', principal: 'managedIdentityPrincipalId', principalType: 'ServicePrincipal' },
-        { role: ROLE.monitoringMetricsPublisher, scope: 'applicationInsights', principal: 'managedIdentityPrincipalId', principalType: 'ServicePrincipal' },
+        identity(ROLE.keyVaultSecretsOfficer, 'vault'),
+        identity(ROLE.storageBlobDataOwner, 'storage'),
+        identity(ROLE.storageQueueDataContributor, 'storage'),
+        identity(ROLE.storageTableDataContributor, 'storage'),
+        identity(ROLE.monitoringMetricsPublisher, 'applicationInsights'),
       ]),
     );
-    expect(assignments()).toHaveLength(5);
+    expect(forIdentity).toHaveLength(5);
+    // Besides those, only the optional secret reader.
+    expect(assignments().filter((a) => a.principal !== 'managedIdentityPrincipalId').map((a) => a.principal)).toEqual(['secretReaderPrincipalId']);
     const rbacModule = main.modules.find((m) => m.source === 'rbac.bicep');
     expect(exprText(at(rbacModule?.body, 'params.managedIdentityPrincipalId'))).toBe('identity.outputs.principalId');
     expect(exprText(at(rbacModule?.body, 'params.keyVaultName'))).toBe('keyVault.outputs.name');
   });
 
-  it('gives Key Vault Secrets Officer on this vault only, and no other Key Vault role anywhere', () => {
-    const vaultRoles = assignments().filter((a) => KEY_VAULT_ROLE_IDS.has(a.role));
-    expect(vaultRoles).toEqual([{ role: ROLE.keyVaultSecretsOfficer, scope: 'vault', principal: 'managedIdentityPrincipalId', principalType: 'ServicePrincipal' }]);
+  it('gives Key Vault Secrets Officer on this vault to the identity, and no other Key Vault role to it', () => {
+    const vaultRoles = assignments().filter((a) => KEY_VAULT_ROLE_IDS.has(a.role) && a.principal === 'managedIdentityPrincipalId');
+    expect(vaultRoles).toEqual([identity(ROLE.keyVaultSecretsOfficer, 'vault')]);
     const vault = rbac.resources.find((r) => r.symbol === 'vault');
     expect(vault).toMatchObject({ type: 'Microsoft.KeyVault/vaults', existing: true });
     expect(exprText(vault?.body.name)).toBe('keyVaultName');
+  });
+
+  it('lets one optional person or group read secrets (Key Vault Secrets User on this vault, nothing else) for manual delivery', () => {
+    const reader = assignments().filter((a) => a.principal === 'secretReaderPrincipalId');
+    // No principalType: a user or a group may be named.
+    expect(reader).toEqual([{ role: ROLE.keyVaultSecretsUser, scope: 'vault', principal: 'secretReaderPrincipalId', principalType: undefined, condition: '(!empty(secretReaderPrincipalId))' }]);
+    expect(rbac.params.get('secretReaderPrincipalId')?.defaultValue).toBe('');
+    expect(main.params.get('secretReaderPrincipalId')?.defaultValue).toBe('');
+    const rbacModule = main.modules.find((m) => m.source === 'rbac.bicep');
+    expect(exprText(at(rbacModule?.body, 'params.secretReaderPrincipalId'))).toBe('secretReaderPrincipalId');
+    // Set with `azd env set SECRET_READER_PRINCIPAL_ID <object id>`; empty by default, so nobody reads secrets.
+    const { parameters } = JSON.parse(readFileSync(join(__dirname, '..', '..', 'infra', 'main.parameters.json'), 'utf8')) as { parameters: Record<string, { value: string }> };
+    expect(parameters.secretReaderPrincipalId?.value).toBe('${SECRET_READER_PRINCIPAL_ID}');
   });
 
   it('declares role assignments nowhere but rbac.bicep, and gives the deploying user none', () => {
@@ -326,7 +346,7 @@ describe('roles of the managed identity (rbac.bicep)', () => {
 
   it('keeps role assignment names stable across deployments (guid of scope, principal and role)', () => {
     for (const r of declared(rbac, 'Microsoft.Authorization/roleAssignments')) {
-      expect(exprText(r.body.name)).toMatch(/^guid\(\w+\.id, managedIdentityPrincipalId, roleIds\.\w+\)$/);
+      expect(exprText(r.body.name)).toMatch(/^guid\(\w+\.id, (managedIdentityPrincipalId|secretReaderPrincipalId), roleIds\.\w+\)$/);
     }
   });
 });
