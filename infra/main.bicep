@@ -27,6 +27,14 @@ param alertEmail string = ''
 @description('Object id of a person or group given Key Vault Secrets User on the vault, to read a new secret for delivery strategy manual (empty: nobody).')
 param secretReaderPrincipalId string = ''
 
+@description('AzureFunctionsJobHost__extensions__durableTask__storageProvider__maxQueuePollingInterval: longest wait between two polls of the Durable Functions queues (hh:mm:ss; Microsoft recommends 10 seconds or less on Flex Consumption).')
+param durableQueuePollingInterval string = '00:00:10'
+
+@minValue(0)
+@maxValue(10)
+@description('Always-ready instances for the durable scale group (orchestrations and activities start without a cold start, billed while idle); 0 scales to zero.')
+param durableAlwaysReadyInstances int = 0
+
 // ---- product settings (src/config.ts): defaults are the product's own ------------------------------
 
 @description('DURABLE_TASK_HUB: Durable Functions task hub name.')
@@ -248,6 +256,8 @@ module api 'app/api.bicep' = {
     deploymentContainerName: deploymentContainerName
     applicationInsightsName: appInsights.outputs.name
     appSettings: productSettings
+    durableQueuePollingInterval: durableQueuePollingInterval
+    durableAlwaysReadyInstances: durableAlwaysReadyInstances
   }
 }
 

@@ -19,6 +19,12 @@ param appSettings object
 param maximumInstanceCount int = 40
 @allowed([ 2048, 4096 ])
 param instanceMemoryMB int = 2048
+@description('Longest wait between two polls of the Durable Functions queues (hh:mm:ss).')
+param durableQueuePollingInterval string = '00:00:10'
+@minValue(0)
+@maxValue(10)
+@description('Always-ready instances of the per-function scale group `durable` (orchestrations and activities); 0 scales to zero.')
+param durableAlwaysReadyInstances int = 0
 
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
   name: storageAccountName
@@ -41,6 +47,15 @@ var hostStorageSettings = {
 var monitoringSettings = {
   APPLICATIONINSIGHTS_CONNECTION_STRING: applicationInsights.properties.ConnectionString
   APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identityClientId};Authorization=AAD'
+}
+
+// Microsoft's recommendations for Durable Functions (Azure Storage provider) on Flex Consumption: poll the
+// queues every 10 seconds or less, and optionally keep instances of the `durable` scale group ready.
+// https://learn.microsoft.com/azure/azure-functions/durable/durable-functions-azure-storage-provider#flex-consumption-plan
+// The polling interval overrides host.json through an app setting, the documented way to change host.json per app:
+// https://learn.microsoft.com/azure/azure-functions/functions-host-json#override-hostjson-values
+var durableSettings = {
+  AzureFunctionsJobHost__extensions__durableTask__storageProvider__maxQueuePollingInterval: durableQueuePollingInterval
 }
 
 resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
@@ -74,6 +89,8 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
       scaleAndConcurrency: {
         maximumInstanceCount: maximumInstanceCount
         instanceMemoryMB: instanceMemoryMB
+        // Billed while idle: https://learn.microsoft.com/azure/azure-functions/flex-consumption-plan#always-ready-instances
+        alwaysReady: durableAlwaysReadyInstances > 0 ? [ { name: 'durable', instanceCount: durableAlwaysReadyInstances } ] : []
       }
       // Flex Consumption takes the worker runtime here: FUNCTIONS_WORKER_RUNTIME is not a valid app setting on it.
       runtime: {
@@ -85,7 +102,7 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
 
   resource settings 'config' = {
     name: 'appsettings'
-    properties: union(appSettings, hostStorageSettings, monitoringSettings)
+    properties: union(appSettings, hostStorageSettings, monitoringSettings, durableSettings)
   }
 }
 

@@ -95,6 +95,19 @@ describe('what azd up creates', () => {
     expect(exprText(at(apiModule?.body, 'params.appServicePlanId'))).toBe('plan.outputs.resourceId');
   });
 
+  it('keeps no instance ready unless asked: DURABLE_ALWAYS_READY_INSTANCES names how many for the durable group', () => {
+    const site = one(api, 'Microsoft.Web/sites');
+    expect(exprText(at(site.body, 'properties.functionAppConfig.scaleAndConcurrency.alwaysReady'))).toBe(
+      "durableAlwaysReadyInstances > 0 ? [ { name: 'durable', instanceCount: durableAlwaysReadyInstances } ] : []",
+    );
+    for (const file of [main, api]) {
+      const param = file.params.get('durableAlwaysReadyInstances');
+      expect([file.path, param?.type, param?.defaultValue, param?.decorators.get('minValue'), param?.decorators.get('maxValue')]).toEqual([file.path, 'int', 0, [0], [10]]);
+    }
+    const apiModule = main.modules.find((m) => m.source === 'app/api.bicep');
+    expect(exprText(at(apiModule?.body, 'params.durableAlwaysReadyInstances'))).toBe('durableAlwaysReadyInstances');
+  });
+
   it('keeps the task hub and the deployment package in storage that accepts no shared key', () => {
     const storage = avm('storage/storage-account');
     expect(at(storage.body, 'params.allowSharedKeyAccess')).toBe(false);
@@ -249,6 +262,17 @@ describe('alert on the product alert lines', () => {
     const regexes = [...query.matchAll(/extract\(@'(.*?)', 1, Message\)/g)].map((m) => new RegExp(m[1] ?? ''));
     expect(regexes).toHaveLength(2);
     expect(regexes.map((r) => r.exec(message)?.[1])).toEqual(['contoso-prod', 'Rotation failed for contoso-prod: Graph 403 \\']);
+  });
+
+  it('never samples away the lines it counts: traces are excluded from Application Insights sampling', () => {
+    const hostJson = JSON.parse(readFileSync(join(__dirname, '..', '..', 'host.json'), 'utf8')) as {
+      logging: { applicationInsights: { samplingSettings: { isEnabled: boolean; excludedTypes?: string } } };
+    };
+    const sampling = hostJson.logging.applicationInsights.samplingSettings;
+    // https://learn.microsoft.com/azure/azure-functions/functions-host-json#applicationinsightssamplingsettings
+    const excluded = (sampling.excludedTypes ?? '').split(';').map((t) => t.trim());
+    expect(sampling.isEnabled === false || excluded.includes('Trace')).toBe(true);
+    expect(excluded).toEqual(expect.arrayContaining(['Request', 'Exception', 'Trace']));
   });
 
   it('mails the optional alert address through an action group', () => {

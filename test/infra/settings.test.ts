@@ -5,7 +5,7 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { HOST_SETTING_NAMES, SETTING_NAMES, SETTINGS } from '../../src/config';
+import { DURABLE_QUEUE_POLLING_SETTING, HOST_SETTING_NAMES, SETTING_NAMES, SETTINGS } from '../../src/config';
 import { captureFunctionApp } from '../runtime/helpers/functionsCore';
 import { at, exprText, INFRA_DIR, isExpr, isObject, loadBicep, objectAt, type BicepFile, type BicepObject, type BicepValue } from './bicep';
 
@@ -36,6 +36,7 @@ let api: BicepFile;
 let productSettings: BicepObject;
 let hostStorageSettings: BicepObject;
 let monitoringSettings: BicepObject;
+let durableSettings: BicepObject;
 
 beforeAll(async () => {
   main = await loadBicep('main.bicep');
@@ -43,7 +44,9 @@ beforeAll(async () => {
   const product = main.vars.get('productSettings');
   const hostStorage = api.vars.get('hostStorageSettings');
   const monitoring = api.vars.get('monitoringSettings');
-  if (!isObject(product) || !isObject(hostStorage) || !isObject(monitoring)) throw new Error('the app settings variables are missing from the Bicep');
+  const durable = api.vars.get('durableSettings');
+  if (!isObject(product) || !isObject(hostStorage) || !isObject(monitoring) || !isObject(durable)) throw new Error('the app settings variables are missing from the Bicep');
+  durableSettings = durable;
   productSettings = product;
   hostStorageSettings = hostStorage;
   monitoringSettings = monitoring;
@@ -57,6 +60,7 @@ function deployedSettingNames(): string[] {
   if (Object.keys(hostStorageSettings).every((k) => IDENTITY_BASED_STORAGE.test(k))) names.add('AzureWebJobsStorage');
   // Flex Consumption takes the worker runtime from functionAppConfig, not from an app setting.
   if (at(runtime, 'name') === sample.Values.FUNCTIONS_WORKER_RUNTIME) names.add('FUNCTIONS_WORKER_RUNTIME');
+  for (const key of Object.keys(durableSettings)) names.add(key);
   return [...names].sort();
 }
 
@@ -72,7 +76,7 @@ describe('app settings consistency (src/config.ts = Bicep = local.settings.sampl
     const functionApp = api.resources.find((r) => r.type === 'Microsoft.Web/sites' && !r.existing);
     const settings = api.resources.find((r) => r.type === 'Microsoft.Web/sites/config' && r.parentSymbol === functionApp?.symbol);
     expect(settings?.body.name).toBe('appsettings');
-    expect(exprText(settings?.body.properties)).toBe('union(appSettings, hostStorageSettings, monitoringSettings)');
+    expect(exprText(settings?.body.properties)).toBe('union(appSettings, hostStorageSettings, monitoringSettings, durableSettings)');
     const apiModule = main.modules.find((m) => m.source === 'app/api.bicep');
     expect(exprText(at(apiModule?.body, 'params.appSettings'))).toBe('productSettings');
 
@@ -120,6 +124,25 @@ describe('app settings consistency (src/config.ts = Bicep = local.settings.sampl
     for (const param of main.params.values()) {
       if (param.defaultValue === undefined) expect([param.name, parameters.parameters[param.name]]).toEqual([param.name, expect.anything()]);
     }
+  });
+
+  it('tunes the Durable Functions queue polling from one setting, with one default everywhere', () => {
+    // host.json's value is the default; the app setting overrides it in Azure, from a parameter azd can set.
+    const hostJson = JSON.parse(readFileSync(join(root, 'host.json'), 'utf8')) as { extensions: { durableTask: { storageProvider: Record<string, string> } } };
+    const fromHostJson = hostJson.extensions.durableTask.storageProvider.maxQueuePollingInterval;
+    expect(DURABLE_QUEUE_POLLING_SETTING).toBe('AzureFunctionsJobHost__extensions__durableTask__storageProvider__maxQueuePollingInterval');
+    expect(Object.keys(durableSettings)).toEqual([DURABLE_QUEUE_POLLING_SETTING]);
+    expect(exprText(durableSettings[DURABLE_QUEUE_POLLING_SETTING])).toBe('durableQueuePollingInterval');
+    // Microsoft's Flex Consumption guidance: 10 seconds or less.
+    expect(fromHostJson).toBe('00:00:10');
+    expect(api.params.get('durableQueuePollingInterval')?.defaultValue).toBe(fromHostJson);
+    expect(main.params.get('durableQueuePollingInterval')?.defaultValue).toBe(fromHostJson);
+    expect(sample.Values[DURABLE_QUEUE_POLLING_SETTING]).toBe(fromHostJson);
+    expect(exprText(at(main.modules.find((m) => m.source === 'app/api.bicep')?.body, 'params.durableQueuePollingInterval'))).toBe('durableQueuePollingInterval');
+    expect(parameters.parameters.durableQueuePollingInterval?.value).toBe('${DURABLE_QUEUE_POLLING_INTERVAL}');
+    // The override names a real host.json path: extensions.durableTask.storageProvider.maxQueuePollingInterval.
+    const path = DURABLE_QUEUE_POLLING_SETTING.replace(/^AzureFunctionsJobHost__/, '').split('__');
+    expect(path.reduce<unknown>((node, key) => (node as Record<string, unknown> | undefined)?.[key], hostJson)).toBe(fromHostJson);
   });
 
   it('holds every setting that host.json and the registered bindings read as %SETTING%', () => {
