@@ -177,7 +177,7 @@ export const SETTINGS = {
   DASHBOARD_URL: {
     schema: z.union([z.literal(''), httpsUrl]),
     default: '',
-    description: 'Public URL of the dashboard (`https://<app>.azurewebsites.net/api/dashboard`), linked from notification mail; never include the key.',
+    description: 'Public URL of the dashboard (`https://<app host name>/api/dashboard`; in Azure set from the app’s default host name), linked from notification mail; never include the key.',
   },
   ALERT_RECIPIENTS: {
     schema: z.union([z.literal('').transform(() => [] as string[]), emailList]),

@@ -12,7 +12,7 @@ param identityClientId string
 param storageAccountName string
 param deploymentContainerName string
 param applicationInsightsName string
-@description('The product settings (every key of SETTING_NAMES in src/config.ts).')
+@description('The product settings (every key of SETTING_NAMES in src/config.ts but DASHBOARD_URL, added here).')
 param appSettings object
 @minValue(40)
 @maxValue(1000)
@@ -56,6 +56,15 @@ var monitoringSettings = {
 // https://learn.microsoft.com/azure/azure-functions/functions-host-json#override-hostjson-values
 var durableSettings = {
   AzureFunctionsJobHost__extensions__durableTask__storageProvider__maxQueuePollingInterval: durableQueuePollingInterval
+}
+
+// Product settings only the created app can tell. Its host name is not always `<name>.azurewebsites.net`:
+// apps created since June 2024 may get `<name>-<hash>.<region>-01.azurewebsites.net` (App Service "unique
+// default hostname": https://github.com/MicrosoftDocs/azure-docs/blob/main/articles/app-service/includes/regionalization-note.md),
+// so the dashboard link is read from the site's defaultHostName. The settings are a child of the site, so
+// reading the site here is not circular.
+var siteSettings = {
+  DASHBOARD_URL: 'https://${functionApp.properties.defaultHostName}/api/dashboard'
 }
 
 resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
@@ -102,7 +111,7 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
 
   resource settings 'config' = {
     name: 'appsettings'
-    properties: union(appSettings, hostStorageSettings, monitoringSettings, durableSettings)
+    properties: union(appSettings, siteSettings, hostStorageSettings, monitoringSettings, durableSettings)
   }
 }
 

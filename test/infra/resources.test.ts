@@ -132,6 +132,21 @@ describe('what azd up creates', () => {
     expect(exprText(keyVault.outputs.get('uri')?.value)).toBe('vault.properties.vaultUri');
   });
 
+  it('names the vault anew for each deployment, so `azd down` then `azd up` never meets its soft-deleted predecessor', () => {
+    // Stable for every provision of one deployment (the identity lives as long as it does), new after `azd down`.
+    expect(exprText(main.vars.get('vaultName'))).toBe(
+      "!empty(keyVaultName) ? keyVaultName : 'kv-${toLower(uniqueString(subscription().id, environmentName, location, identity.outputs.principalId))}'",
+    );
+    const keyVaultModule = main.modules.find((m) => m.source === 'app/keyvault.bicep');
+    expect(exprText(at(keyVaultModule?.body, 'params.name'))).toBe('vaultName');
+    // 'kv-' + uniqueString's 13 characters: within Key Vault's 3-24.
+    expect('kv-'.length + 13).toBeLessThanOrEqual(24);
+    // The override is an explicit choice (KEY_VAULT_NAME), not the AZURE_KEY_VAULT_NAME output azd stores after a provision.
+    const { parameters } = JSON.parse(readFileSync(join(__dirname, '..', '..', 'infra', 'main.parameters.json'), 'utf8')) as { parameters: Record<string, { value: string }> };
+    expect(parameters.keyVaultName?.value).toBe('${KEY_VAULT_NAME}');
+    expect(main.outputs.has('KEY_VAULT_NAME')).toBe(false);
+  });
+
   it('monitors with Log Analytics and workspace-based Application Insights', () => {
     expect(at(avm('operational-insights/workspace').body, 'params.dataRetention')).toBe(30);
     expect(exprText(at(avm('insights/component').body, 'params.workspaceResourceId'))).toBe('logAnalytics.outputs.resourceId');
