@@ -15,7 +15,7 @@ param environmentName string
 @metadata({ azd: { type: 'location' } })
 param location string
 
-@description('Key Vault name override (3-24 letters, digits, hyphens). Needed only when a purge-protected vault of the default name is still soft-deleted.')
+@description('Key Vault name override (3-24 letters, digits, hyphens), e.g. a vault recovered from soft delete. Empty: a name unique to this deployment.')
 param keyVaultName string = ''
 
 @description('Create the Event Grid subscription from the vault to the function secretExpiryEvents. Event Grid checks that the function exists, so this is turned on after the first code deployment (see azure.yaml).')
@@ -23,6 +23,17 @@ param secretExpiryEventsEnabled bool = false
 
 @description('Email address that receives the alert on fno-graph-mail.alert log lines (empty: the alert fires in the portal only).')
 param alertEmail string = ''
+
+@description('Object id of a person or group given Key Vault Secrets User on the vault, to read a new secret for delivery strategy manual (empty: nobody).')
+param secretReaderPrincipalId string = ''
+
+@description('AzureFunctionsJobHost__extensions__durableTask__storageProvider__maxQueuePollingInterval: longest wait between two polls of the Durable Functions queues (hh:mm:ss; Microsoft recommends 10 seconds or less on Flex Consumption).')
+param durableQueuePollingInterval string = '00:00:10'
+
+@minValue(0)
+@maxValue(10)
+@description('Always-ready instances for the durable scale group (orchestrations and activities start without a cold start, billed while idle); 0 scales to zero.')
+param durableAlwaysReadyInstances int = 0
 
 // ---- product settings (src/config.ts): defaults are the product's own ------------------------------
 
@@ -102,7 +113,14 @@ param alertRecipients string = ''
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
 var tags = { 'azd-env-name': environmentName }
 var functionAppName = 'func-fno-${resourceToken}'
-var vaultName = !empty(keyVaultName) ? keyVaultName : 'kv-${resourceToken}'
+// The vault is purge-protected: after `azd down` its name stays reserved for the 90 days it is soft-deleted
+// (https://learn.microsoft.com/azure/key-vault/general/soft-delete-overview), and ARM refuses to create a
+// vault of that name again. Reusing it would take `createMode: 'recover'`, which fails when no deleted vault
+// of the name exists, and a template cannot look the deleted vaults up before choosing
+// (https://learn.microsoft.com/azure/templates/microsoft.keyvault/vaults). So the name is seeded with the
+// managed identity's principal id: the same for every provision of one deployment, new once `azd down` has
+// deleted the identity. The old vault stays recoverable by hand (README, troubleshooting).
+var vaultName = !empty(keyVaultName) ? keyVaultName : 'kv-${toLower(uniqueString(subscription().id, environmentName, location, identity.outputs.principalId))}'
 // Flex Consumption reads the app package from this container, with the app's identity.
 var deploymentContainerName = 'app-package-${take(functionAppName, 32)}-${take(resourceToken, 7)}'
 
@@ -199,7 +217,8 @@ module keyVault 'app/keyvault.bicep' = {
   }
 }
 
-// Every key of SETTING_NAMES in src/config.ts, and nothing else: test/infra keeps them in step.
+// Every key of SETTING_NAMES in src/config.ts but DASHBOARD_URL, which app/api.bicep adds from the app's
+// real host name, and nothing else: test/infra keeps them in step.
 var productSettings = {
   DURABLE_TASK_HUB: durableTaskHub
   ENTRA_TENANT_ID: tenant().tenantId
@@ -226,8 +245,6 @@ var productSettings = {
   MANUAL_DELIVERY_TIMEOUT_HOURS: manualDeliveryTimeoutHours
   MANUAL_DELIVERY_REMINDER_HOURS: manualDeliveryReminderHours
   SENDER_MAILBOX: senderMailbox
-  // The app's default host name, known before the app exists (reading it from the app would be circular).
-  DASHBOARD_URL: 'https://${functionAppName}.azurewebsites.net/api/dashboard'
   ALERT_RECIPIENTS: alertRecipients
 }
 
@@ -245,6 +262,8 @@ module api 'app/api.bicep' = {
     deploymentContainerName: deploymentContainerName
     applicationInsightsName: appInsights.outputs.name
     appSettings: productSettings
+    durableQueuePollingInterval: durableQueuePollingInterval
+    durableAlwaysReadyInstances: durableAlwaysReadyInstances
   }
 }
 
@@ -271,6 +290,8 @@ module alerts 'app/alerts.bicep' = {
     workspaceId: logAnalytics.outputs.resourceId
     alertEmail: alertEmail
   }
+  // The rule reads AppTraces, which Application Insights writes into the workspace: create it after the component.
+  dependsOn: [ appInsights ]
 }
 
 module rbac 'rbac.bicep' = {
@@ -281,6 +302,7 @@ module rbac 'rbac.bicep' = {
     keyVaultName: keyVault.outputs.name
     storageAccountName: storage.outputs.name
     applicationInsightsName: appInsights.outputs.name
+    secretReaderPrincipalId: secretReaderPrincipalId
   }
 }
 

@@ -3,7 +3,11 @@
 // (blob, queue and table data: the Functions host, the deployment package and the Durable Functions task
 // hub), and its Application Insights component (publishing telemetry with local authentication off).
 // Its Microsoft Graph permissions are not Azure roles: scripts/grant-graph-permissions.ts grants them.
+// Optionally one person or group may read the secrets (Key Vault Secrets User on the vault, nothing else):
+// with delivery strategy `manual` someone must read the new secret to enter it in F&O.
 param managedIdentityPrincipalId string
+@description('Object id of the person or group who reads secrets for manual delivery (empty: nobody).')
+param secretReaderPrincipalId string = ''
 param keyVaultName string
 param storageAccountName string
 param applicationInsightsName string
@@ -14,6 +18,7 @@ var roleIds = {
   storageQueueDataContributor: '974c5e8b-45b9-4653-ba55-5f855dd0fb88'
   storageTableDataContributor: '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3'
   monitoringMetricsPublisher: '3913510d-42f4-4e42-8a64-420c390055eb'
+  keyVaultSecretsUser: '4633458b-17de-408a-b874-0445c86b69e6'
 }
 
 resource vault 'Microsoft.KeyVault/vaults@2023-07-01' existing = {
@@ -75,5 +80,17 @@ resource monitoringMetricsPublisher 'Microsoft.Authorization/roleAssignments@202
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roleIds.monitoringMetricsPublisher)
     principalId: managedIdentityPrincipalId
     principalType: 'ServicePrincipal'
+  }
+}
+
+// Read secret values, nothing more (no listing of keys or certificates, no writes):
+// https://learn.microsoft.com/azure/key-vault/general/rbac-guide#azure-built-in-roles-for-key-vault-data-plane-operations
+// No principalType: the principal may be a user or a group, and Azure resolves an existing one itself.
+resource vaultSecretsReader 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(secretReaderPrincipalId)) {
+  name: guid(vault.id, secretReaderPrincipalId, roleIds.keyVaultSecretsUser)
+  scope: vault
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roleIds.keyVaultSecretsUser)
+    principalId: secretReaderPrincipalId
   }
 }

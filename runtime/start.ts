@@ -2,13 +2,15 @@
  * `npm start`: the sandbox cloud and the function app on the local runtime, in one process. Writes the
  * endpoints (plus `functionsUrl` and `functionKey`) to `.sandbox/endpoints.json`, prints where
  * everything is (the dashboard URL, with the key, first) and a request to paste, and stops cleanly on
- * Ctrl-C. Flags: `--port`, `--rpc-port`, `--sandbox-port-base` (0 = free ports) and `--state-dir`
- * (default `.sandbox/`).
+ * Ctrl-C. Flags: `--port`, `--rpc-port`, `--sandbox-port-base` (0 = free ports; with `--port 0` the durable
+ * RPC port is free too unless `--rpc-port` says otherwise, so two instances can run side by side) and
+ * `--state-dir` (default `.sandbox/`; one per instance).
+ *
+ * Only Node built-ins and the version check load before the check has passed: the rest needs Node 22.19.
  */
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { repositoryRoot } from '../sandbox/ca';
-import { startSandboxedApp } from './sandboxedApp';
+import { nodeVersionProblem } from './nodeVersion';
 
 /** `--name value` flags; ports default to the documented fixed ones, 0 picks free ports (tests). */
 function flag(name: string): string | undefined {
@@ -25,6 +27,8 @@ function portFlag(name: string, fallback: number): number {
 }
 
 async function main(): Promise<void> {
+  const { repositoryRoot } = await import('../sandbox/ca');
+  const { startSandboxedApp } = await import('./sandboxedApp');
   const sandboxDir = path.resolve(flag('state-dir') ?? path.join(repositoryRoot(), '.sandbox'));
   const endpointsFile = path.join(sandboxDir, 'endpoints.json');
   mkdirSync(sandboxDir, { recursive: true });
@@ -32,10 +36,12 @@ async function main(): Promise<void> {
   // would resume against a directory that no longer has their apps.
   rmSync(path.join(sandboxDir, 'durable'), { recursive: true, force: true });
 
+  const port = portFlag('port', 7071);
   const app = await startSandboxedApp({
     sandbox: { ports: { base: portFlag('sandbox-port-base', 8440) }, secretPropagationSeconds: 5 },
-    port: portFlag('port', 7071),
-    rpcPort: portFlag('rpc-port', 17071),
+    port,
+    // The durable RPC listener follows --port 0: a fixed 17071 would stop a second instance.
+    rpcPort: portFlag('rpc-port', port === 0 ? 0 : 17071),
     durableDir: path.join(sandboxDir, 'durable'),
     logsDir: path.join(sandboxDir, 'logs'),
     onLog: (entry) => {
@@ -92,6 +98,12 @@ async function main(): Promise<void> {
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
+}
+
+const problem = nodeVersionProblem(process.version);
+if (problem) {
+  process.stderr.write(`${problem}\n`);
+  process.exit(1);
 }
 
 main().catch((error: unknown) => {

@@ -178,7 +178,7 @@ export const SETTINGS = {
   DASHBOARD_URL: {
     schema: z.union([z.literal(''), httpsUrl]),
     default: '',
-    description: 'Public URL of the dashboard (`https://<app>.azurewebsites.net/api/dashboard`), linked from notification mail; never include the key.',
+    description: 'Public URL of the dashboard (`https://<app host name>/api/dashboard`; in Azure set from the app’s default host name), linked from notification mail; never include the key.',
   },
   ALERT_RECIPIENTS: {
     schema: z.union([z.literal('').transform(() => [] as string[]), emailList]),
@@ -190,8 +190,16 @@ export const SETTINGS = {
 export type SettingName = keyof typeof SETTINGS;
 export const SETTING_NAMES = Object.keys(SETTINGS) as SettingName[];
 
+/**
+ * host.json's `extensions.durableTask.storageProvider.maxQueuePollingInterval`, overridden by an app setting
+ * (https://learn.microsoft.com/azure/azure-functions/functions-host-json#override-hostjson-values). The
+ * Durable Functions extension resolves `%SETTING%` only in the task hub name and the connection name, so
+ * host.json cannot read this value from a setting of another name.
+ */
+export const DURABLE_QUEUE_POLLING_SETTING = 'AzureFunctionsJobHost__extensions__durableTask__storageProvider__maxQueuePollingInterval';
+
 /** Settings the Functions host itself reads; they appear in local.settings and Bicep but not in AppConfig. */
-export const HOST_SETTING_NAMES = ['AzureWebJobsStorage', 'FUNCTIONS_WORKER_RUNTIME'] as const;
+export const HOST_SETTING_NAMES = ['AzureWebJobsStorage', 'FUNCTIONS_WORKER_RUNTIME', DURABLE_QUEUE_POLLING_SETTING] as const;
 
 export interface AppConfig {
   taskHub: string;

@@ -12,13 +12,19 @@ param identityClientId string
 param storageAccountName string
 param deploymentContainerName string
 param applicationInsightsName string
-@description('The product settings (every key of SETTING_NAMES in src/config.ts).')
+@description('The product settings (every key of SETTING_NAMES in src/config.ts but DASHBOARD_URL, added here).')
 param appSettings object
 @minValue(40)
 @maxValue(1000)
 param maximumInstanceCount int = 40
 @allowed([ 2048, 4096 ])
 param instanceMemoryMB int = 2048
+@description('Longest wait between two polls of the Durable Functions queues (hh:mm:ss).')
+param durableQueuePollingInterval string = '00:00:10'
+@minValue(0)
+@maxValue(10)
+@description('Always-ready instances of the per-function scale group `durable` (orchestrations and activities); 0 scales to zero.')
+param durableAlwaysReadyInstances int = 0
 
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
   name: storageAccountName
@@ -41,6 +47,24 @@ var hostStorageSettings = {
 var monitoringSettings = {
   APPLICATIONINSIGHTS_CONNECTION_STRING: applicationInsights.properties.ConnectionString
   APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identityClientId};Authorization=AAD'
+}
+
+// Microsoft's recommendations for Durable Functions (Azure Storage provider) on Flex Consumption: poll the
+// queues every 10 seconds or less, and optionally keep instances of the `durable` scale group ready.
+// https://learn.microsoft.com/azure/azure-functions/durable/durable-functions-azure-storage-provider#flex-consumption-plan
+// The polling interval overrides host.json through an app setting, the documented way to change host.json per app:
+// https://learn.microsoft.com/azure/azure-functions/functions-host-json#override-hostjson-values
+var durableSettings = {
+  AzureFunctionsJobHost__extensions__durableTask__storageProvider__maxQueuePollingInterval: durableQueuePollingInterval
+}
+
+// Product settings only the created app can tell. Its host name is not always `<name>.azurewebsites.net`:
+// apps created since June 2024 may get `<name>-<hash>.<region>-01.azurewebsites.net` (App Service "unique
+// default hostname": https://github.com/MicrosoftDocs/azure-docs/blob/main/articles/app-service/includes/regionalization-note.md),
+// so the dashboard link is read from the site's defaultHostName. The settings are a child of the site, so
+// reading the site here is not circular.
+var siteSettings = {
+  DASHBOARD_URL: 'https://${functionApp.properties.defaultHostName}/api/dashboard'
 }
 
 resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
@@ -74,6 +98,8 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
       scaleAndConcurrency: {
         maximumInstanceCount: maximumInstanceCount
         instanceMemoryMB: instanceMemoryMB
+        // Billed while idle: https://learn.microsoft.com/azure/azure-functions/flex-consumption-plan#always-ready-instances
+        alwaysReady: durableAlwaysReadyInstances > 0 ? [ { name: 'durable', instanceCount: durableAlwaysReadyInstances } ] : []
       }
       // Flex Consumption takes the worker runtime here: FUNCTIONS_WORKER_RUNTIME is not a valid app setting on it.
       runtime: {
@@ -85,7 +111,7 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
 
   resource settings 'config' = {
     name: 'appsettings'
-    properties: union(appSettings, hostStorageSettings, monitoringSettings)
+    properties: union(appSettings, siteSettings, hostStorageSettings, monitoringSettings, durableSettings)
   }
 }
 

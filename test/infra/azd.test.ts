@@ -10,6 +10,7 @@ import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'yaml';
+import { backoffSeconds, DEFAULT_RETRY, enableSecretExpiryEvents, type HookDeps } from '../../scripts/enable-secret-expiry-events';
 
 const root = join(__dirname, '..', '..');
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
@@ -26,23 +27,40 @@ interface HookStep {
 }
 interface AzureYaml {
   name: string;
-  services: Record<string, { project: string; language: string; host: string; remoteBuild?: boolean }>;
+  requiredVersions?: { azd?: string };
+  services: Record<
+    string,
+    { project: string; language: string; host: string; remoteBuild?: boolean; dist?: string; hooks?: Record<string, { posix: HookStep; windows: HookStep }> }
+  >;
   hooks: Record<string, { posix: HookStep; windows: HookStep }>;
 }
 
 const azureYaml = parse(readFileSync(join(root, 'azure.yaml'), 'utf8')) as AzureYaml;
 
 describe('azure.yaml', () => {
-  it('deploys this package, built locally, as the function app service `api`', () => {
+  it('deploys the folder `npm run package` builds before packaging, as the function app service `api`', () => {
     expect(Object.keys(azureYaml.services)).toEqual(['api']);
-    expect(azureYaml.services.api).toEqual({ project: '.', language: 'ts', host: 'function', remoteBuild: false });
-    // azd runs `npm run build`; the Functions host loads package.json's main from the package.
-    expect(pkg.scripts.build).toBeDefined();
+    const api = azureYaml.services.api;
+    expect(api).toMatchObject({ project: '.', language: 'ts', host: 'function', remoteBuild: false, dist: '.deploy/app' });
+    // azd runs the service's prepackage hook, then zips `dist`: the package is complete before azd reads it.
+    expect(api?.hooks?.prepackage?.posix).toMatchObject({ shell: 'sh', run: 'npm run --silent package', continueOnError: false });
+    expect(api?.hooks?.prepackage?.windows).toMatchObject({ shell: 'pwsh', run: 'npm run --silent package', continueOnError: false });
+    expect(pkg.scripts.package).toBe('tsc -p scripts && node dist/scripts/package.js');
+    expect(readFileSync(join(root, 'scripts', 'package.ts'), 'utf8')).toContain("path.join(ROOT, '.deploy', 'app')");
+    expect(readFileSync(join(root, '.gitignore'), 'utf8').split('\n')).toContain('.deploy/');
+    // The Functions host loads package.json's main from the package.
     expect(pkg.main).toBe('dist/src/index.js');
-    const ignored = readFileSync(join(root, '.funcignore'), 'utf8').split(/\r?\n/).map((l) => l.trim());
-    for (const needed of ['dist', 'dist/', 'dist/src', 'host.json', 'package.json', '*.js', 'node_modules', 'node_modules/']) {
-      expect([needed, ignored.includes(needed)]).toEqual([needed, false]);
-    }
+    // The project's .funcignore is anchored to the project folder: were azd to apply it to the package, it
+    // would remove none of the package's files.
+    const rules = readFileSync(join(root, '.funcignore'), 'utf8').split(/\r?\n/).map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+    expect(rules.length).toBeGreaterThan(10);
+    for (const rule of rules) expect([rule, rule.startsWith('/')]).toEqual([rule, true]);
+    for (const kept of ['/dist', '/dist/src', '/host.json', '/package.json', '/node_modules', '/*.js']) expect(rules).not.toContain(kept);
+  });
+
+  it('refuses an azd that would remote-build the package whatever remoteBuild says (before 1.23.12)', () => {
+    expect(azureYaml.requiredVersions?.azd).toBe('>= 1.23.12');
+    expect(azureYaml.services.api?.remoteBuild).toBe(false);
   });
 
   it('grants the Graph permissions after every provision, on both shells, through the npm script', () => {
@@ -57,59 +75,130 @@ describe('azure.yaml', () => {
     expect(existsSync(join(root, 'scripts', 'grant-graph-permissions.ts'))).toBe(true);
   });
 
-  it('turns the secret expiry subscription on with the same commands on Windows', () => {
-    const { windows } = azureYaml.hooks.postdeploy ?? {};
-    expect(windows?.shell).toBe('pwsh');
-    expect(windows?.run).toContain("$env:SECRET_EXPIRY_EVENTS_ENABLED -ne 'true'");
-    expect(windows?.run).toContain('azd env set SECRET_EXPIRY_EVENTS_ENABLED true');
-    expect(windows?.run).toContain('azd provision --no-prompt');
-    expect(windows?.continueOnError).toBe(false);
+  it('turns the secret expiry subscription on with the same command on both shells', () => {
+    const hook = azureYaml.hooks.postdeploy;
+    expect(hook?.posix).toMatchObject({ shell: 'sh', run: 'npm run --silent enable-secret-expiry-events', continueOnError: false });
+    expect(hook?.windows).toMatchObject({ shell: 'pwsh', run: 'npm run --silent enable-secret-expiry-events', continueOnError: false });
+    expect(pkg.scripts['enable-secret-expiry-events']).toBe('tsc -p scripts && node dist/scripts/enable-secret-expiry-events.js');
   });
 });
 
-describe('postdeploy hook (posix), with a stand-in azd', () => {
+describe('second provision (postdeploy): retries while the new deployment syncs', () => {
+  function fakeAzd(provisionExitCodes: number[], envSetCode = 0): { deps: HookDeps; calls: string[]; waits: number[]; log: string[] } {
+    const calls: string[] = [];
+    const waits: number[] = [];
+    const log: string[] = [];
+    const codes = [...provisionExitCodes];
+    const deps: HookDeps = {
+      azd: (args) => {
+        calls.push(args.join(' '));
+        return Promise.resolve(args[0] === 'provision' ? (codes.shift() ?? 0) : envSetCode);
+      },
+      sleep: (seconds) => {
+        waits.push(seconds);
+        return Promise.resolve();
+      },
+      log: (line) => log.push(line),
+    };
+    return { deps, calls, waits, log };
+  }
+  const ON = 'env set SECRET_EXPIRY_EVENTS_ENABLED true';
+  const OFF = 'env set SECRET_EXPIRY_EVENTS_ENABLED false';
+  const PROVISION = 'provision --no-prompt';
+
+  it('waits 30, 60 and 120 seconds between four attempts by default', () => {
+    expect(DEFAULT_RETRY).toEqual({ attempts: 4, firstDelaySeconds: 30 });
+    expect(backoffSeconds(DEFAULT_RETRY)).toEqual([30, 60, 120]);
+    expect(backoffSeconds({ attempts: 1, firstDelaySeconds: 30 })).toEqual([]);
+  });
+
+  it('provisions once when the app is ready', async () => {
+    const azd = fakeAzd([0]);
+    expect(await enableSecretExpiryEvents(undefined, azd.deps)).toBe(0);
+    expect(azd.calls).toEqual([ON, PROVISION]);
+    expect(azd.waits).toEqual([]);
+  });
+
+  it('retries a failed provision with a doubling wait, and succeeds once Event Grid accepts the function', async () => {
+    const azd = fakeAzd([1, 1, 0]);
+    expect(await enableSecretExpiryEvents('false', azd.deps)).toBe(0);
+    expect(azd.calls).toEqual([ON, PROVISION, PROVISION, PROVISION]);
+    expect(azd.waits).toEqual([30, 60]);
+    expect(azd.log.filter((l) => l.includes('trying again in'))).toHaveLength(2);
+  });
+
+  it('fails after the last attempt with its exit code, and turns the setting back off so the next azd up tries again', async () => {
+    const azd = fakeAzd([1, 1, 1, 5]);
+    expect(await enableSecretExpiryEvents('', azd.deps)).toBe(5);
+    expect(azd.calls).toEqual([ON, PROVISION, PROVISION, PROVISION, PROVISION, OFF]);
+    expect(azd.waits).toEqual([30, 60, 120]);
+    expect(azd.log.at(-1)).toContain('azd env set SECRET_EXPIRY_EVENTS_ENABLED true && azd provision');
+  });
+
+  it('does nothing once the subscription is on', async () => {
+    for (const value of ['true', 'True', 'TRUE']) {
+      const azd = fakeAzd([]);
+      expect(await enableSecretExpiryEvents(value, azd.deps)).toBe(0);
+      expect(azd.calls).toEqual([]);
+    }
+  });
+
+  it('does not provision when azd cannot record the setting, and fails the hook', async () => {
+    const azd = fakeAzd([0], 3);
+    expect(await enableSecretExpiryEvents(undefined, azd.deps)).toBe(3);
+    expect(azd.calls).toEqual([ON]);
+  });
+});
+
+describe('postdeploy hook as azd runs it (compiled script, stand-in azd on PATH)', () => {
   let dir: string;
-  let script: string;
+  let entry: string;
 
   beforeAll(() => {
     dir = mkdtempSync(join(tmpdir(), 'azd-hook-'));
-    script = join(dir, 'postdeploy.sh');
-    writeFileSync(script, azureYaml.hooks.postdeploy?.posix.run ?? 'exit 99');
-    // Records each call; `AZD_FAIL_ON` makes one subcommand fail, as a real azd would on an error.
+    const tsc = spawnSync(join(root, 'node_modules', '.bin', 'tsc'), ['-p', join(root, 'scripts'), '--outDir', join(dir, 'out')], { encoding: 'utf8' });
+    expect(tsc.stdout + tsc.stderr).toBe('');
+    entry = join(dir, 'out', 'scripts', 'enable-secret-expiry-events.js');
+    // Records each call; provision fails as many times as AZD_PROVISION_FAILURES says, as azd would while
+    // Event Grid cannot see the function yet.
     writeFileSync(
       join(dir, 'azd'),
-      '#!/bin/sh\necho "$*" >> "$AZD_CALLS"\nif [ -n "$AZD_FAIL_ON" ] && [ "$1" = "$AZD_FAIL_ON" ]; then exit 3; fi\nexit 0\n',
+      [
+        '#!/bin/sh',
+        'echo "$*" >> "$AZD_CALLS"',
+        'if [ "$1" = provision ]; then',
+        '  n=$(cat "$AZD_CALLS.failures" 2>/dev/null || echo "${AZD_PROVISION_FAILURES:-0}")',
+        '  if [ "$n" -gt 0 ]; then echo $((n - 1)) > "$AZD_CALLS.failures"; exit 1; fi',
+        'fi',
+        'exit 0',
+        '',
+      ].join('\n'),
     );
     chmodSync(join(dir, 'azd'), 0o755);
   });
 
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  function runHook(env: Record<string, string>): { status: number | null; calls: string[] } {
+  function runHook(env: Record<string, string>): { status: number | null; calls: string[]; stdout: string } {
     const calls = join(dir, `calls-${Math.random().toString(36).slice(2)}`);
     writeFileSync(calls, '');
     const base: Record<string, string> = { PATH: `${dir}:${process.env.PATH ?? ''}`, AZD_CALLS: calls };
-    const result = spawnSync('sh', [script], { env: { ...base, ...env }, encoding: 'utf8' });
-    return { status: result.status, calls: readFileSync(calls, 'utf8').split('\n').filter((l) => l.length > 0) };
+    const result = spawnSync(process.execPath, [entry, '--first-delay-seconds', '0'], { env: { ...base, ...env }, encoding: 'utf8' });
+    return { status: result.status, calls: readFileSync(calls, 'utf8').split('\n').filter((l) => l.length > 0), stdout: result.stdout };
   }
 
-  it('enables the subscription and provisions once more after the first deployment', () => {
-    const environments: Array<Record<string, string>> = [{}, { SECRET_EXPIRY_EVENTS_ENABLED: 'false' }, { SECRET_EXPIRY_EVENTS_ENABLED: '' }];
-    for (const env of environments) {
-      expect(runHook(env)).toEqual({ status: 0, calls: ['env set SECRET_EXPIRY_EVENTS_ENABLED true', 'provision --no-prompt'] });
-    }
+  it('runs azd in the environment azd gives hooks, retrying until the provision succeeds', () => {
+    const result = runHook({ SECRET_EXPIRY_EVENTS_ENABLED: 'false', AZD_PROVISION_FAILURES: '2' });
+    expect(result.calls).toEqual(['env set SECRET_EXPIRY_EVENTS_ENABLED true', 'provision --no-prompt', 'provision --no-prompt', 'provision --no-prompt']);
+    expect(result.status).toBe(0);
+    expect(runHook({ SECRET_EXPIRY_EVENTS_ENABLED: 'true' })).toMatchObject({ status: 0, calls: [] });
   });
 
-  it('does nothing once the subscription is on', () => {
-    for (const value of ['true', 'True']) expect(runHook({ SECRET_EXPIRY_EVENTS_ENABLED: value })).toEqual({ status: 0, calls: [] });
-  });
-
-  it('does not provision when azd cannot record the setting, and fails the hook', () => {
-    const result = runHook({ AZD_FAIL_ON: 'env' });
-    expect(result.calls).toEqual(['env set SECRET_EXPIRY_EVENTS_ENABLED true']);
+  it('fails the hook (and so azd up) when every attempt fails', () => {
+    const result = runHook({ AZD_PROVISION_FAILURES: '9' });
     expect(result.status).not.toBe(0);
-    expect(runHook({ AZD_FAIL_ON: 'provision' }).status).not.toBe(0);
-    expect(azureYaml.hooks.postdeploy?.posix.continueOnError).toBe(false);
+    expect(result.calls.filter((c) => c.startsWith('provision'))).toHaveLength(DEFAULT_RETRY.attempts);
+    expect(result.calls.at(-1)).toBe('env set SECRET_EXPIRY_EVENTS_ENABLED false');
   });
 });
 

@@ -5,12 +5,14 @@
  * product's secrets delivered to `secretExpiryEvents`, an alert on the product's alert lines) and the
  * identity holds exactly the roles it needs, each on one resource.
  */
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ActivityDeps } from '../../src/activities/deps';
 import { notify } from '../../src/activities/notify';
 import { SECRET_NAME_PREFIX } from '../../src/contracts/names';
 import { captureFunctionApp } from '../runtime/helpers/functionsCore';
-import { at, exprText, loadBicep, objectAt, type BicepFile, type BicepModule, type BicepResource } from './bicep';
+import { at, exprText, loadBicep, objectAt, type BicepFile, type BicepModule, type BicepResource, type BicepValue } from './bicep';
+import { analyzeKql, APP_TRACES_SCHEMA } from './kusto';
 
 let main: BicepFile;
 let api: BicepFile;
@@ -93,6 +95,19 @@ describe('what azd up creates', () => {
     expect(exprText(at(apiModule?.body, 'params.appServicePlanId'))).toBe('plan.outputs.resourceId');
   });
 
+  it('keeps no instance ready unless asked: DURABLE_ALWAYS_READY_INSTANCES names how many for the durable group', () => {
+    const site = one(api, 'Microsoft.Web/sites');
+    expect(exprText(at(site.body, 'properties.functionAppConfig.scaleAndConcurrency.alwaysReady'))).toBe(
+      "durableAlwaysReadyInstances > 0 ? [ { name: 'durable', instanceCount: durableAlwaysReadyInstances } ] : []",
+    );
+    for (const file of [main, api]) {
+      const param = file.params.get('durableAlwaysReadyInstances');
+      expect([file.path, param?.type, param?.defaultValue, param?.decorators.get('minValue'), param?.decorators.get('maxValue')]).toEqual([file.path, 'int', 0, [0], [10]]);
+    }
+    const apiModule = main.modules.find((m) => m.source === 'app/api.bicep');
+    expect(exprText(at(apiModule?.body, 'params.durableAlwaysReadyInstances'))).toBe('durableAlwaysReadyInstances');
+  });
+
   it('keeps the task hub and the deployment package in storage that accepts no shared key', () => {
     const storage = avm('storage/storage-account');
     expect(at(storage.body, 'params.allowSharedKeyAccess')).toBe(false);
@@ -115,6 +130,21 @@ describe('what azd up creates', () => {
     expect(properties).not.toHaveProperty('accessPolicies');
     expect(exprText(properties.tenantId)).toBe('tenant().tenantId');
     expect(exprText(keyVault.outputs.get('uri')?.value)).toBe('vault.properties.vaultUri');
+  });
+
+  it('names the vault anew for each deployment, so `azd down` then `azd up` never meets its soft-deleted predecessor', () => {
+    // Stable for every provision of one deployment (the identity lives as long as it does), new after `azd down`.
+    expect(exprText(main.vars.get('vaultName'))).toBe(
+      "!empty(keyVaultName) ? keyVaultName : 'kv-${toLower(uniqueString(subscription().id, environmentName, location, identity.outputs.principalId))}'",
+    );
+    const keyVaultModule = main.modules.find((m) => m.source === 'app/keyvault.bicep');
+    expect(exprText(at(keyVaultModule?.body, 'params.name'))).toBe('vaultName');
+    // 'kv-' + uniqueString's 13 characters: within Key Vault's 3-24.
+    expect('kv-'.length + 13).toBeLessThanOrEqual(24);
+    // The override is an explicit choice (KEY_VAULT_NAME), not the AZURE_KEY_VAULT_NAME output azd stores after a provision.
+    const { parameters } = JSON.parse(readFileSync(join(__dirname, '..', '..', 'infra', 'main.parameters.json'), 'utf8')) as { parameters: Record<string, { value: string }> };
+    expect(parameters.keyVaultName?.value).toBe('${KEY_VAULT_NAME}');
+    expect(main.outputs.has('KEY_VAULT_NAME')).toBe(false);
   });
 
   it('monitors with Log Analytics and workspace-based Application Insights', () => {
@@ -195,6 +225,35 @@ describe('alert on the product alert lines', () => {
     expect(exprText(at(alertsModule?.body, 'params.workspaceId'))).toBe('logAnalytics.outputs.resourceId');
   });
 
+  it('is created after Application Insights, without the creation-time query check a new workspace fails', () => {
+    const rule = one(alerts, 'Microsoft.Insights/scheduledQueryRules');
+    expect(at(rule.body, 'properties.skipQueryValidation')).toBe(true);
+    const alertsModule = main.modules.find((m) => m.source === 'app/alerts.bicep');
+    expect((at(alertsModule?.body, 'dependsOn') as BicepValue[] | undefined)?.map((d) => exprText(d))).toEqual(['appInsights']);
+  });
+
+  it('is a query Azure Monitor accepts on the AppTraces table, with the environmentId dimension it splits by', () => {
+    const query = alerts.vars.get('alertQuery');
+    if (typeof query !== 'string') throw new Error('alertQuery is not a plain string');
+    const analysis = analyzeKql(query, { AppTraces: APP_TRACES_SCHEMA });
+    expect(analysis.diagnostics).toEqual([]);
+    // A dimension must be a string (or number) column of the result; TimeGenerated keeps the rows in the window.
+    expect(analysis.columns).toMatchObject({ TimeGenerated: 'datetime', environmentId: 'string', subject: 'string' });
+    const rule = one(alerts, 'Microsoft.Insights/scheduledQueryRules');
+    for (const dimension of at(rule.body, 'properties.criteria.allOf.0.dimensions') as Array<{ name: string }>) {
+      expect([dimension.name, analysis.columns[dimension.name]]).toEqual([dimension.name, 'string']);
+    }
+  });
+
+  it('would catch a wrong column, table or operator in that query (so the check above can fail)', () => {
+    const query = alerts.vars.get('alertQuery') as string;
+    const broken = [query.replace('| where Message', '| where Mesage'), query.replace('AppTraces', 'traces'), query.replace('| project', '| projekt')];
+    for (const text of broken) {
+      expect(broken.indexOf(text) >= 0 && text !== query).toBe(true);
+      expect(analyzeKql(text, { AppTraces: APP_TRACES_SCHEMA }).diagnostics.filter((d) => d.severity === 'Error').length).toBeGreaterThan(0);
+    }
+  });
+
   it('finds the lines the notify activity writes, and reads environment and subject out of them', async () => {
     const logged: string[] = [];
     const log = { info: () => undefined, warn: (l: string) => logged.push(`warn ${l}`), error: (l: string) => logged.push(`error ${l}`) };
@@ -220,6 +279,17 @@ describe('alert on the product alert lines', () => {
     expect(regexes.map((r) => r.exec(message)?.[1])).toEqual(['contoso-prod', 'Rotation failed for contoso-prod: Graph 403 \\']);
   });
 
+  it('never samples away the lines it counts: traces are excluded from Application Insights sampling', () => {
+    const hostJson = JSON.parse(readFileSync(join(__dirname, '..', '..', 'host.json'), 'utf8')) as {
+      logging: { applicationInsights: { samplingSettings: { isEnabled: boolean; excludedTypes?: string } } };
+    };
+    const sampling = hostJson.logging.applicationInsights.samplingSettings;
+    // https://learn.microsoft.com/azure/azure-functions/functions-host-json#applicationinsightssamplingsettings
+    const excluded = (sampling.excludedTypes ?? '').split(';').map((t) => t.trim());
+    expect(sampling.isEnabled === false || excluded.includes('Trace')).toBe(true);
+    expect(excluded).toEqual(expect.arrayContaining(['Request', 'Exception', 'Trace']));
+  });
+
   it('mails the optional alert address through an action group', () => {
     const group = one(alerts, 'Microsoft.Insights/actionGroups');
     expect(group.condition).toBe('(!empty(alertEmail))');
@@ -237,16 +307,17 @@ describe('roles of the managed identity (rbac.bicep)', () => {
     storageQueueDataContributor: '974c5e8b-45b9-4653-ba55-5f855dd0fb88',
     storageTableDataContributor: '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3',
     monitoringMetricsPublisher: '3913510d-42f4-4e42-8a64-420c390055eb',
+    keyVaultSecretsUser: '4633458b-17de-408a-b874-0445c86b69e6',
   };
   const KEY_VAULT_ROLE_IDS = new Set([
     ROLE.keyVaultSecretsOfficer,
+    ROLE.keyVaultSecretsUser,
     '00482a5a-887f-4fb3-b363-3b7fe8e74483', // Key Vault Administrator
-    '4633458b-17de-408a-b874-0445c86b69e6', // Key Vault Secrets User
     '21090545-7ca7-4776-b22c-e363652d74d2', // Key Vault Reader
     'f25e0fa2-a7c8-4377-a976-54943a77a395', // Key Vault Contributor
   ]);
 
-  function assignments(): Array<{ role: string; scope: string; principal: string; principalType: unknown }> {
+  function assignments(): Array<{ role: string; scope: string; principal: string; principalType: unknown; condition: string | undefined }> {
     const roleIds = rbac.vars.get('roleIds') as Record<string, string>;
     const lookup = (text: string | undefined): string => {
       const match = /roleIds\.(\w+)/.exec(text ?? '');
@@ -257,32 +328,50 @@ describe('roles of the managed identity (rbac.bicep)', () => {
       scope: exprText(r.body.scope) ?? '<none>',
       principal: exprText(at(r.body, 'properties.principalId')) ?? '<none>',
       principalType: at(r.body, 'properties.principalType'),
+      condition: r.condition,
     }));
   }
+  const identity = (role: string, scope: string) => ({ role, scope, principal: 'managedIdentityPrincipalId', principalType: 'ServicePrincipal', condition: undefined });
 
-  it('grants exactly the five roles, each on one resource, to the managed identity only', () => {
+  it('grants the managed identity exactly five roles, each on one resource', () => {
     expect(rbac.vars.get('roleIds')).toEqual(ROLE);
-    expect(assignments()).toEqual(
+    const forIdentity = assignments().filter((a) => a.principal === 'managedIdentityPrincipalId');
+    expect(forIdentity).toEqual(
       expect.arrayContaining([
-        { role: ROLE.keyVaultSecretsOfficer, scope: 'vault', principal: 'managedIdentityPrincipalId', principalType: 'ServicePrincipal' },
-        { role: ROLE.storageBlobDataOwner, scope: 'storage', principal: 'managedIdentityPrincipalId', principalType: 'ServicePrincipal' },
-        { role: ROLE.storageQueueDataContributor, scope: 'storage', principal: 'managedIdentityPrincipalId', principalType: 'ServicePrincipal' },
-        { role: ROLE.storageTableDataContributor, scope: 'storage', principal: 'managedIdentityPrincipalId', principalType: 'ServicePrincipal' },
-        { role: ROLE.monitoringMetricsPublisher, scope: 'applicationInsights', principal: 'managedIdentityPrincipalId', principalType: 'ServicePrincipal' },
+        identity(ROLE.keyVaultSecretsOfficer, 'vault'),
+        identity(ROLE.storageBlobDataOwner, 'storage'),
+        identity(ROLE.storageQueueDataContributor, 'storage'),
+        identity(ROLE.storageTableDataContributor, 'storage'),
+        identity(ROLE.monitoringMetricsPublisher, 'applicationInsights'),
       ]),
     );
-    expect(assignments()).toHaveLength(5);
+    expect(forIdentity).toHaveLength(5);
+    // Besides those, only the optional secret reader.
+    expect(assignments().filter((a) => a.principal !== 'managedIdentityPrincipalId').map((a) => a.principal)).toEqual(['secretReaderPrincipalId']);
     const rbacModule = main.modules.find((m) => m.source === 'rbac.bicep');
     expect(exprText(at(rbacModule?.body, 'params.managedIdentityPrincipalId'))).toBe('identity.outputs.principalId');
     expect(exprText(at(rbacModule?.body, 'params.keyVaultName'))).toBe('keyVault.outputs.name');
   });
 
-  it('gives Key Vault Secrets Officer on this vault only, and no other Key Vault role anywhere', () => {
-    const vaultRoles = assignments().filter((a) => KEY_VAULT_ROLE_IDS.has(a.role));
-    expect(vaultRoles).toEqual([{ role: ROLE.keyVaultSecretsOfficer, scope: 'vault', principal: 'managedIdentityPrincipalId', principalType: 'ServicePrincipal' }]);
+  it('gives Key Vault Secrets Officer on this vault to the identity, and no other Key Vault role to it', () => {
+    const vaultRoles = assignments().filter((a) => KEY_VAULT_ROLE_IDS.has(a.role) && a.principal === 'managedIdentityPrincipalId');
+    expect(vaultRoles).toEqual([identity(ROLE.keyVaultSecretsOfficer, 'vault')]);
     const vault = rbac.resources.find((r) => r.symbol === 'vault');
     expect(vault).toMatchObject({ type: 'Microsoft.KeyVault/vaults', existing: true });
     expect(exprText(vault?.body.name)).toBe('keyVaultName');
+  });
+
+  it('lets one optional person or group read secrets (Key Vault Secrets User on this vault, nothing else) for manual delivery', () => {
+    const reader = assignments().filter((a) => a.principal === 'secretReaderPrincipalId');
+    // No principalType: a user or a group may be named.
+    expect(reader).toEqual([{ role: ROLE.keyVaultSecretsUser, scope: 'vault', principal: 'secretReaderPrincipalId', principalType: undefined, condition: '(!empty(secretReaderPrincipalId))' }]);
+    expect(rbac.params.get('secretReaderPrincipalId')?.defaultValue).toBe('');
+    expect(main.params.get('secretReaderPrincipalId')?.defaultValue).toBe('');
+    const rbacModule = main.modules.find((m) => m.source === 'rbac.bicep');
+    expect(exprText(at(rbacModule?.body, 'params.secretReaderPrincipalId'))).toBe('secretReaderPrincipalId');
+    // Set with `azd env set SECRET_READER_PRINCIPAL_ID <object id>`; empty by default, so nobody reads secrets.
+    const { parameters } = JSON.parse(readFileSync(join(__dirname, '..', '..', 'infra', 'main.parameters.json'), 'utf8')) as { parameters: Record<string, { value: string }> };
+    expect(parameters.secretReaderPrincipalId?.value).toBe('${SECRET_READER_PRINCIPAL_ID}');
   });
 
   it('declares role assignments nowhere but rbac.bicep, and gives the deploying user none', () => {
@@ -296,7 +385,7 @@ describe('roles of the managed identity (rbac.bicep)', () => {
 
   it('keeps role assignment names stable across deployments (guid of scope, principal and role)', () => {
     for (const r of declared(rbac, 'Microsoft.Authorization/roleAssignments')) {
-      expect(exprText(r.body.name)).toMatch(/^guid\(\w+\.id, managedIdentityPrincipalId, roleIds\.\w+\)$/);
+      expect(exprText(r.body.name)).toMatch(/^guid\(\w+\.id, (managedIdentityPrincipalId|secretReaderPrincipalId), roleIds\.\w+\)$/);
     }
   });
 });

@@ -5,7 +5,7 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { HOST_SETTING_NAMES, SETTING_NAMES, SETTINGS } from '../../src/config';
+import { DURABLE_QUEUE_POLLING_SETTING, HOST_SETTING_NAMES, SETTING_NAMES, SETTINGS } from '../../src/config';
 import { captureFunctionApp } from '../runtime/helpers/functionsCore';
 import { at, exprText, INFRA_DIR, isExpr, isObject, loadBicep, objectAt, type BicepFile, type BicepObject, type BicepValue } from './bicep';
 
@@ -18,12 +18,13 @@ function paramNameOf(setting: string): string {
   return setting.toLowerCase().replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
 }
 
-/** Settings whose value only Azure knows, computed in main.bicep rather than taken from a parameter. */
+/** Settings whose value only Azure knows, computed in the Bicep rather than taken from a parameter. */
 const COMPUTED: Record<string, string> = {
   ENTRA_TENANT_ID: 'tenant().tenantId',
   AZURE_CLIENT_ID: 'identity.outputs.clientId',
   KEY_VAULT_URL: 'keyVault.outputs.uri',
-  DASHBOARD_URL: "'https://${functionAppName}.azurewebsites.net/api/dashboard'",
+  // From the created app (app/api.bicep): its host name may be regional, not `<name>.azurewebsites.net`.
+  DASHBOARD_URL: "'https://${functionApp.properties.defaultHostName}/api/dashboard'",
 };
 
 /** Host settings in the form a Flex Consumption app with a managed identity uses. */
@@ -36,6 +37,10 @@ let api: BicepFile;
 let productSettings: BicepObject;
 let hostStorageSettings: BicepObject;
 let monitoringSettings: BicepObject;
+let durableSettings: BicepObject;
+let siteSettings: BicepObject;
+/** The product settings as the app gets them: main.bicep's, plus those app/api.bicep reads from the site. */
+let allProductSettings: BicepObject;
 
 beforeAll(async () => {
   main = await loadBicep('main.bicep');
@@ -43,20 +48,28 @@ beforeAll(async () => {
   const product = main.vars.get('productSettings');
   const hostStorage = api.vars.get('hostStorageSettings');
   const monitoring = api.vars.get('monitoringSettings');
-  if (!isObject(product) || !isObject(hostStorage) || !isObject(monitoring)) throw new Error('the app settings variables are missing from the Bicep');
+  const durable = api.vars.get('durableSettings');
+  const site = api.vars.get('siteSettings');
+  if (!isObject(product) || !isObject(hostStorage) || !isObject(monitoring) || !isObject(durable) || !isObject(site)) {
+    throw new Error('the app settings variables are missing from the Bicep');
+  }
+  durableSettings = durable;
+  siteSettings = site;
   productSettings = product;
   hostStorageSettings = hostStorage;
   monitoringSettings = monitoring;
+  allProductSettings = { ...productSettings, ...siteSettings };
 });
 
 /** Every app setting the function app gets in Azure, mapped back to the names the code and local settings use. */
 function deployedSettingNames(): string[] {
   const functionApp = api.resources.find((r) => r.type === 'Microsoft.Web/sites' && !r.existing);
   const runtime = at(functionApp?.body, 'properties.functionAppConfig.runtime');
-  const names = new Set(Object.keys(productSettings));
+  const names = new Set(Object.keys(allProductSettings));
   if (Object.keys(hostStorageSettings).every((k) => IDENTITY_BASED_STORAGE.test(k))) names.add('AzureWebJobsStorage');
   // Flex Consumption takes the worker runtime from functionAppConfig, not from an app setting.
   if (at(runtime, 'name') === sample.Values.FUNCTIONS_WORKER_RUNTIME) names.add('FUNCTIONS_WORKER_RUNTIME');
+  for (const key of Object.keys(durableSettings)) names.add(key);
   return [...names].sort();
 }
 
@@ -64,7 +77,10 @@ describe('app settings consistency (src/config.ts = Bicep = local.settings.sampl
   it('deploys exactly the settings the code declares, host ones in their identity-based form', () => {
     const declared = [...SETTING_NAMES, ...HOST_SETTING_NAMES].sort();
     expect(deployedSettingNames()).toEqual(declared);
-    expect(Object.keys(productSettings).sort()).toEqual([...SETTING_NAMES].sort());
+    expect(Object.keys(allProductSettings).sort()).toEqual([...SETTING_NAMES].sort());
+    expect(Object.keys(siteSettings)).toEqual(['DASHBOARD_URL']);
+    // main.bicep cannot know the host name: it leaves the dashboard URL to the module that creates the app.
+    expect(Object.keys(productSettings)).not.toContain('DASHBOARD_URL');
     expect(Object.keys(sample.Values).sort()).toEqual(declared);
   });
 
@@ -72,7 +88,7 @@ describe('app settings consistency (src/config.ts = Bicep = local.settings.sampl
     const functionApp = api.resources.find((r) => r.type === 'Microsoft.Web/sites' && !r.existing);
     const settings = api.resources.find((r) => r.type === 'Microsoft.Web/sites/config' && r.parentSymbol === functionApp?.symbol);
     expect(settings?.body.name).toBe('appsettings');
-    expect(exprText(settings?.body.properties)).toBe('union(appSettings, hostStorageSettings, monitoringSettings)');
+    expect(exprText(settings?.body.properties)).toBe('union(appSettings, siteSettings, hostStorageSettings, monitoringSettings, durableSettings)');
     const apiModule = main.modules.find((m) => m.source === 'app/api.bicep');
     expect(exprText(at(apiModule?.body, 'params.appSettings'))).toBe('productSettings');
 
@@ -88,18 +104,21 @@ describe('app settings consistency (src/config.ts = Bicep = local.settings.sampl
   });
 
   it('computes the settings Azure knows: tenant, identity client id, vault URL, dashboard URL', () => {
-    for (const [key, expression] of Object.entries(COMPUTED)) expect([key, exprText(productSettings[key])]).toEqual([key, expression]);
+    for (const [key, expression] of Object.entries(COMPUTED)) expect([key, exprText(allProductSettings[key])]).toEqual([key, expression]);
     // Required settings (no default in config.ts) can only be computed: a parameter would start out empty.
     for (const key of SETTING_NAMES.filter((k) => SETTINGS[k].default === undefined)) expect(Object.keys(COMPUTED)).toContain(key);
-    // The dashboard URL names the same app the function app module creates, and passes the product's own check.
-    expect(exprText(at(main.modules.find((m) => m.source === 'app/api.bicep')?.body, 'params.name'))).toBe('functionAppName');
-    expect(SETTINGS.DASHBOARD_URL.schema.safeParse('https://func-fno-abc.azurewebsites.net/api/dashboard').success).toBe(true);
+    // The dashboard URL is that of the site the module creates, regional host names included, and passes the product's own check.
+    expect(api.resources.find((r) => r.symbol === 'functionApp')).toMatchObject({ type: 'Microsoft.Web/sites', existing: false });
+    for (const host of ['func-fno-abc.azurewebsites.net', 'func-fno-abc-d4e5f6g7h8.swedencentral-01.azurewebsites.net']) {
+      expect(SETTINGS.DASHBOARD_URL.schema.safeParse(`https://${host}/api/dashboard`).success).toBe(true);
+    }
+    expect(JSON.stringify(main.vars.get('productSettings'))).not.toContain('azurewebsites.net');
   });
 
   it('feeds every other setting from a parameter whose default is the product default', () => {
     for (const key of SETTING_NAMES.filter((k) => !(k in COMPUTED))) {
       const param = main.params.get(paramNameOf(key));
-      expect([key, exprText(productSettings[key])]).toEqual([key, paramNameOf(key)]);
+      expect([key, exprText(allProductSettings[key])]).toEqual([key, paramNameOf(key)]);
       expect([key, param?.type, param?.defaultValue]).toEqual([key, 'string', SETTINGS[key].default]);
     }
   });
@@ -116,10 +135,36 @@ describe('app settings consistency (src/config.ts = Bicep = local.settings.sampl
       expect([key, parameters.parameters[paramNameOf(key)]?.value]).toEqual([key, `\${${key}}`]);
     }
     for (const name of Object.keys(parameters.parameters)) expect([name, main.params.has(name)]).toEqual([name, true]);
+    // An output azd writes into the environment must not feed a parameter with anything but that parameter's
+    // own value: a computed output (a generated name, say) would pin it for every later provision, even after `azd down`.
+    for (const [name, { value }] of Object.entries(parameters.parameters)) {
+      const variable = /^\$\{([A-Z0-9_]+)\}$/.exec(String(value))?.[1] ?? '';
+      const output = main.outputs.get(variable);
+      if (output) expect([name, variable, exprText(output.value)]).toEqual([name, variable, name]);
+    }
     // Required parameters (no default) must come from azd.
     for (const param of main.params.values()) {
       if (param.defaultValue === undefined) expect([param.name, parameters.parameters[param.name]]).toEqual([param.name, expect.anything()]);
     }
+  });
+
+  it('tunes the Durable Functions queue polling from one setting, with one default everywhere', () => {
+    // host.json's value is the default; the app setting overrides it in Azure, from a parameter azd can set.
+    const hostJson = JSON.parse(readFileSync(join(root, 'host.json'), 'utf8')) as { extensions: { durableTask: { storageProvider: Record<string, string> } } };
+    const fromHostJson = hostJson.extensions.durableTask.storageProvider.maxQueuePollingInterval;
+    expect(DURABLE_QUEUE_POLLING_SETTING).toBe('AzureFunctionsJobHost__extensions__durableTask__storageProvider__maxQueuePollingInterval');
+    expect(Object.keys(durableSettings)).toEqual([DURABLE_QUEUE_POLLING_SETTING]);
+    expect(exprText(durableSettings[DURABLE_QUEUE_POLLING_SETTING])).toBe('durableQueuePollingInterval');
+    // Microsoft's Flex Consumption guidance: 10 seconds or less.
+    expect(fromHostJson).toBe('00:00:10');
+    expect(api.params.get('durableQueuePollingInterval')?.defaultValue).toBe(fromHostJson);
+    expect(main.params.get('durableQueuePollingInterval')?.defaultValue).toBe(fromHostJson);
+    expect(sample.Values[DURABLE_QUEUE_POLLING_SETTING]).toBe(fromHostJson);
+    expect(exprText(at(main.modules.find((m) => m.source === 'app/api.bicep')?.body, 'params.durableQueuePollingInterval'))).toBe('durableQueuePollingInterval');
+    expect(parameters.parameters.durableQueuePollingInterval?.value).toBe('${DURABLE_QUEUE_POLLING_INTERVAL}');
+    // The override names a real host.json path: extensions.durableTask.storageProvider.maxQueuePollingInterval.
+    const path = DURABLE_QUEUE_POLLING_SETTING.replace(/^AzureFunctionsJobHost__/, '').split('__');
+    expect(path.reduce<unknown>((node, key) => (node as Record<string, unknown> | undefined)?.[key], hostJson)).toBe(fromHostJson);
   });
 
   it('holds every setting that host.json and the registered bindings read as %SETTING%', () => {
