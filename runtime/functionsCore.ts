@@ -49,7 +49,7 @@ export interface RpcHttpData {
   method?: string | null;
   url?: string | null;
   headers?: Record<string, string> | null;
-  body?: RpcTypedData | null;
+  body?: RpcTypedData | null | undefined;
   params?: Record<string, string> | null;
   statusCode?: string | null;
   query?: Record<string, string> | null;
@@ -91,7 +91,7 @@ export interface CoreInvocationContext {
   invocationId: string;
   request: RpcInvocationRequest;
   metadata: FunctionMetadata;
-  state?: InvocationState;
+  state?: InvocationState | undefined;
   log(level: RpcLogLevel, category: RpcLogCategory, message: string): void;
 }
 

@@ -44,7 +44,7 @@ export interface HttpHostOptions {
   invoker: FunctionInvoker;
   log: RuntimeLog;
   /** Default 7071; 0 picks a free port. */
-  port?: number;
+  port?: number | undefined;
   /** Default 127.0.0.1 (the host is for this machine only). */
   hostname?: string;
   /** Accepted for `function` and `admin` level functions. */
@@ -53,7 +53,7 @@ export interface HttpHostOptions {
   systemKey?: string;
   /** Route prefix, `api` as in host.json's default. */
   routePrefix?: string;
-  maxRequestBodyBytes?: number;
+  maxRequestBodyBytes?: number | undefined;
   durableApi?: DurableHttpApi;
   /** Delivers one Event Grid event to a function (used by the Event Grid webhook). */
   deliverEventGridEvent?: (functionName: string, event: unknown) => Promise<EventDeliveryResult>;

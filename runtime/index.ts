@@ -47,7 +47,7 @@ export interface LocalRuntimeOptions {
   appSettings?: Record<string, string>;
   /** Scheduler interval of the durable driver and timer runner (default 100 ms). */
   schedulerIntervalMs?: number;
-  taskHubName?: string;
+  taskHubName?: string | undefined;
   maxRequestBodyBytes?: number;
   /** Also receives every log entry (e.g. to print them). */
   onLog?: (entry: LogEntry) => void;

@@ -27,7 +27,7 @@ export interface RuntimeLogOptions {
   fileName?: string;
   clock?: Clock;
   /** Also hand each entry to this function (e.g. a console printer for `npm start`). */
-  echo?: (entry: LogEntry) => void;
+  echo?: ((entry: LogEntry) => void) | undefined;
   /** Entries kept in memory for inspection (tests, diagnostics). */
   memoryLimit?: number;
 }

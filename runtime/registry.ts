@@ -47,7 +47,7 @@ export interface FunctionRegistration {
   timer?: TimerTriggerDescription;
   extraInputs: BindingDescription[];
   extraOutputs: BindingDescription[];
-  returnBinding?: BindingDescription;
+  returnBinding?: BindingDescription | undefined;
   /** True when the function receives a durable client input (`df.app.client.*`). */
   usesDurableClient: boolean;
   handler: FunctionCallback;

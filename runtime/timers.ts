@@ -17,7 +17,7 @@ export interface TimerRunnerOptions {
   log: RuntimeLog;
   clock?: Clock;
   /** Scheduler interval in ms (default 100). */
-  intervalMs?: number;
+  intervalMs?: number | undefined;
 }
 
 interface TimerState {

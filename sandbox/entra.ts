@@ -167,7 +167,7 @@ function formOf(req: SandboxRequest): URLSearchParams {
 }
 
 /** client_secret_post, or client_secret_basic (form-encoded id and secret inside Basic). */
-function clientCredentialsOf(req: SandboxRequest, form: URLSearchParams): { clientId?: string; clientSecret?: string } {
+function clientCredentialsOf(req: SandboxRequest, form: URLSearchParams): { clientId?: string | undefined; clientSecret?: string | undefined } {
   const basic = /^Basic\s+(.+)$/i.exec(req.headers['authorization'] ?? '');
   if (basic?.[1]) {
     const decoded = Buffer.from(basic[1], 'base64').toString('utf8');

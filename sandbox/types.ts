@@ -225,7 +225,7 @@ export interface Fault {
    * Only requests concerning this subject: an app's `uniqueName`, a Key Vault secret name or an F&O
    * environment id (see faultScope.ts).
    */
-  concerning?: string;
+  concerning?: string | undefined;
 }
 
 /** A record of one request the sandbox served (for API-economy counting). */

@@ -107,9 +107,9 @@ interface RawRetryOptions {
 
 interface Scheduled {
   kind: 'task' | 'timer' | 'send';
-  name?: string;
+  name?: string | undefined;
   /** For a recorded `EventSent`: the request id inside its message. */
-  requestId?: string;
+  requestId?: string | undefined;
 }
 
 function isRawAction(value: unknown): value is RawAction {

@@ -48,7 +48,7 @@ export interface DurableDriverOptions {
   dir: string;
   clock?: Clock;
   /** Scheduler interval in ms (default 100). */
-  intervalMs?: number;
+  intervalMs?: number | undefined;
   limits?: Partial<DecisionLimits>;
 }
 
@@ -66,11 +66,11 @@ export interface InstanceStatus {
 }
 
 export interface StatusQuery {
-  runtimeStatus?: RuntimeStatus[];
-  createdTimeFrom?: Date;
-  createdTimeTo?: Date;
-  instanceIdPrefix?: string;
-  showInput?: boolean;
+  runtimeStatus?: RuntimeStatus[] | undefined;
+  createdTimeFrom?: Date | undefined;
+  createdTimeTo?: Date | undefined;
+  instanceIdPrefix?: string | undefined;
+  showInput?: boolean | undefined;
 }
 
 export class DurableError extends Error {}
@@ -186,7 +186,7 @@ export class DurableDriver {
   // Management API
   // -------------------------------------------------------------------------------------------
 
-  startNew(name: string, options: { instanceId?: string; input?: unknown } = {}): string {
+  startNew(name: string, options: { instanceId?: string | undefined; input?: unknown } = {}): string {
     const orchestration = this.#registry.get(name);
     if (!orchestration || orchestration.triggerType !== 'orchestrationTrigger') {
       throw new DurableArgumentError(unknownOrchestratorMessage(name, this.#registry.orchestrations().map((f) => f.name)));

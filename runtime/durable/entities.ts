@@ -23,9 +23,9 @@ export interface EntityRequest {
   op: string;
   signal: boolean;
   /** The operation input as JSON text, if any. */
-  input?: string;
+  input?: string | undefined;
   /** The calling orchestration, for calls (its answer goes there). */
-  parent?: { instanceId: string; executionId: string };
+  parent?: { instanceId: string; executionId: string } | undefined;
   /** Epoch ms when the request was sent. */
   timestamp: number;
 }
@@ -38,7 +38,7 @@ export interface EntityRecord {
   key: string;
   exists: boolean;
   /** The entity state as JSON text (absent when the entity has none). */
-  state?: string;
+  state?: string | undefined;
   queue: EntityRequest[];
   lastUpdatedTime: string;
 }

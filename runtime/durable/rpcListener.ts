@@ -17,7 +17,7 @@ export interface RpcListener {
   close(): Promise<void>;
 }
 
-export async function startRpcListener(api: DurableHttpApi, options: { port?: number; log: RuntimeLog; maxBodyBytes?: number }): Promise<RpcListener> {
+export async function startRpcListener(api: DurableHttpApi, options: { port?: number | undefined; log: RuntimeLog; maxBodyBytes?: number | undefined }): Promise<RpcListener> {
   const hostname = '127.0.0.1';
   const maxBody = options.maxBodyBytes ?? 16 * 1024 * 1024;
   const server = http.createServer((req, res) => {

@@ -68,7 +68,7 @@ export async function readJsonBody(request: HttpRequest): Promise<unknown> {
  * The first zod issue as `field: problem` (one clear message beats a list of internals). `name` is what
  * the parsed value itself is called (a route or query parameter); without it, the value is the body.
  */
-export function describeIssues(error: z.ZodError, input?: unknown, name?: string): { detail: string; field?: string } {
+export function describeIssues(error: z.ZodError, input?: unknown, name?: string): { detail: string; field?: string | undefined } {
   const issue = error.issues[0];
   if (!issue) return { detail: 'The request is invalid.' };
   if (issue.code === 'unrecognized_keys') {

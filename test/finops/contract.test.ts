@@ -24,10 +24,10 @@ import {
 interface EntityField {
   name: string;
   type: string;
-  dataSource?: string;
-  dataField?: string;
-  edt?: string;
-  isComputed?: string;
+  dataSource?: string | undefined;
+  dataField?: string | undefined;
+  edt?: string | undefined;
+  isComputed?: string | undefined;
 }
 
 function fieldsOf(entity: XmlNode): EntityField[] {

@@ -9,7 +9,7 @@ import { describeIssues } from '../../src/functions/http';
 import { buildSetupInput } from '../../src/functions/runs';
 import { loadConfig } from '../../src/config';
 
-function problemOf(body: unknown): { detail: string; field?: string } {
+function problemOf(body: unknown): { detail: string; field?: string | undefined } {
   const r = setupRequestSchema.safeParse(body);
   if (r.success) throw new Error('expected a validation error');
   return describeIssues(r.error, body);
