@@ -550,7 +550,7 @@ export async function main(argv: readonly string[], env: Env, deps: MainDeps = {
   for (const line of finOpsInstructions(options)) out(line);
   if (options.apiUrl) {
     out('');
-    out(`Then start a setup: POST ${options.apiUrl}/api/environments/{environmentId}/setup with the function key (see README, Deploy to Azure).`);
+    out(`Then start a setup: POST ${options.apiUrl}/api/environments/{environmentId}/setup with the function key (see docs/deploying.md).`);
   }
   return 0;
 }

@@ -1,7 +1,7 @@
 /**
  * App settings, parsed once. Every setting the product reads is declared here (and nowhere else reads
  * `process.env`): a missing or malformed value fails start-up with one error naming every bad key.
- * The same key list feeds `local.settings.sample.json`, the README's settings table and the Bicep
+ * The same key list feeds `local.settings.sample.json`, the settings table of docs/settings.md and the Bicep
  * app settings; a test keeps them in step.
  */
 import { z } from 'zod';
@@ -228,7 +228,7 @@ export class ConfigError extends Error {
   constructor(readonly problems: Array<{ key: string; problem: string }>) {
     super(
       `The app settings are not usable: ${problems.map((p) => `${p.key} ${p.problem}`).join('; ')}. ` +
-        'See the settings table in README.md.',
+        'See the settings table in docs/settings.md.',
     );
     this.name = 'ConfigError';
   }

@@ -53,12 +53,12 @@ export class UsageError extends Error {
   }
 }
 
-const SETTINGS_HELP = `Settings (the app settings of README.md), later sources win:
+const SETTINGS_HELP = `Settings (the app settings of docs/settings.md), later sources win:
   environment variables
   --sandbox <endpoints.json>  a running sandbox (\`npm run sandbox\` writes .sandbox/endpoints.json)
   --settings <file>           the "Values" of a local.settings.json
 Against Azure the product's identity is DefaultAzureCredential: sign in first (e.g. \`az login\`)
-with an account that holds the permissions README.md lists.`;
+with an account that holds the permissions docs/settings.md lists.`;
 
 const COMMON_HELP = `  --state-dir <dir>     durable state of the runs (default ./${DEFAULT_STATE_DIR})
   --json                print one JSON document on stdout (the result, or {"error": ...})

@@ -56,7 +56,7 @@ function consentFailure(role: PromiseSettledResult<unknown>, grant: PromiseSettl
   if (denied.length === 2 && first) {
     return new ServiceError({
       ...first.toJSON(),
-      action: `Grant the function app's identity the Graph application permissions ${CONSENT_PERMISSIONS.join(' and ')} (see README, Permissions), or use the consent strategy request.`,
+      action: `Grant the function app's identity the Graph application permissions ${CONSENT_PERMISSIONS.join(' and ')} (see docs/settings.md, Permissions), or use the consent strategy request.`,
     });
   }
   return errors.find((e) => isServiceError(e) && !e.retryable) ?? errors[0];

@@ -257,13 +257,13 @@ const CREDENTIAL_POLICY = /(credential|password|secret)[^.]*(lifetime|policy)|(l
 function defaultPermission(service: ServiceId): string {
   switch (service) {
     case 'graph':
-      return "Grant the function app's identity the Graph application permission Application.ReadWrite.OwnedBy (see README, Permissions).";
+      return "Grant the function app's identity the Graph application permission Application.ReadWrite.OwnedBy (see docs/settings.md, Permissions).";
     case 'keyvault':
-      return "Grant the function app's identity the Key Vault Secrets Officer role on the vault (see README, Permissions).";
+      return "Grant the function app's identity the Key Vault Secrets Officer role on the vault (see docs/settings.md, Permissions).";
     case 'finops':
-      return "Register the function app's client id in Finance and Operations under System administration > Microsoft Entra applications (see README, Permissions).";
+      return "Register the function app's client id in Finance and Operations under System administration > Microsoft Entra applications (see docs/settings.md, Permissions).";
     case 'entra':
-      return 'Check the tenant id and the identity the function app signs in with (see README, Permissions).';
+      return 'Check the tenant id and the identity the function app signs in with (see docs/settings.md, Permissions).';
   }
 }
 
@@ -312,7 +312,7 @@ export function fromHttpFailure(f: HttpFailure, ctx: ErrorContext): ServiceError
         ...base,
         kind: 'permanent',
         action:
-          "The tenant's app management policy limits secret lifetime or forbids new secrets: lower SECRET_LIFETIME_DAYS below the policy's maximum, or ask an administrator to exempt this app (see README, Permissions).",
+          "The tenant's app management policy limits secret lifetime or forbids new secrets: lower SECRET_LIFETIME_DAYS below the policy's maximum, or ask an administrator to exempt this app (see docs/settings.md, Permissions).",
       });
     }
   }
@@ -328,7 +328,7 @@ export function fromHttpFailure(f: HttpFailure, ctx: ErrorContext): ServiceError
   if (f.status === 403) {
     const action =
       f.service === 'graph' && ctx.requiredPermission
-        ? `Grant the function app's identity the Graph application permission ${ctx.requiredPermission} (see README, Permissions).`
+        ? `Grant the function app's identity the Graph application permission ${ctx.requiredPermission} (see docs/settings.md, Permissions).`
         : defaultPermission(f.service);
     return new ServiceError({ ...base, kind: 'permanent', action });
   }

@@ -202,7 +202,7 @@ export class FinOpsEmailSettings {
   ): Promise<void> {
     const ctx = this.ctx('Deliver the client secret to Finance and Operations', options, {
       redact: [credential.secret],
-      notFoundAction: `Deploy the Graph credential entity ${this.entity.entitySet} to the environment (see README, Delivery), or switch the delivery strategy to manual.`,
+      notFoundAction: `Deploy the Graph credential entity ${this.entity.entitySet} to the environment (see docs/http-api.md, Strategies), or switch the delivery strategy to manual.`,
     });
     const origin = this.check(url, ctx);
     const path = await this.credentialPath(origin, ctx, options);
@@ -215,7 +215,7 @@ export class FinOpsEmailSettings {
   /** The application id F&O currently uses for Graph, or null when none is set. */
   async getGraphCredentialApplicationId(url: string, options: FinOpsCallOptions = {}): Promise<string | null> {
     const ctx = this.ctx('Read the Graph application id from Finance and Operations', options, {
-      notFoundAction: `Deploy the Graph credential entity ${this.entity.entitySet} to the environment (see README, Delivery), or switch the delivery strategy to manual.`,
+      notFoundAction: `Deploy the Graph credential entity ${this.entity.entitySet} to the environment (see docs/http-api.md, Strategies), or switch the delivery strategy to manual.`,
     });
     const origin = this.check(url, ctx);
     const path = await this.credentialPath(origin, ctx, options);

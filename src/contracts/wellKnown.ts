@@ -20,7 +20,7 @@ export const MANAGED_BY_MARKER = 'fno-graph-mail';
 
 /**
  * Tags of an environment's Key Vault secret. The vault is the registry: these tags, never the value,
- * are all the sweep reads. Tag names are part of the product's public contract (documented in the README).
+ * are all the sweep reads. Tag names are part of the product's public contract (documented in docs/operating.md).
  */
 export const SECRET_TAGS = {
   managedBy: 'managed-by',

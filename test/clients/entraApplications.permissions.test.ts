@@ -73,7 +73,7 @@ describe('EntraApplications when the managed identity lacks a Graph permission',
     expect(e.requestId).toBeDefined();
     expect(e.message).toContain('for environment no-role-env');
     expect(e.message).toContain(
-      "Grant the function app's identity the Graph application permission AppRoleAssignment.ReadWrite.All (see README, Permissions)",
+      "Grant the function app's identity the Graph application permission AppRoleAssignment.ReadWrite.All (see docs/settings.md, Permissions)",
     );
     // Nothing was assigned behind the error.
     const assignments = (await sandbox.control<{ appRoleAssignments: Array<{ principalId: string }> }>('/state')).body.appRoleAssignments;

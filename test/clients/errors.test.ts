@@ -81,7 +81,7 @@ describe('Graph errors', () => {
     expect(e.message).toBe(
       'Register the app failed for environment contoso-uat: Microsoft Graph answered 403 Authorization_RequestDenied: ' +
         'Insufficient privileges to complete the operation. ' +
-        "Grant the function app's identity the Graph application permission AppRoleAssignment.ReadWrite.All (see README, Permissions). " +
+        "Grant the function app's identity the Graph application permission AppRoleAssignment.ReadWrite.All (see docs/settings.md, Permissions). " +
         '(request id req-123)',
     );
   });

@@ -1,6 +1,6 @@
 /**
  * App settings: parsed once with one error naming every bad key, and the same key list in
- * local.settings.sample.json and the README's settings table.
+ * local.settings.sample.json and the settings table of docs/settings.md.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -76,7 +76,7 @@ describe('loadConfig', () => {
     expect(message).toContain('ENTRA_TENANT_ID is missing');
     expect(message).toContain('KEY_VAULT_URL must use https');
     expect(message).toContain('SECRET_LIFETIME_DAYS must be at most 730');
-    expect(message).toContain('README');
+    expect(message).toContain('docs/settings.md');
   });
 
   it('treats an empty value as unset', () => {
@@ -91,8 +91,8 @@ describe('settings are listed consistently', () => {
     expect(Object.keys(sample.Values).sort()).toEqual([...SETTING_NAMES, ...HOST_SETTING_NAMES].sort());
   });
 
-  it('the README settings table explains every setting', () => {
-    const readme = readFileSync(join(root, 'README.md'), 'utf8');
+  it('the settings table (docs/settings.md) explains every setting', () => {
+    const readme = readFileSync(join(root, 'docs', 'settings.md'), 'utf8');
     for (const key of [...SETTING_NAMES, ...HOST_SETTING_NAMES]) expect(readme).toMatch(new RegExp(`\\|\\s*\`${key}\`\\s*\\|`));
   });
 
