@@ -11,7 +11,7 @@ import { startSandbox, type RunningSandbox, type SandboxEndpoints, type StartSan
 import { setProductServices } from '../src/composition';
 import { useClock } from '../src/clock';
 import { resetAppConfig, SETTING_NAMES, SETTINGS } from '../src/config';
-import { startLocalRuntime, type LocalRuntime, type LogEntry } from './index';
+import { startLocalRuntime, type Clock, type LocalRuntime, type LogEntry } from './index';
 
 export interface SandboxedAppOptions {
   sandbox?: StartSandboxOptions;
@@ -89,6 +89,11 @@ export async function startSandboxedApp(options: SandboxedAppOptions = {}): Prom
   try {
     trustCertificate(readFileSync(sandbox.endpoints.caCertPath, 'utf8'));
     let settings = { ...sandboxAppSettings(sandbox.endpoints), ...(options.appSettings ?? {}) };
+    // Observable, so the durable driver and the timer runner react to a clock move at once, not at their next tick.
+    const sandboxClock: Clock & { onChange(listener: (now: number) => void): () => void } = {
+      now: () => sandbox.state.now(),
+      onChange: (listener) => sandbox.state.onClockAdvanced(listener),
+    };
     const launch = async (port: number, functionKey: string | undefined): Promise<LocalRuntime> => {
       // The product caches its settings and clients per process: start from a clean slate.
       resetProductCaches();
@@ -102,7 +107,7 @@ export async function startSandboxedApp(options: SandboxedAppOptions = {}): Prom
         ...(options.schedulerIntervalMs !== undefined ? { schedulerIntervalMs: options.schedulerIntervalMs } : {}),
         ...(options.onLog ? { onLog: options.onLog } : {}),
         taskHubName: settings.DURABLE_TASK_HUB,
-        clock: { now: () => sandbox.state.now() },
+        clock: sandboxClock,
         appSettings: settings,
       });
       // Outside orchestrations the product reads time from src/clock: make it the sandbox's virtual clock.

@@ -8,7 +8,7 @@
  */
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import type { InstanceStatus } from '../../runtime';
+import type { DurableDriver, InstanceStatus } from '../../runtime';
 import { HistoryEventType } from '../../runtime/durable/history';
 import type { CallRecord } from '../../sandbox/types';
 import type { TestApp } from '../helpers/app';
@@ -155,36 +155,57 @@ export interface DriveOptions {
   until?: (status: InstanceStatus) => boolean;
 }
 
+/** Longest wait on one driver for a change before looking again (the runtime may have been restarted). */
+const SLICE_MS = 100;
+
+/** Everything about an instance that can decide what `drive` does next (its status and pending work). */
+function progressKey(driver: DurableDriver, instanceId: string): string {
+  return JSON.stringify(driver.pendingWork(instanceId) ?? null);
+}
+
+/** Resolves when the driver reports a change of the instance, or after `ms`. */
+function nextChange(driver: DurableDriver, instanceId: string, ms: number): Promise<void> {
+  const seen = progressKey(driver, instanceId);
+  return new Promise((resolve) => {
+    const done = (): void => {
+      clearTimeout(timer);
+      unsubscribe();
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    const unsubscribe = driver.onChange(() => {
+      if (progressKey(driver, instanceId) !== seen) done();
+    });
+  });
+}
+
 /**
  * Lets a run progress until it ends; whenever it waits on nothing but a durable timer (a retry's
  * back-off, the grace period), moves the clock to that timer. Other runs may progress at the same
- * time: only this instance's own persisted state decides when it is waiting.
+ * time: only this instance's own pending work decides when it is waiting. Follows the driver's change
+ * notifications rather than polling.
  */
 export async function drive(app: TestApp, keeper: TimeKeeper, instanceId: string, options: DriveOptions = {}): Promise<InstanceStatus> {
   const deadline = Date.now() + (options.timeoutMs ?? 60_000);
   const maxAdvanceMs = options.maxAdvanceMs ?? 86_400_000;
-  let lastUpdated = '';
-  let quietPolls = 0;
   for (;;) {
-    const status = app.runtime.durable.getStatus(instanceId);
+    const driver = app.runtime.durable;
+    const status = driver.getStatus(instanceId);
     if (status && (TERMINAL.has(status.runtimeStatus) || options.until?.(status))) return status;
     if (Date.now() > deadline) {
       throw new Error(`${instanceId} did not finish in time; last status ${JSON.stringify(status?.customStatus ?? null)}`);
     }
-    // Reading the persisted record costs a parse: only when the instance has been quiet for a moment.
-    quietPolls = status && status.lastUpdatedTime === lastUpdated ? quietPolls + 1 : 0;
-    lastUpdated = status?.lastUpdatedTime ?? '';
-    if (quietPolls >= 2) {
-      const record = persistedInstance(app, instanceId);
-      if (record && record.inbox.length === 0 && record.pendingActivities.length === 0 && record.pendingTimers.length > 0) {
-        const next = Math.min(...record.pendingTimers.map((t) => Date.parse(t.fireAt)));
-        const wait = next - app.sandbox.state.now();
-        if (wait > maxAdvanceMs) throw new Error(`${instanceId} waits ${Math.round(wait / 1000)} s on a timer, longer than this drive allows`);
-        if (wait > 0) await keeper.advanceTo(next + 5);
+    const work = driver.pendingWork(instanceId);
+    if (work && !work.episodePending && work.activities === 0 && work.timers.length > 0) {
+      const next = Math.min(...work.timers);
+      const wait = next - app.sandbox.state.now();
+      if (wait > maxAdvanceMs) throw new Error(`${instanceId} waits ${Math.round(wait / 1000)} s on a timer, longer than this drive allows`);
+      if (wait > 0) {
+        await keeper.advanceTo(next + 5);
+        continue;
       }
-      quietPolls = record && record.pendingActivities.length > 0 ? -8 : 0;
     }
-    await sleep(15);
+    await nextChange(driver, instanceId, Math.min(SLICE_MS, Math.max(1, deadline - Date.now())));
   }
 }
 
