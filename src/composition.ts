@@ -32,6 +32,29 @@ function decodeRoles(accessToken: string): string[] {
   return Array.isArray(claims.roles) ? claims.roles.filter((r): r is string => typeof r === 'string') : [];
 }
 
+/**
+ * How long the SDK clients wait between their own retries when the service names no time itself;
+ * their retry counts and their honouring of `Retry-After` stay as the SDKs set them. Never set in
+ * production, where each SDK's defaults apply: a harness running the app against an emulated cloud
+ * (the reliability suites' fault matrix) shortens the back-off so that riding out hundreds of faults
+ * does not sleep for minutes.
+ */
+export interface RetryPacing {
+  /** First back-off of Key Vault, F&O and Entra token calls (core-rest-pipeline's exponential retry; SDK default 800 ms). */
+  retryDelayInMs: number;
+  /** Longest such back-off (SDK default 64 s). */
+  maxRetryDelayInMs: number;
+  /** Base delay of the Graph client's retry of 429/503/504 without `Retry-After` (default 3 s). */
+  graphDelaySeconds: number;
+}
+
+let retryPacing: RetryPacing | undefined;
+
+/** Installs retry pacing for the services built from now on, or restores the SDK defaults with `undefined`. */
+export function setRetryPacing(next: RetryPacing | undefined): void {
+  retryPacing = next;
+}
+
 export function createProductServices(config: AppConfig, credential?: TokenCredential): ProductServices {
   /* eslint-disable @typescript-eslint/no-require-imports -- loaded on first use to keep cold start short */
   const identity = require('@azure/identity') as typeof import('@azure/identity');
@@ -39,18 +62,27 @@ export function createProductServices(config: AppConfig, credential?: TokenCrede
   const { createActivities } = require('./activities') as typeof import('./activities');
   /* eslint-enable @typescript-eslint/no-require-imports */
 
+  const pacing = retryPacing;
+  const azureRetry = pacing ? { retryDelayInMs: pacing.retryDelayInMs, maxRetryDelayInMs: pacing.maxRetryDelayInMs } : undefined;
   const productCredential =
     credential ??
     new identity.DefaultAzureCredential({
       authorityHost: config.authorityHost,
       ...(config.managedIdentityClientId ? { managedIdentityClientId: config.managedIdentityClientId } : {}),
+      // Five retries is what DefaultAzureCredential gives its managed identity credential when no retry options are passed.
+      ...(azureRetry ? { retryOptions: { maxRetries: 5, ...azureRetry } } : {}),
     });
   const graphScope = graphScopeFor(config.graphBaseUrl);
   const entraByTenant = new Map<string, EntraApplications>();
   const entra = (tenantId: string): EntraApplications => {
     let client = entraByTenant.get(tenantId);
     if (!client) {
-      client = new clients.EntraApplications(productCredential, { graphBaseUrl: config.graphBaseUrl, scope: graphScope, tenantId });
+      client = new clients.EntraApplications(productCredential, {
+        graphBaseUrl: config.graphBaseUrl,
+        scope: graphScope,
+        tenantId,
+        ...(pacing ? { retry: { delaySeconds: pacing.graphDelaySeconds } } : {}),
+      });
       entraByTenant.set(tenantId, client);
     }
     return client;
@@ -59,6 +91,7 @@ export function createProductServices(config: AppConfig, credential?: TokenCrede
   const vault = new clients.CredentialVault(productCredential, {
     vaultUrl: config.keyVaultUrl,
     disableChallengeResourceVerification: !VAULT_SUFFIXES.some((s) => vaultHost.endsWith(s)),
+    ...(azureRetry ? { retry: azureRetry } : {}),
   });
   const finOps = new clients.FinOpsEmailSettings(productCredential, {
     allowedHosts: config.finOps.allowedHosts,
@@ -68,12 +101,14 @@ export function createProductServices(config: AppConfig, credential?: TokenCrede
       secretField: config.finOps.credentialEntity.secretField,
       ...(config.finOps.credentialEntity.key ? { key: config.finOps.credentialEntity.key } : {}),
     },
+    ...(azureRetry ? { pipelineOptions: { retryOptions: azureRetry } } : {}),
   });
 
   const signInAs = (input: { tenantId: string; appId: string; secret: string }): ApplicationSession => {
     const appCredential = new identity.ClientSecretCredential(input.tenantId, input.appId, input.secret, {
       authorityHost: config.authorityHost,
       disableInstanceDiscovery: true,
+      ...(azureRetry ? { retryOptions: azureRetry } : {}),
     });
     const ctx = { operation: 'Sign in with the new credential', service: 'entra' as const, freshSecret: true, redact: [input.secret] };
     return {
@@ -86,7 +121,12 @@ export function createProductServices(config: AppConfig, credential?: TokenCrede
         }
       },
       async sendMail(message: MailMessage): Promise<void> {
-        const asApp = new clients.EntraApplications(appCredential, { graphBaseUrl: config.graphBaseUrl, scope: graphScope, tenantId: input.tenantId });
+        const asApp = new clients.EntraApplications(appCredential, {
+          graphBaseUrl: config.graphBaseUrl,
+          scope: graphScope,
+          tenantId: input.tenantId,
+          ...(pacing ? { retry: { delaySeconds: pacing.graphDelaySeconds } } : {}),
+        });
         await asApp.sendMail(message);
       },
     };

@@ -11,6 +11,7 @@ import { startTestApp, type TestApp } from '../helpers/app';
 import {
   drive,
   endState,
+  FAST_RETRY_PACING,
   faultName,
   historyCounts,
   NEVER,
@@ -47,6 +48,7 @@ beforeAll(async () => {
   app = await startTestApp({
     sandbox: { environmentIds: [...GSP_ENVIRONMENTS, ...OIDC_ENVIRONMENTS, 'oidc-rotation', 'lagged'], secretPropagationSeconds: 0 },
     appSettings: SETTINGS,
+    retryPacing: FAST_RETRY_PACING,
   });
   keeper = new TimeKeeper(app);
 });

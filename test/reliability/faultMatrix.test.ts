@@ -17,6 +17,7 @@ import {
   describeCall,
   drive,
   endState,
+  FAST_RETRY_PACING,
   faultName,
   historyCounts,
   matches,
@@ -297,6 +298,7 @@ beforeAll(async () => {
       secretPropagationSeconds: 0,
     },
     appSettings: { ROTATION_GRACE_HOURS: '1', ROTATION_SWEEP_SCHEDULE: NEVER, DRIFT_CHECK_SCHEDULE: NEVER },
+    retryPacing: FAST_RETRY_PACING,
   });
   keeper = new TimeKeeper(app);
 

@@ -11,9 +11,18 @@ import * as path from 'node:path';
 import type { DurableDriver, InstanceStatus } from '../../runtime';
 import { HistoryEventType } from '../../runtime/durable/history';
 import type { CallRecord } from '../../sandbox/types';
+import type { RetryPacing } from '../../src/composition';
 import type { TestApp } from '../helpers/app';
 
 export const TERMINAL = new Set(['Completed', 'Failed', 'Terminated', 'Canceled']);
+
+/**
+ * The SDKs' own back-off between retries, shortened for the fault matrix: the same number of retries
+ * and `Retry-After` still honoured, but no second-long sleeps between attempts at a 500 or a reset.
+ * How long each SDK waits by default is the clients' concern (test/clients); what the matrix proves is
+ * that every call rides out each fault.
+ */
+export const FAST_RETRY_PACING: RetryPacing = { retryDelayInMs: 5, maxRetryDelayInMs: 20, graphDelaySeconds: 0 };
 
 /** Timer functions parked on a date that never comes (31 February), so no sweep or drift check runs uninvited. */
 export const NEVER = '0 0 3 31 2 *';
@@ -158,9 +167,9 @@ export interface DriveOptions {
 /** Longest wait on one driver for a change before looking again (the runtime may have been restarted). */
 const SLICE_MS = 100;
 
-/** Everything about an instance that can decide what `drive` does next (its status and pending work). */
-function progressKey(driver: DurableDriver, instanceId: string): string {
-  return JSON.stringify(driver.pendingWork(instanceId) ?? null);
+/** Changes whenever anything that can decide what `drive` does next changes (status, pending work). */
+function progressKey(driver: DurableDriver, instanceId: string): number {
+  return driver.pendingWork(instanceId)?.revision ?? -1;
 }
 
 /** Resolves when the driver reports a change of the instance, or after `ms`. */
