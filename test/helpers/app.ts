@@ -5,7 +5,7 @@
  */
 // Must come first: lets @azure/functions register for real under jest (virtual @azure/functions-core).
 import '../runtime/helpers/functionsCore';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import type { InstanceStatus, LogEntry } from '../../runtime';
@@ -19,6 +19,7 @@ export interface ApiReply<T = Record<string, unknown>> {
 }
 
 export interface TestApp extends SandboxedApp {
+  /** Holds the app's durable state and logs; removed by `stop()`. */
   dir: string;
   logs: LogEntry[];
   /** Every response body the tests saw (for leak scans). */
@@ -51,18 +52,26 @@ function changeKey(status: InstanceStatus | undefined): string {
 }
 
 export async function startTestApp(options: SandboxedAppOptions = {}): Promise<TestApp> {
+  // Durable state and logs of this app only; removed again when it stops.
   const dir = mkdtempSync(path.join(tmpdir(), 'fno-graph-mail-e2e-'));
+  const removeDir = (): void => rmSync(dir, { recursive: true, force: true });
   const logs: LogEntry[] = [];
-  const app = await startSandboxedApp({
-    port: 0,
-    rpcPort: 0,
-    durableDir: path.join(dir, 'durable'),
-    logsDir: path.join(dir, 'logs'),
-    schedulerIntervalMs: 20,
-    ...options,
-    sandbox: { ports: { base: 0 }, secretPropagationSeconds: 1, ...(options.sandbox ?? {}) },
-    onLog: (entry) => logs.push(entry),
-  });
+  let app: SandboxedApp;
+  try {
+    app = await startSandboxedApp({
+      port: 0,
+      rpcPort: 0,
+      durableDir: path.join(dir, 'durable'),
+      logsDir: path.join(dir, 'logs'),
+      schedulerIntervalMs: 20,
+      ...options,
+      sandbox: { ports: { base: 0 }, secretPropagationSeconds: 1, ...(options.sandbox ?? {}) },
+      onLog: (entry) => logs.push(entry),
+    });
+  } catch (error) {
+    removeDir();
+    throw error;
+  }
   const responses: string[] = [];
 
   const api: TestApp['api'] = async (method, route, body, init = {}) => {
@@ -130,6 +139,13 @@ export async function startTestApp(options: SandboxedAppOptions = {}): Promise<T
     api,
     control,
     waitForOperation,
+    async stop() {
+      try {
+        await app.stop();
+      } finally {
+        removeDir();
+      }
+    },
     advanceClock: async (duration) => {
       await control('/clock', { advance: duration });
     },

@@ -226,3 +226,9 @@ describe('Entra replication lag and secret propagation as the sandbox emulates t
     }
   });
 });
+
+it('tried every cell once: each transient fault on the three runs, the refusal, and setup and rotation under lag', () => {
+  const names = cells.map((c) => c.name);
+  expect(names).toHaveLength(3 * TRANSIENT_FAULTS.length + 1 + 2);
+  expect(new Set(names).size).toBe(names.length);
+});
