@@ -4,7 +4,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'coverage/**', '.sandbox/**', 'test-output/**', '.fno-graph-mail/**', 'jest.config.js', 'eslint.config.mjs', 'bin/**'] },
+  { ignores: ['dist/**', 'node_modules/**', 'coverage/**', '.sandbox/**', 'test-output/**', '.fno-graph-mail/**', 'jest.config.js', 'test/setup/slowFirstSequencer.js', 'eslint.config.mjs', 'bin/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

@@ -6,7 +6,7 @@
  * signatures (service + method + path pattern) from the sandbox's call record, and the figures the
  * README quotes, merged into `test-output/reliability.json`.
  */
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import type { DurableDriver, InstanceStatus } from '../../runtime';
 import { HistoryEventType } from '../../runtime/durable/history';
@@ -430,17 +430,46 @@ export function matches(sig: CallSignature, call: CallRecord): boolean {
 
 const OUTPUT = path.resolve(__dirname, '..', '..', 'test-output', 'reliability.json');
 
-/** Merges one suite's figures into `test-output/reliability.json` (read, merge, replace atomically). */
+/** Blocks this thread for `ms` (recordFigures runs in jest's afterAll and may not yield while it holds the lock). */
+function pause(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+/**
+ * Merges one suite's figures into `test-output/reliability.json`: read, merge, replace atomically,
+ * under a lock directory, since suites in parallel workers finish at the same time and an unlocked
+ * read-merge-write would drop the other's section. A lock older than 30 s is taken over (its holder died).
+ */
 export function recordFigures(section: string, figures: Record<string, unknown>): void {
   mkdirSync(path.dirname(OUTPUT), { recursive: true });
-  let current: Record<string, unknown>;
-  try {
-    current = JSON.parse(readFileSync(OUTPUT, 'utf8')) as Record<string, unknown>;
-  } catch {
-    current = {};
+  const lock = `${OUTPUT}.lock`;
+  for (const deadline = Date.now() + 60_000; ; ) {
+    try {
+      mkdirSync(lock);
+      break;
+    } catch {
+      let age: number;
+      try {
+        age = Date.now() - statSync(lock).mtimeMs;
+      } catch {
+        continue; // released meanwhile
+      }
+      if (age > 30_000 || Date.now() > deadline) rmSync(lock, { recursive: true, force: true });
+      else pause(10);
+    }
   }
-  current[section] = { ...figures, recordedAt: new Date().toISOString() };
-  const temp = `${OUTPUT}.${process.pid}.tmp`;
-  writeFileSync(temp, `${JSON.stringify(current, null, 2)}\n`);
-  renameSync(temp, OUTPUT);
+  try {
+    let current: Record<string, unknown>;
+    try {
+      current = JSON.parse(readFileSync(OUTPUT, 'utf8')) as Record<string, unknown>;
+    } catch {
+      current = {};
+    }
+    current[section] = { ...figures, recordedAt: new Date().toISOString() };
+    const temp = `${OUTPUT}.${process.pid}.tmp`;
+    writeFileSync(temp, `${JSON.stringify(current, null, 2)}\n`);
+    renameSync(temp, OUTPUT);
+  } finally {
+    rmSync(lock, { recursive: true, force: true });
+  }
 }
