@@ -34,6 +34,8 @@ export interface Io {
   /** Asks to stop (Ctrl-C): a run in progress stops and stays saved. */
   interrupt(): void;
   terminal?: NodeJS.ReadStream;
+  /** Where relative paths on the command line start from; default the process's working directory. */
+  cwd?: string;
 }
 
 /** True while a run is followed: Ctrl-C then stops it and leaves it saved instead of exiting at once. */
@@ -296,7 +298,7 @@ function failure(io: Io, code: number, message: string, extra: Record<string, un
 export async function main(argv: readonly string[], io: Io): Promise<number> {
   let command: Command;
   try {
-    command = parseCommandLine(argv, process.cwd());
+    command = parseCommandLine(argv, io.cwd ?? process.cwd());
   } catch (error) {
     if (!(error instanceof UsageError)) throw error;
     if (argv.length === 0) {
@@ -331,15 +333,15 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
   }
 }
 
-function write(stream: NodeJS.WriteStream, text: string): void {
-  stream.write(text.endsWith('\n') ? text : `${text}\n`);
+/** What `Io.out`/`Io.err` print for `text`: one or more whole lines. */
+export function asLines(text: string): string {
+  return text.endsWith('\n') ? text : `${text}\n`;
 }
 
 /** Exits once everything written to stdout and stderr has been handed to the OS (pipes may be asynchronous). */
 function exitAfterFlush(code: number): void {
   process.stdout.write('', () => process.stderr.write('', () => process.exit(code)));
 }
-
 
 /** The process entry (bin/fno-graph-mail.js): parses `argv`, runs the command, exits with its code. */
 export function runCli(argv: readonly string[] = process.argv.slice(2)): void {
@@ -363,8 +365,8 @@ export function runCli(argv: readonly string[] = process.argv.slice(2)): void {
   process.on('SIGINT', () => interrupt(EXIT.interrupted));
   process.on('SIGTERM', () => interrupt(143));
   const io: Io = {
-    out: (text) => write(process.stdout, text),
-    err: (text) => write(process.stderr, text),
+    out: (text) => process.stdout.write(asLines(text)),
+    err: (text) => process.stderr.write(asLines(text)),
     json: wantsJson(argv),
     signal: controller.signal,
     interrupt: () => interrupt(EXIT.interrupted),

@@ -23,7 +23,7 @@ import { deliverEventGridEvent } from './eventGrid';
 export { ManualClock, systemClock, type Clock } from './clock';
 export { RuntimeLog, readLogFile, formatLogEntry, type LogEntry } from './logs';
 export { loadFunctionApp, installFunctionsCoreHook, type Registry, type FunctionRegistration } from './registry';
-export { DurableDriver, type InstanceStatus, type RuntimeStatus } from './durable/driver';
+export { DurableDriver, type InstanceStatus, type PendingWork, type RuntimeStatus } from './durable/driver';
 export { TimerRunner } from './timers';
 export type { EventDeliveryResult } from './httpHost';
 

@@ -8,10 +8,10 @@ import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import * as tls from 'node:tls';
 import { startSandbox, type RunningSandbox, type SandboxEndpoints, type StartSandboxOptions } from '../sandbox/server';
-import { setProductServices } from '../src/composition';
+import { setProductServices, setRetryPacing, type RetryPacing } from '../src/composition';
 import { useClock } from '../src/clock';
 import { resetAppConfig, SETTING_NAMES, SETTINGS } from '../src/config';
-import { startLocalRuntime, type LocalRuntime, type LogEntry } from './index';
+import { startLocalRuntime, type Clock, type LocalRuntime, type LogEntry } from './index';
 
 export interface SandboxedAppOptions {
   sandbox?: StartSandboxOptions;
@@ -25,6 +25,8 @@ export interface SandboxedAppOptions {
   /** Settings that override the sandbox defaults (e.g. `CONSENT_STRATEGY`). */
   appSettings?: Record<string, string>;
   schedulerIntervalMs?: number;
+  /** Shorter SDK retry back-off for the product's clients (retry counts unchanged); default the SDKs' own. */
+  retryPacing?: RetryPacing;
   onLog?: (entry: LogEntry) => void;
 }
 
@@ -89,9 +91,15 @@ export async function startSandboxedApp(options: SandboxedAppOptions = {}): Prom
   try {
     trustCertificate(readFileSync(sandbox.endpoints.caCertPath, 'utf8'));
     let settings = { ...sandboxAppSettings(sandbox.endpoints), ...(options.appSettings ?? {}) };
+    // Observable, so the durable driver and the timer runner react to a clock move at once, not at their next tick.
+    const sandboxClock: Clock & { onChange(listener: (now: number) => void): () => void } = {
+      now: () => sandbox.state.now(),
+      onChange: (listener) => sandbox.state.onClockAdvanced(listener),
+    };
     const launch = async (port: number, functionKey: string | undefined): Promise<LocalRuntime> => {
       // The product caches its settings and clients per process: start from a clean slate.
       resetProductCaches();
+      setRetryPacing(options.retryPacing);
       const runtime = await startLocalRuntime({
         entry: options.entry ?? defaultEntry(),
         port,
@@ -102,7 +110,7 @@ export async function startSandboxedApp(options: SandboxedAppOptions = {}): Prom
         ...(options.schedulerIntervalMs !== undefined ? { schedulerIntervalMs: options.schedulerIntervalMs } : {}),
         ...(options.onLog ? { onLog: options.onLog } : {}),
         taskHubName: settings.DURABLE_TASK_HUB,
-        clock: { now: () => sandbox.state.now() },
+        clock: sandboxClock,
         appSettings: settings,
       });
       // Outside orchestrations the product reads time from src/clock: make it the sandbox's virtual clock.
@@ -148,8 +156,9 @@ export async function startSandboxedApp(options: SandboxedAppOptions = {}): Prom
   }
 }
 
-/** Forgets the product's cached settings and clients (they were built from the previous run's settings). */
+/** Forgets the product's cached settings, clients and their retry pacing (they were built for the previous run). */
 function resetProductCaches(): void {
   resetAppConfig();
   setProductServices(undefined);
+  setRetryPacing(undefined);
 }

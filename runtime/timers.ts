@@ -97,12 +97,22 @@ export class TimerRunner {
     }
   }
 
-  /** Runs a timer function now, outside its schedule (`POST /admin/functions/{name}`). */
   /** True when no timer function is running or overdue (tests settle on it after a clock jump). */
   isIdle(): boolean {
     const now = this.#clock.now();
     return [...this.#timers.values()].every((t) => !t.running && (t.next === undefined || now < t.next));
   }
+
+  /** Runs whatever is due now and resolves once no timer function is running (or due, unless stopped). */
+  async whenIdle(): Promise<void> {
+    for (;;) {
+      this.poke();
+      if (this.#inFlight.size === 0) return;
+      await Promise.allSettled([...this.#inFlight]);
+    }
+  }
+
+  /** Runs a timer function now, outside its schedule (`POST /admin/functions/{name}`). */
 
   async runNow(functionName: string): Promise<InvocationOutcome> {
     const timer = this.#timers.get(functionName.toLowerCase());

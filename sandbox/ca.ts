@@ -1,12 +1,14 @@
 /**
  * The sandbox's local certificate authority. The official SDKs refuse plain-http authorities and
  * bearer tokens over http, so every emulated service speaks TLS with a leaf certificate issued by a
- * CA that lives (once, persisted) under `.sandbox/ca` and that callers add to their trust store.
+ * CA that lives (once, persisted) under `.sandbox/ca` and that callers add to their trust store. The
+ * leaf is persisted beside the CA too: signing it with node-forge's pure-JS RSA costs a second or
+ * more per process (several under jest), and every test file and child process starts a sandbox.
  */
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { createPrivateKey, generateKeyPairSync, randomBytes, X509Certificate } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import forge from 'node-forge';
+import type forgeModule from 'node-forge';
 
 export interface CertificateAuthority {
   /** Directory holding `ca.pem` and `ca-key.pem`. */
@@ -23,11 +25,23 @@ export interface ServerCertificate {
 
 const CA_CERT_FILE = 'ca.pem';
 const CA_KEY_FILE = 'ca-key.pem';
+/** The localhost leaf: its private key and certificate in one file, so one rename replaces both. */
+const LEAF_FILE = 'localhost.pem';
 const CA_COMMON_NAME = 'fno-graph-mail sandbox CA';
 const CA_LIFETIME_DAYS = 3650;
 const LEAF_LIFETIME_DAYS = 825;
 /** A CA this close to expiry is replaced rather than used for new leaf certificates. */
 const CA_RENEW_BEFORE_MS = 30 * 24 * 3600 * 1000;
+/** A stored leaf this close to expiry is reissued. */
+const LEAF_RENEW_BEFORE_MS = 30 * 24 * 3600 * 1000;
+/** Names the leaf must answer for. */
+const LEAF_HOSTS = { dns: ['localhost'], ip: ['127.0.0.1', '::1'] };
+
+/** node-forge loads only when a certificate has to be made; loading and verifying use Node's own crypto. */
+function loadForge(): typeof forgeModule {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return require('node-forge') as typeof forgeModule;
+}
 
 /** The repository root, found from this module's location so it works from `sandbox/` and `dist/sandbox/`. */
 export function repositoryRoot(): string {
@@ -65,9 +79,10 @@ function serialNumber(): string {
 }
 
 /** RSA keys come from Node's native crypto: node-forge's pure-JS key generation takes seconds. */
-function newRsaKeyPair(): { privateKey: forge.pki.rsa.PrivateKey; publicKey: forge.pki.rsa.PublicKey; keyPem: string } {
+function newRsaKeyPair(): { privateKey: forgeModule.pki.rsa.PrivateKey; publicKey: forgeModule.pki.rsa.PublicKey; keyPem: string } {
   const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
   const keyPem = privateKey.export({ format: 'pem', type: 'pkcs1' }).toString();
+  const forge = loadForge();
   const forgeKey = forge.pki.privateKeyFromPem(keyPem);
   return {
     privateKey: forgeKey,
@@ -77,6 +92,7 @@ function newRsaKeyPair(): { privateKey: forge.pki.rsa.PrivateKey; publicKey: for
 }
 
 function createCaMaterial(): { certPem: string; keyPem: string } {
+  const forge = loadForge();
   const keys = newRsaKeyPair();
   const cert = forge.pki.createCertificate();
   cert.publicKey = keys.publicKey;
@@ -105,8 +121,8 @@ function loadCa(dir: string): CertificateAuthority | undefined {
   if (!fs.existsSync(certPath) || !fs.existsSync(keyPath)) return undefined;
   const certPem = lf(fs.readFileSync(certPath, 'utf8'));
   const keyPem = lf(fs.readFileSync(keyPath, 'utf8'));
-  const cert = forge.pki.certificateFromPem(certPem);
-  if (cert.validity.notAfter.getTime() - Date.now() < CA_RENEW_BEFORE_MS) return undefined;
+  const cert = new X509Certificate(certPem);
+  if (cert.validToDate.getTime() - Date.now() < CA_RENEW_BEFORE_MS) return undefined;
   return { dir, certPath, certPem, keyPem };
 }
 
@@ -159,12 +175,36 @@ export function ensureCa(dir: string = defaultCaDir()): CertificateAuthority {
 const leafCache = new Map<string, ServerCertificate>();
 
 /**
- * A TLS server certificate for `localhost`, `127.0.0.1` and `::1`, signed by `ca`. One per CA and
- * process: every sandbox server shares it.
+ * The stored leaf, when it is still good for `ca`: issued by it (the CA may have been replaced since),
+ * valid now and not near expiry, for the expected names, and its key matches. Anything else reads as
+ * absent.
  */
-export function issueServerCert(ca: CertificateAuthority): ServerCertificate {
-  const cached = leafCache.get(ca.certPem);
-  if (cached) return cached;
+function loadLeaf(file: string, ca: CertificateAuthority): ServerCertificate | undefined {
+  let text: string;
+  try {
+    text = lf(fs.readFileSync(file, 'utf8'));
+  } catch {
+    return undefined;
+  }
+  const keyPem = /-----BEGIN RSA PRIVATE KEY-----\n[\s\S]*?-----END RSA PRIVATE KEY-----\n/.exec(text)?.[0];
+  const certPem = /-----BEGIN CERTIFICATE-----\n[\s\S]*?-----END CERTIFICATE-----\n/.exec(text)?.[0];
+  if (!keyPem || !certPem) return undefined;
+  try {
+    const cert = new X509Certificate(certPem);
+    const caCert = new X509Certificate(ca.certPem);
+    if (!cert.checkIssued(caCert) || !cert.verify(caCert.publicKey)) return undefined;
+    const now = Date.now();
+    if (cert.validFromDate.getTime() > now || cert.validToDate.getTime() - now < LEAF_RENEW_BEFORE_MS) return undefined;
+    if (!LEAF_HOSTS.dns.every((h) => cert.checkHost(h) === h) || !LEAF_HOSTS.ip.every((ip) => cert.checkIP(ip) === ip)) return undefined;
+    if (!cert.checkPrivateKey(createPrivateKey(keyPem))) return undefined;
+  } catch {
+    return undefined;
+  }
+  return { certPem, keyPem };
+}
+
+function signLeaf(ca: CertificateAuthority): ServerCertificate {
+  const forge = loadForge();
   const caCert = forge.pki.certificateFromPem(ca.certPem);
   const caKey = forge.pki.privateKeyFromPem(ca.keyPem);
   const keys = newRsaKeyPair();
@@ -183,15 +223,36 @@ export function issueServerCert(ca: CertificateAuthority): ServerCertificate {
     { name: 'extKeyUsage', serverAuth: true },
     {
       name: 'subjectAltName',
-      altNames: [
-        { type: 2, value: 'localhost' },
-        { type: 7, ip: '127.0.0.1' },
-        { type: 7, ip: '::1' },
-      ],
+      altNames: [...LEAF_HOSTS.dns.map((value) => ({ type: 2, value })), ...LEAF_HOSTS.ip.map((ip) => ({ type: 7, ip }))],
     },
   ]);
   cert.sign(caKey, forge.md.sha256.create());
-  const leaf: ServerCertificate = { certPem: lf(forge.pki.certificateToPem(cert)), keyPem: keys.keyPem };
+  return { certPem: lf(forge.pki.certificateToPem(cert)), keyPem: keys.keyPem };
+}
+
+/**
+ * A TLS server certificate for `localhost`, `127.0.0.1` and `::1`, signed by `ca`: every sandbox
+ * server shares it. Read from `localhost.pem` beside the CA when that one is still good for this CA;
+ * otherwise signed anew and stored there. Processes racing here each write a private file and rename
+ * it into place: the rename replaces atomically, the last one wins, and every leaf any of them holds
+ * is signed by the same CA, so all of them serve valid certificates.
+ */
+export function issueServerCert(ca: CertificateAuthority): ServerCertificate {
+  const cached = leafCache.get(ca.certPem);
+  if (cached) return cached;
+  const file = path.join(ca.dir, LEAF_FILE);
+  let leaf = loadLeaf(file, ca);
+  if (!leaf) {
+    leaf = signLeaf(ca);
+    const staging = `${file}.staging-${process.pid}-${randomBytes(4).toString('hex')}`;
+    try {
+      fs.writeFileSync(staging, `${leaf.keyPem}${leaf.certPem}`, { mode: 0o600 });
+      fs.renameSync(staging, file);
+    } catch {
+      // A read-only or vanished CA directory: serve the leaf from memory; the next process signs again.
+      fs.rmSync(staging, { force: true });
+    }
+  }
   leafCache.set(ca.certPem, leaf);
   return leaf;
 }

@@ -65,6 +65,19 @@ export interface InstanceStatus {
   history?: HistoryEvent[];
 }
 
+/** What an instance still waits on, as the scheduler sees it now (for tests and tools that follow a run). */
+export interface PendingWork {
+  runtimeStatus: RuntimeStatus;
+  /** Grows whenever the instance's record is saved or an episode of it starts or ends: compare to see a change. */
+  revision: number;
+  /** An episode is running, or events wait for one. */
+  episodePending: boolean;
+  /** Activities scheduled whose completion is not recorded yet. */
+  activities: number;
+  /** Durable timers armed, as epoch ms. */
+  timers: number[];
+}
+
 export interface StatusQuery {
   runtimeStatus?: RuntimeStatus[] | undefined;
   createdTimeFrom?: Date | undefined;
@@ -117,6 +130,9 @@ export class DurableDriver {
   readonly #entityTurns = new Map<string, Promise<void>>();
   /** Request ids an entity already took, so a message sent again after a restart runs once. */
   readonly #takenRequests = new Map<string, Set<string>>();
+  /** Every activity invocation still running, including those a stopped driver abandoned. */
+  readonly #activityRuns = new Set<Promise<void>>();
+  readonly #revisions = new Map<string, number>();
   readonly #listeners = new Set<() => void>();
   #interval: NodeJS.Timeout | undefined;
   #pokeQueued = false;
@@ -334,6 +350,45 @@ export class DurableDriver {
   }
 
   /**
+   * Calls `listener` after anything that may change what `getStatus`, `pendingWork` or `whenIdle`
+   * report: an instance saved or purged, an episode or activity finished, a scheduler pass. Returns
+   * the unsubscribe. Listeners run synchronously; keep them cheap.
+   */
+  onChange(listener: () => void): () => void {
+    this.#listeners.add(listener);
+    return () => {
+      this.#listeners.delete(listener);
+    };
+  }
+
+  /** What the instance still waits on; undefined for an unknown instance. */
+  pendingWork(instanceId: string): PendingWork | undefined {
+    const record = this.#records.get(instanceId);
+    if (!record) return undefined;
+    return {
+      runtimeStatus: record.runtimeStatus,
+      revision: this.#revisions.get(instanceId) ?? 0,
+      episodePending: this.#turns.has(instanceId) || record.inbox.length > 0,
+      activities: record.pendingActivities.length,
+      timers: record.pendingTimers.map((t) => Date.parse(t.fireAt)),
+    };
+  }
+
+  /**
+   * Resolves once no activity invocation is running any more, including those abandoned by `stop()`
+   * (they finish their calls; their completions are not recorded). Handy before restarting on the
+   * same directory.
+   */
+  async whenActivitiesSettled(): Promise<void> {
+    while (this.#activityRuns.size > 0) await Promise.allSettled([...this.#activityRuns]);
+  }
+
+  /** True when nothing can progress without outside help (see `whenIdle`). */
+  isIdle(): boolean {
+    return this.#isIdle();
+  }
+
+  /**
    * Resolves when nothing can progress without outside help: no episode or activity running, no
    * undelivered event, no due timer. Handy after a clock jump.
    */
@@ -440,8 +495,10 @@ export class DurableDriver {
   }
 
   #startTurn(record: InstanceRecord): void {
+    this.#revise(record.instanceId);
     const turn = this.#runTurn(record).finally(() => {
       this.#turns.delete(record.instanceId);
+      this.#revise(record.instanceId);
       this.#notify();
       if (record.inbox.length > 0 || record.pendingActivities.length > 0) this.poke();
     });
@@ -591,7 +648,7 @@ export class DurableDriver {
     if (this.#activitiesInFlight.has(key)) return;
     this.#activitiesInFlight.add(key);
     const { instanceId, executionId } = record;
-    this.#runActivity(instanceId, pending)
+    const run = this.#runActivity(instanceId, pending)
       .then((completion) => this.#recordCompletion(instanceId, executionId, pending.taskId, completion))
       .catch((err: unknown) => {
         this.#log.host('error', `Activity '${pending.name}' of instance '${instanceId}' could not run: ${err instanceof Error ? err.message : String(err)}`, {
@@ -600,8 +657,10 @@ export class DurableDriver {
       })
       .finally(() => {
         this.#activitiesInFlight.delete(key);
+        this.#activityRuns.delete(run);
         this.#notify();
       });
+    this.#activityRuns.add(run);
   }
 
   async #runActivity(instanceId: string, pending: PendingActivity): Promise<HistoryEvent> {
@@ -786,8 +845,13 @@ export class DurableDriver {
     this.#save(record);
   }
 
+  #revise(instanceId: string): void {
+    this.#revisions.set(instanceId, (this.#revisions.get(instanceId) ?? 0) + 1);
+  }
+
   #save(record: InstanceRecord): void {
     if (this.#stopped && !this.#turns.has(record.instanceId)) return;
+    this.#revise(record.instanceId);
     this.#store.save(record);
     this.#notify();
   }

@@ -19,6 +19,8 @@ export interface ApplicationSession {
 export interface ApplicationSessionOptions {
   authorityHost: string;
   graphBaseUrl: string;
+  /** Back-off between the SDKs' own retries (their counts and `Retry-After` handling stay theirs); SDK defaults when absent. */
+  retry?: { azure: { retryDelayInMs?: number; maxRetryDelayInMs?: number }; graphDelaySeconds: number };
 }
 
 /** The `roles` claim of an access token (application permissions), without verifying it: it came straight from Entra. */
@@ -40,6 +42,7 @@ export function signInAsApplication(
   const credential = new ClientSecretCredential(input.tenantId, input.appId, input.secret, {
     authorityHost: options.authorityHost,
     disableInstanceDiscovery: true,
+    ...(options.retry ? { retryOptions: options.retry.azure } : {}),
   });
   const graph = graphEndpoint(options.graphBaseUrl);
   const ctx = { operation: 'Sign in with the new credential', service: 'entra' as const, freshSecret: true, redact: [input.secret] };
@@ -54,7 +57,11 @@ export function signInAsApplication(
       }
     },
     async sendMail(message: MailMessage): Promise<void> {
-      asApp ??= new EntraApplications(credential, { graphBaseUrl: options.graphBaseUrl, tenantId: input.tenantId });
+      asApp ??= new EntraApplications(credential, {
+        graphBaseUrl: options.graphBaseUrl,
+        tenantId: input.tenantId,
+        ...(options.retry ? { retry: { delaySeconds: options.retry.graphDelaySeconds } } : {}),
+      });
       await asApp.sendMail(message);
     },
   };

@@ -1,16 +1,24 @@
 /**
- * `fno-graph-mail` as a person runs it: the compiled CLI as a child process against an in-process
- * sandbox (its endpoints.json written the way `npm run sandbox` writes it). Setup and rotation end to
- * end with their progress and results, the grace period and resuming a saved run, a run that waits
- * for a person, the registry, exit codes for bad input and missing settings, and no secret printed.
- * The tests share one sandbox and one state directory and run in order, like one person's session.
+ * `fno-graph-mail` as a person runs it, against an in-process sandbox (its endpoints.json written the
+ * way `npm run sandbox` writes it): the command line's `main` in this process with the argv, a shell
+ * environment without the product's settings and captured stdout/stderr, and once as the compiled
+ * command in a child process interrupted with a real SIGINT. Setup and rotation end to end with their
+ * progress and results, the grace period and resuming a saved run, a run that waits for a person, the
+ * registry, exit codes for bad input and missing settings, and no secret printed. The tests share one
+ * sandbox and one state directory and run in order, like one person's session.
  */
+// Must come first: lets @azure/functions register for real under jest (virtual @azure/functions-core).
+import '../runtime/helpers/functionsCore';
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { asLines, main, type Io } from '../../runtime/cli';
+import { wantsJson } from '../../runtime/cli/args';
 import { startSandbox, type RunningSandbox } from '../../sandbox/server';
+import { useClock } from '../../src/clock';
+import { setProductServices } from '../../src/composition';
+import { resetAppConfig, SETTING_NAMES } from '../../src/config';
 import { compiledProject } from '../helpers/compiledProject';
-import { SETTING_NAMES } from '../../src/config';
 
 const root = path.join(__dirname, '..', '..');
 const outDir = path.join(root, 'test-output', `cli-${process.pid}`);
@@ -37,10 +45,58 @@ function cleanEnv(): NodeJS.ProcessEnv {
   return env;
 }
 
-/** Runs the CLI; `whileRunning` sees stderr as it grows and may signal the child. */
-function cli(args: string[], options: { env?: NodeJS.ProcessEnv; whileRunning?: (stderr: string, child: ChildProcess) => void } = {}): Promise<CliResult> {
+/** Makes `process.env` hold exactly `env` (the command line reads and extends it as the Functions host's settings). */
+function replaceEnv(env: NodeJS.ProcessEnv): void {
+  for (const key of Object.keys(process.env)) if (!(key in env)) delete process.env[key];
+  Object.assign(process.env, env);
+}
+
+/** Forgets what one command left in this process: the product's cached settings and clients, and the clock it followed. */
+function forgetProcessState(): void {
+  resetAppConfig();
+  setProductServices(undefined);
+  useClock(undefined);
+}
+
+/**
+ * Runs the command line in this process, as a new process would: a clean environment, fresh product
+ * caches, the work directory as working directory. `whileRunning` sees stderr as it grows and may
+ * interrupt the command as Ctrl-C does.
+ */
+async function cli(args: string[], options: { env?: NodeJS.ProcessEnv; whileRunning?: (stderr: string, interrupt: () => void) => void } = {}): Promise<CliResult> {
+  const saved = { ...process.env };
+  replaceEnv(options.env ?? cleanEnv());
+  forgetProcessState();
+  const controller = new AbortController();
+  let stdout = '';
+  let stderr = '';
+  const io: Io = {
+    out: (text) => {
+      stdout += asLines(text);
+    },
+    err: (text) => {
+      stderr += asLines(text);
+      options.whileRunning?.(stderr, () => controller.abort());
+    },
+    json: wantsJson(args),
+    signal: controller.signal,
+    interrupt: () => controller.abort(),
+    cwd: workDir,
+  };
+  try {
+    const code = await main(args, io);
+    return { code, stdout, stderr };
+  } finally {
+    printed.push(stdout, stderr);
+    replaceEnv(saved);
+    forgetProcessState();
+  }
+}
+
+/** Runs the compiled command in a child process; `whileRunning` sees stderr as it grows and may signal the child. */
+function cliProcess(args: string[], options: { whileRunning?: (stderr: string, child: ChildProcess) => void } = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [cliJs, ...args], { cwd: workDir, env: options.env ?? cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [cliJs, ...args], { cwd: workDir, env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -176,8 +232,9 @@ it('rotate --grace-hours 0: a new credential delivered and verified, the previou
 }, 90_000);
 
 it('rotate with the grace period: the previous credential stays valid; after Ctrl-C the same command resumes and revokes it once the period is over', async () => {
+  // The compiled command in its own process, stopped by a real SIGINT: the process's own signal handling and exit code.
   let interrupted = false;
-  const first = await cli(['rotate', 'contoso-uat', ...sandboxArgs()], {
+  const first = await cliProcess(['rotate', 'contoso-uat', ...sandboxArgs()], {
     whileRunning: (stderr, child) => {
       if (!interrupted && /gracePeriod\s+waiting/.test(stderr)) {
         interrupted = true;
@@ -211,10 +268,10 @@ it('rotate with the grace period: the previous credential stays valid; after Ctr
 it('manual delivery: prints what to enter where and waits; --wait-timeout leaves it saved; --confirm finishes it', async () => {
   let interrupted = false;
   const first = await cli(['rotate', 'contoso-prod', '--delivery', 'manual', '--grace-hours', '0', ...sandboxArgs()], {
-    whileRunning: (stderr, child) => {
+    whileRunning: (stderr, interrupt) => {
       if (!interrupted && stderr.includes('Once done, stop this command (Ctrl-C) and run it again with --confirm')) {
         interrupted = true;
-        child.kill('SIGINT');
+        interrupt();
       }
     },
   });
@@ -223,7 +280,7 @@ it('manual delivery: prints what to enter where and waits; --wait-timeout leaves
   expect(first.stderr).toMatch(/Email parameters: +https:\/\/.*mi=SysEmailParameters/);
   expect(first.stderr).toMatch(/Client secret: +Key Vault .*, secret fno-graph-mail-contoso-prod, version \w+ \(read it there; it is never shown here\)/);
 
-  const still = await cli(['rotate', 'contoso-prod', '--wait-timeout', '2s', '--json', ...sandboxArgs()]);
+  const still = await cli(['rotate', 'contoso-prod', '--wait-timeout', '0.5s', '--json', ...sandboxArgs()]);
   expect(still.code).toBe(1);
   expect(JSON.parse(still.stdout)).toMatchObject({ instanceId: 'rotate-contoso-prod', pending: true, waitingFor: 'EmailParametersUpdated', step: 'deliverToFinOps' });
 

@@ -5,10 +5,10 @@
  */
 // Must come first: lets @azure/functions register for real under jest (virtual @azure/functions-core).
 import '../runtime/helpers/functionsCore';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import type { LogEntry } from '../../runtime';
+import type { InstanceStatus, LogEntry } from '../../runtime';
 import { startSandboxedApp, type SandboxedApp, type SandboxedAppOptions } from '../../runtime/sandboxedApp';
 
 export interface ApiReply<T = Record<string, unknown>> {
@@ -19,13 +19,14 @@ export interface ApiReply<T = Record<string, unknown>> {
 }
 
 export interface TestApp extends SandboxedApp {
+  /** Holds the app's durable state and logs; removed by `stop()`. */
   dir: string;
   logs: LogEntry[];
   /** Every response body the tests saw (for leak scans). */
   responses: string[];
   api<T = Record<string, unknown>>(method: string, route: string, body?: unknown, init?: { key?: string | null; headers?: Record<string, string>; rawBody?: string }): Promise<ApiReply<T>>;
   control<T = Record<string, unknown>>(route: string, body?: unknown, method?: string): Promise<T>;
-  /** Polls an operation until `until` holds (default: a terminal status). */
+  /** Waits until the operation, read over HTTP, satisfies `until` (default: a terminal status). */
   waitForOperation(instanceId: string, until?: (op: Operation) => boolean, timeoutMs?: number): Promise<Operation>;
   advanceClock(duration: string): Promise<void>;
   environmentUrl(id: string): string;
@@ -42,20 +43,35 @@ export interface Operation {
 }
 
 const TERMINAL = new Set(['Completed', 'Failed', 'Terminated', 'Canceled']);
+/** Longest wait on one driver for a change before looking again (the runtime may have been restarted). */
+const SLICE_MS = 250;
+
+/** What an operation's HTTP view is made of. */
+function changeKey(status: InstanceStatus | undefined): string {
+  return status ? JSON.stringify([status.runtimeStatus, status.lastUpdatedTime, status.customStatus, status.output]) : '';
+}
 
 export async function startTestApp(options: SandboxedAppOptions = {}): Promise<TestApp> {
+  // Durable state and logs of this app only; removed again when it stops.
   const dir = mkdtempSync(path.join(tmpdir(), 'fno-graph-mail-e2e-'));
+  const removeDir = (): void => rmSync(dir, { recursive: true, force: true });
   const logs: LogEntry[] = [];
-  const app = await startSandboxedApp({
-    port: 0,
-    rpcPort: 0,
-    durableDir: path.join(dir, 'durable'),
-    logsDir: path.join(dir, 'logs'),
-    schedulerIntervalMs: 20,
-    ...options,
-    sandbox: { ports: { base: 0 }, secretPropagationSeconds: 1, ...(options.sandbox ?? {}) },
-    onLog: (entry) => logs.push(entry),
-  });
+  let app: SandboxedApp;
+  try {
+    app = await startSandboxedApp({
+      port: 0,
+      rpcPort: 0,
+      durableDir: path.join(dir, 'durable'),
+      logsDir: path.join(dir, 'logs'),
+      schedulerIntervalMs: 20,
+      ...options,
+      sandbox: { ports: { base: 0 }, secretPropagationSeconds: 1, ...(options.sandbox ?? {}) },
+      onLog: (entry) => logs.push(entry),
+    });
+  } catch (error) {
+    removeDir();
+    throw error;
+  }
   const responses: string[] = [];
 
   const api: TestApp['api'] = async (method, route, body, init = {}) => {
@@ -89,16 +105,24 @@ export async function startTestApp(options: SandboxedAppOptions = {}): Promise<T
     return (text ? JSON.parse(text) : {}) as never;
   };
 
+  /**
+   * Reads the operation over HTTP, as a user would, each time the durable driver reports a change of
+   * the instance (status, steps, output); a restarted runtime is picked up within `SLICE_MS`.
+   */
   const waitForOperation: TestApp['waitForOperation'] = async (instanceId, until = (op) => TERMINAL.has(op.runtimeStatus), timeoutMs = 60_000) => {
     const deadline = Date.now() + timeoutMs;
     let last: Operation | undefined;
-    while (Date.now() < deadline) {
+    for (;;) {
+      const driver = app.runtime.durable;
+      const seen = changeKey(driver.getStatus(instanceId));
       const reply = await api<Operation>('GET', `/api/operations/${instanceId}`);
       if (reply.status === 200) {
         last = reply.body;
         if (until(last)) return last;
       }
-      await new Promise((r) => setTimeout(r, 50));
+      const left = deadline - Date.now();
+      if (left <= 0) break;
+      await driver.waitFor(instanceId, (s) => changeKey(s) !== seen, { timeoutMs: Math.min(SLICE_MS, left) }).catch(() => undefined);
     }
     throw new Error(`operation ${instanceId} did not reach the expected state in ${timeoutMs} ms; last: ${JSON.stringify(last)}`);
   };
@@ -115,6 +139,13 @@ export async function startTestApp(options: SandboxedAppOptions = {}): Promise<T
     api,
     control,
     waitForOperation,
+    async stop() {
+      try {
+        await app.stop();
+      } finally {
+        removeDir();
+      }
+    },
     advanceClock: async (duration) => {
       await control('/clock', { advance: duration });
     },

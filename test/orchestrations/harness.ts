@@ -11,7 +11,7 @@ import type { InstanceStatus } from '../../runtime/durable/driver';
 import { HistoryEventType } from '../../runtime/durable/history';
 import { loadConfig, type AppConfig } from '../../src/config';
 import { instanceIds } from '../../src/contracts/names';
-import { ORCHESTRATION_OF, type OperationStatus, type RunKind, type StepStatus } from '../../src/contracts/operations';
+import { ORCHESTRATION_OF, type OperationStatus, type RunKind, type RunStart, type StepStatus } from '../../src/contracts/operations';
 import { tempDir } from '../runtime/helpers/runtime';
 import { rmSync } from 'node:fs';
 
@@ -25,7 +25,7 @@ export interface Harness {
   runtime: LocalRuntime;
   clock: ManualClock;
   /** Starts a run under the instance id its trigger would use. */
-  start(kind: RunKind, input: { environmentId: string }): string;
+  start(kind: RunKind, input: RunStart): string;
   /** Runs until nothing moves without a timer or an event. */
   settle(): Promise<void>;
   /** Moves the clock to the run's next timer and settles; false when it has none. */

@@ -250,28 +250,19 @@ describe('every activity run twice in a row with the same input', () => {
 
 // ---- killed at a step boundary ------------------------------------------------------------------
 
-/** Waits until the sandbox has seen no request for a moment: an abandoned activity has finished its calls. */
-async function quiet(ms = 300): Promise<void> {
-  let seen = -1;
-  for (;;) {
-    const now = app.sandbox.state.calls.length;
-    if (now === seen) return;
-    seen = now;
-    await sleep(ms);
-  }
+/** True once `step` shows succeeded (or waiting, for the grace period). */
+function hasReached(customStatus: unknown, step: string): boolean {
+  const state = stepsOf(customStatus).find((s) => s.name === step)?.status;
+  return state === 'succeeded' || (step === 'gracePeriod' && state === 'waiting');
 }
 
-/** Polls the run's progress closely; resolves as soon as `step` shows succeeded (or waiting, for the grace period). */
+/**
+ * Resolves the moment the run saves `step` as succeeded (or waiting, for the grace period), moving
+ * the clock to any retry timer it waits on meanwhile (a new secret needs a moment to propagate).
+ */
 async function reached(instanceId: string, step: string): Promise<void> {
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    const status = app.runtime.durable.getStatus(instanceId);
-    const state = stepsOf(status?.customStatus).find((s) => s.name === step)?.status;
-    if (state === 'succeeded' || (step === 'gracePeriod' && state === 'waiting')) return;
-    if (status && ['Completed', 'Failed', 'Terminated'].includes(status.runtimeStatus)) throw new Error(`${instanceId} ended before ${step}`);
-    if (Date.now() > deadline) throw new Error(`${instanceId} never reached ${step}`);
-    await sleep(2);
-  }
+  const status = await drive(app, keeper, instanceId, { timeoutMs: 30_000, until: (s) => hasReached(s.customStatus, step) });
+  if (!hasReached(status.customStatus, step)) throw new Error(`${instanceId} ended before ${step}`);
 }
 
 /** How many times the runtime started an activity of an instance (every runtime logs its invocations). */
@@ -279,8 +270,13 @@ function executions(instanceId: string, activity: string): number {
   return app.logs.filter((l) => l.instanceId === instanceId && l.message.startsWith(`Executing 'Functions.${activity}'`)).length;
 }
 
+/**
+ * Stops the runtime as a crash would and starts a new one on the same durable directory, once the
+ * activity the old one abandoned (if any) has finished its calls.
+ */
 async function kill(): Promise<void> {
-  await app.restartRuntime({ whileStopped: () => quiet() });
+  const stopped = app.runtime;
+  await app.restartRuntime({ whileStopped: () => stopped.durable.whenActivitiesSettled() });
 }
 
 describe('the runtime killed at a step boundary and started again on the same durable directory', () => {

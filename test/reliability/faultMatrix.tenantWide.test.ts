@@ -11,6 +11,7 @@ import { startTestApp, type TestApp } from '../helpers/app';
 import {
   drive,
   endState,
+  FAST_RETRY_PACING,
   faultName,
   historyCounts,
   NEVER,
@@ -47,6 +48,7 @@ beforeAll(async () => {
   app = await startTestApp({
     sandbox: { environmentIds: [...GSP_ENVIRONMENTS, ...OIDC_ENVIRONMENTS, 'oidc-rotation', 'lagged'], secretPropagationSeconds: 0 },
     appSettings: SETTINGS,
+    retryPacing: FAST_RETRY_PACING,
   });
   keeper = new TimeKeeper(app);
 });
@@ -223,4 +225,10 @@ describe('Entra replication lag and secret propagation as the sandbox emulates t
       await app.control('/settings', { secretPropagationSeconds: 0, replicationLagSeconds: 0 });
     }
   });
+});
+
+it('tried every cell once: each transient fault on the three runs, the refusal, and setup and rotation under lag', () => {
+  const names = cells.map((c) => c.name);
+  expect(names).toHaveLength(3 * TRANSIENT_FAULTS.length + 1 + 2);
+  expect(new Set(names).size).toBe(names.length);
 });

@@ -17,6 +17,7 @@ import {
   describeCall,
   drive,
   endState,
+  FAST_RETRY_PACING,
   faultName,
   historyCounts,
   matches,
@@ -141,6 +142,10 @@ let rotationSignatures: CallSignature[] = [];
 /** Signature key → the setup step that makes its first call. */
 const setupStepOf = new Map<string, string>();
 const results: CellResult[] = [];
+/** Cells each section must have, derived from the calls the clean runs made. */
+const expected: Record<Section, number> = { setup: 0, rotation: 0, lag: 0, permanent: 0 };
+/** Faults of the matrix that no recorded call matched: a finding, never silently dropped. */
+const unmatched: string[] = [];
 let elapsedMs = 0;
 
 const keyOf = (sig: CallSignature): string => `${sig.service} ${sig.method} ${sig.pathPattern}`;
@@ -281,6 +286,13 @@ async function pool(tasks: Array<() => Promise<void>>, limit: number): Promise<v
   );
 }
 
+/** The recorded calls a replication-lag fault is aimed at; none is a finding (the run no longer makes the call). */
+function lagTargets(lag: (typeof LAG_FAULTS)[number], signatures: CallSignature[], run: 'setup' | 'rotation'): CallSignature[] {
+  const sigs = signatures.filter((s) => s.method === lag.method && lag.path.test(s.example));
+  if (sigs.length === 0) unmatched.push(`${run} ${lag.method} ${lag.path.source} ${lag.fault.code}: no ${run} call matches`);
+  return sigs;
+}
+
 function take(list: string[], label: string): string {
   const id = list.shift();
   if (!id) throw new Error(`not enough ${label} environments seeded`);
@@ -297,6 +309,7 @@ beforeAll(async () => {
       secretPropagationSeconds: 0,
     },
     appSettings: { ROTATION_GRACE_HOURS: '1', ROTATION_SWEEP_SCHEDULE: NEVER, DRIFT_CHECK_SCHEDULE: NEVER },
+    retryPacing: FAST_RETRY_PACING,
   });
   keeper = new TimeKeeper(app);
 
@@ -336,11 +349,13 @@ beforeAll(async () => {
     }
   }
   for (const lag of LAG_FAULTS.filter((l) => l.rotation)) {
-    const sig = rotationSignatures.find((s) => s.method === lag.method && lag.path.test(s.example));
-    if (!sig) continue;
-    const environmentId = take(environments.rotation, 'rotation');
-    const faults = COUNTS.map((count) => ({ name: `rotation ${describeCall(sig)} ${lag.fault.code} x${count}`, fault: { ...lag.fault, count }, expectRetry: true }));
-    tasks.push(() => rotationLane('lag', sig, environmentId, faults));
+    const sigs = lagTargets(lag, rotationSignatures, 'rotation');
+    for (const sig of sigs) {
+      const environmentId = take(environments.rotation, 'rotation');
+      const faults = COUNTS.map((count) => ({ name: `rotation ${describeCall(sig)} ${lag.fault.code} x${count}`, fault: { ...lag.fault, count }, expectRetry: true }));
+      tasks.push(() => rotationLane('lag', sig, environmentId, faults));
+    }
+    expected.lag += sigs.length * COUNTS.length;
   }
   // Longest first: bursts of five and three, then single faults.
   for (const f of [...TRANSIENT_FAULTS].sort((a, b) => b.count - a.count)) {
@@ -354,19 +369,26 @@ beforeAll(async () => {
     }
   }
   for (const lag of LAG_FAULTS.filter((l) => !l.rotation)) {
-    const sig = setupSignatures.find((s) => s.method === lag.method && lag.path.test(s.example));
-    if (!sig) continue;
-    for (const count of COUNTS) {
-      const environmentId = take(environments.lag, 'lag');
-      tasks.push(() => setupCell('lag', `setup ${describeCall(sig)} ${lag.fault.code} x${count}`, sig, environmentId, { ...lag.fault, count }, true));
+    const sigs = lagTargets(lag, setupSignatures, 'setup');
+    for (const sig of sigs) {
+      for (const count of COUNTS) {
+        const environmentId = take(environments.lag, 'lag');
+        tasks.push(() => setupCell('lag', `setup ${describeCall(sig)} ${lag.fault.code} x${count}`, sig, environmentId, { ...lag.fault, count }, true));
+      }
     }
+    expected.lag += sigs.length * COUNTS.length;
   }
   for (const refusal of PERMANENT) {
-    for (const sig of setupSignatures.filter((s) => s.service === refusal.service && !isTenantWide(s) && (refusal.only?.test(s.example) ?? s.example !== '/msi/token'))) {
+    const sigs = setupSignatures.filter((s) => s.service === refusal.service && !isTenantWide(s) && (refusal.only?.test(s.example) ?? s.example !== '/msi/token'));
+    if (sigs.length === 0) unmatched.push(`${refusal.service} ${refusal.fault.status} ${refusal.fault.code}: no setup call of that service`);
+    for (const sig of sigs) {
       const environmentId = take(environments.permanent, 'permanent');
       tasks.push(() => permanentCell(`setup ${describeCall(sig)} ${refusal.fault.status} ${refusal.fault.code}`, sig, environmentId, { ...refusal.fault, count: 2 }, refusal.action));
     }
+    expected.permanent += sigs.length;
   }
+  expected.setup = setupSignatures.filter((s) => !isTenantWide(s)).length * TRANSIENT_FAULTS.length;
+  expected.rotation = rotationSignatures.filter((s) => !isTenantWide(s)).length * TRANSIENT_FAULTS.length;
   const poolStarted = Date.now();
   await pool(tasks, CONCURRENCY);
   elapsedMs = Date.now() - started;
@@ -416,25 +438,41 @@ it('a clean setup and rotation call Graph, Entra, Key Vault and F&O: the rows of
   expect([...setupStepOf.values()].filter((step) => step === 'trigger')).toEqual([]);
 });
 
+/** The names of a section's cells, each once: as many as the recorded calls call for, none twice. */
+function cellsOf(section: Section): string[] {
+  return results.filter((r) => r.section === section).map((r) => r.name);
+}
+
+it('every fault of the matrix found the call it is meant for, and every cell ran once', () => {
+  expect(unmatched).toEqual([]);
+  for (const section of ['setup', 'rotation', 'lag', 'permanent'] as const) {
+    const names = cellsOf(section);
+    expect({ section, cells: names.length, distinct: new Set(names).size }).toEqual({ section, cells: expected[section], distinct: expected[section] });
+  }
+});
+
 it('every setup call survives 429, 500, 503 and connection resets, once and three times in a row, and five 503s in a row', () => {
-  const cells = results.filter((r) => r.section === 'setup');
-  expect(cells).toHaveLength(setupSignatures.filter((s) => !isTenantWide(s)).length * TRANSIENT_FAULTS.length);
+  expect(expected.setup).toBe(setupSignatures.filter((s) => !isTenantWide(s)).length * TRANSIENT_FAULTS.length);
+  expect(cellsOf('setup')).toHaveLength(expected.setup);
   expect(failuresOf('setup')).toEqual([]);
 });
 
 it('every rotation call survives them too, with two live credentials during the grace period and one after', () => {
-  const cells = results.filter((r) => r.section === 'rotation');
-  expect(cells).toHaveLength(rotationSignatures.filter((s) => !isTenantWide(s)).length * TRANSIENT_FAULTS.length);
+  expect(expected.rotation).toBe(rotationSignatures.filter((s) => !isTenantWide(s)).length * TRANSIENT_FAULTS.length);
+  expect(cellsOf('rotation')).toHaveLength(expected.rotation);
   expect(failuresOf('rotation')).toEqual([]);
 });
 
 it('Entra replication lag on fresh objects and a new secret is retried by the orchestration until it clears', () => {
-  expect(results.filter((r) => r.section === 'lag').length).toBeGreaterThanOrEqual(14);
+  // Each lag fault is aimed at at least one recorded call, once and in a burst.
+  expect(expected.lag).toBeGreaterThanOrEqual(LAG_FAULTS.length * COUNTS.length);
+  expect(cellsOf('lag')).toHaveLength(expected.lag);
   expect(failuresOf('lag')).toEqual([]);
 });
 
 it('permanent refusals fail the run at once, naming the step, the service code and what to do, leaving no orphan', () => {
-  expect(results.filter((r) => r.section === 'permanent').length).toBeGreaterThanOrEqual(20);
+  expect(expected.permanent).toBeGreaterThanOrEqual(PERMANENT.length);
+  expect(cellsOf('permanent')).toHaveLength(expected.permanent);
   expect(failuresOf('permanent')).toEqual([]);
   // The failed runs' steps are visible to a person.
   const failed = app.runtime.durable.listInstances({ runtimeStatus: ['Failed'] });

@@ -6,14 +6,23 @@
  * signatures (service + method + path pattern) from the sandbox's call record, and the figures the
  * README quotes, merged into `test-output/reliability.json`.
  */
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import type { InstanceStatus } from '../../runtime';
+import type { DurableDriver, InstanceStatus } from '../../runtime';
 import { HistoryEventType } from '../../runtime/durable/history';
 import type { CallRecord } from '../../sandbox/types';
+import type { RetryPacing } from '../../src/composition';
 import type { TestApp } from '../helpers/app';
 
 export const TERMINAL = new Set(['Completed', 'Failed', 'Terminated', 'Canceled']);
+
+/**
+ * The SDKs' own back-off between retries, shortened for the fault matrix: the same number of retries
+ * and `Retry-After` still honoured, but no second-long sleeps between attempts at a 500 or a reset.
+ * How long each SDK waits by default is the clients' concern (test/clients); what the matrix proves is
+ * that every call rides out each fault.
+ */
+export const FAST_RETRY_PACING: RetryPacing = { retryDelayInMs: 5, maxRetryDelayInMs: 20, graphDelaySeconds: 0 };
 
 /** Timer functions parked on a date that never comes (31 February), so no sweep or drift check runs uninvited. */
 export const NEVER = '0 0 3 31 2 *';
@@ -155,36 +164,57 @@ export interface DriveOptions {
   until?: (status: InstanceStatus) => boolean;
 }
 
+/** Longest wait on one driver for a change before looking again (the runtime may have been restarted). */
+const SLICE_MS = 100;
+
+/** Changes whenever anything that can decide what `drive` does next changes (status, pending work). */
+function progressKey(driver: DurableDriver, instanceId: string): number {
+  return driver.pendingWork(instanceId)?.revision ?? -1;
+}
+
+/** Resolves when the driver reports a change of the instance, or after `ms`. */
+function nextChange(driver: DurableDriver, instanceId: string, ms: number): Promise<void> {
+  const seen = progressKey(driver, instanceId);
+  return new Promise((resolve) => {
+    const done = (): void => {
+      clearTimeout(timer);
+      unsubscribe();
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    const unsubscribe = driver.onChange(() => {
+      if (progressKey(driver, instanceId) !== seen) done();
+    });
+  });
+}
+
 /**
  * Lets a run progress until it ends; whenever it waits on nothing but a durable timer (a retry's
  * back-off, the grace period), moves the clock to that timer. Other runs may progress at the same
- * time: only this instance's own persisted state decides when it is waiting.
+ * time: only this instance's own pending work decides when it is waiting. Follows the driver's change
+ * notifications rather than polling.
  */
 export async function drive(app: TestApp, keeper: TimeKeeper, instanceId: string, options: DriveOptions = {}): Promise<InstanceStatus> {
   const deadline = Date.now() + (options.timeoutMs ?? 60_000);
   const maxAdvanceMs = options.maxAdvanceMs ?? 86_400_000;
-  let lastUpdated = '';
-  let quietPolls = 0;
   for (;;) {
-    const status = app.runtime.durable.getStatus(instanceId);
+    const driver = app.runtime.durable;
+    const status = driver.getStatus(instanceId);
     if (status && (TERMINAL.has(status.runtimeStatus) || options.until?.(status))) return status;
     if (Date.now() > deadline) {
       throw new Error(`${instanceId} did not finish in time; last status ${JSON.stringify(status?.customStatus ?? null)}`);
     }
-    // Reading the persisted record costs a parse: only when the instance has been quiet for a moment.
-    quietPolls = status && status.lastUpdatedTime === lastUpdated ? quietPolls + 1 : 0;
-    lastUpdated = status?.lastUpdatedTime ?? '';
-    if (quietPolls >= 2) {
-      const record = persistedInstance(app, instanceId);
-      if (record && record.inbox.length === 0 && record.pendingActivities.length === 0 && record.pendingTimers.length > 0) {
-        const next = Math.min(...record.pendingTimers.map((t) => Date.parse(t.fireAt)));
-        const wait = next - app.sandbox.state.now();
-        if (wait > maxAdvanceMs) throw new Error(`${instanceId} waits ${Math.round(wait / 1000)} s on a timer, longer than this drive allows`);
-        if (wait > 0) await keeper.advanceTo(next + 5);
+    const work = driver.pendingWork(instanceId);
+    if (work && !work.episodePending && work.activities === 0 && work.timers.length > 0) {
+      const next = Math.min(...work.timers);
+      const wait = next - app.sandbox.state.now();
+      if (wait > maxAdvanceMs) throw new Error(`${instanceId} waits ${Math.round(wait / 1000)} s on a timer, longer than this drive allows`);
+      if (wait > 0) {
+        await keeper.advanceTo(next + 5);
+        continue;
       }
-      quietPolls = record && record.pendingActivities.length > 0 ? -8 : 0;
     }
-    await sleep(15);
+    await nextChange(driver, instanceId, Math.min(SLICE_MS, Math.max(1, deadline - Date.now())));
   }
 }
 
@@ -400,17 +430,46 @@ export function matches(sig: CallSignature, call: CallRecord): boolean {
 
 const OUTPUT = path.resolve(__dirname, '..', '..', 'test-output', 'reliability.json');
 
-/** Merges one suite's figures into `test-output/reliability.json` (read, merge, replace atomically). */
+/** Blocks this thread for `ms` (recordFigures runs in jest's afterAll and may not yield while it holds the lock). */
+function pause(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+/**
+ * Merges one suite's figures into `test-output/reliability.json`: read, merge, replace atomically,
+ * under a lock directory, since suites in parallel workers finish at the same time and an unlocked
+ * read-merge-write would drop the other's section. A lock older than 30 s is taken over (its holder died).
+ */
 export function recordFigures(section: string, figures: Record<string, unknown>): void {
   mkdirSync(path.dirname(OUTPUT), { recursive: true });
-  let current: Record<string, unknown>;
-  try {
-    current = JSON.parse(readFileSync(OUTPUT, 'utf8')) as Record<string, unknown>;
-  } catch {
-    current = {};
+  const lock = `${OUTPUT}.lock`;
+  for (const deadline = Date.now() + 60_000; ; ) {
+    try {
+      mkdirSync(lock);
+      break;
+    } catch {
+      let age: number;
+      try {
+        age = Date.now() - statSync(lock).mtimeMs;
+      } catch {
+        continue; // released meanwhile
+      }
+      if (age > 30_000 || Date.now() > deadline) rmSync(lock, { recursive: true, force: true });
+      else pause(10);
+    }
   }
-  current[section] = { ...figures, recordedAt: new Date().toISOString() };
-  const temp = `${OUTPUT}.${process.pid}.tmp`;
-  writeFileSync(temp, `${JSON.stringify(current, null, 2)}\n`);
-  renameSync(temp, OUTPUT);
+  try {
+    let current: Record<string, unknown>;
+    try {
+      current = JSON.parse(readFileSync(OUTPUT, 'utf8')) as Record<string, unknown>;
+    } catch {
+      current = {};
+    }
+    current[section] = { ...figures, recordedAt: new Date().toISOString() };
+    const temp = `${OUTPUT}.${process.pid}.tmp`;
+    writeFileSync(temp, `${JSON.stringify(current, null, 2)}\n`);
+    renameSync(temp, OUTPUT);
+  } finally {
+    rmSync(lock, { recursive: true, force: true });
+  }
 }

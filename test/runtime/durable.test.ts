@@ -78,6 +78,38 @@ describe('an orchestration started over HTTP', () => {
     expect(await done.json()).toMatchObject({ runtimeStatus: 'Completed', output: { approval: { by: 'alice' } } });
   });
 
+  it('tells whoever follows a run what it waits on, and when that changes', async () => {
+    let changes = 0;
+    const unsubscribe = t.rt.durable.onChange(() => {
+      changes += 1;
+    });
+    t.rt.durable.startNew('sequence', { instanceId: 'watched-1', input: { name: 'Fabrikam', waitMinutes: 30 } });
+    const created = t.rt.durable.pendingWork('watched-1');
+    expect(created).toMatchObject({ runtimeStatus: 'Pending', episodePending: true, activities: 0, timers: [] });
+    expect(t.rt.durable.isIdle()).toBe(false);
+
+    // The greeting ran; now only the 30-minute timer is left.
+    await t.rt.durable.whenIdle();
+    expect(t.rt.durable.isIdle()).toBe(true);
+    const waiting = t.rt.durable.pendingWork('watched-1');
+    expect(waiting).toMatchObject({ runtimeStatus: 'Running', episodePending: false, activities: 0, timers: [t.clock.now() + 30 * 60_000] });
+    expect(waiting?.revision).toBeGreaterThan(created?.revision ?? Infinity);
+    expect(changes).toBeGreaterThan(0);
+
+    // A due timer is work: not idle until it has fired and the episode ran. An unsubscribed listener hears nothing.
+    unsubscribe();
+    const heard = changes;
+    t.clock.advance(30 * 60_000);
+    expect(t.rt.durable.isIdle()).toBe(false);
+    await t.rt.durable.waitFor('watched-1', (s) => (s.customStatus as { step?: string } | null)?.step === 'awaiting-approval');
+    await t.rt.durable.whenIdle();
+    expect(t.rt.durable.pendingWork('watched-1')).toMatchObject({ episodePending: false, activities: 0, timers: [] });
+    expect(changes).toBe(heard);
+    expect(t.rt.durable.pendingWork('no-such-instance')).toBeUndefined();
+    t.rt.durable.terminate('watched-1');
+    await t.rt.durable.waitForCompletion('watched-1');
+  });
+
   it('rejects management links without the key', async () => {
     const started = await start('approval', undefined, 'keyless');
     const url = new URL(started.body.statusQueryGetUri ?? '');

@@ -39,12 +39,21 @@ it('resumes waiting instances and re-runs unrecorded activities after a restart'
   expect(probe.activityCalls.get('block-1')).toBe(1);
   await first.stop();
 
-  // What the first runtime left on disk: the held activity is still pending, the timer still armed.
+  // The stopped driver abandoned the held activity: it still runs, and the driver can say when it has finished.
+  let abandonedFinished = false;
+  const abandoned = first.rt.durable.whenActivitiesSettled().then(() => {
+    abandonedFinished = true;
+  });
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  expect(abandonedFinished).toBe(false);
+  probe.gate.open();
+  await abandoned;
+
+  // What the first runtime left on disk: the abandoned activity's completion was not recorded, the timer is still armed.
   expect(persisted('block-1').pendingActivities.map((a) => a.name)).toEqual(['blockingStep']);
   expect(persisted('timer-1').pendingTimers).toHaveLength(1);
   expect(persisted('wait-1').runtimeStatus).toBe('Running');
 
-  probe.gate.open();
   second = await startTestRuntime({ clock, dirs });
   const block = await second.rt.durable.waitForCompletion('block-1');
   expect(block.output).toBe('finished block-1');

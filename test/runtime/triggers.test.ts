@@ -71,6 +71,14 @@ describe('timer triggers', () => {
     await until(() => probe.timerRuns.length === before + 1, 'the on-demand sweep');
     expect(probe.timerRuns.at(-1)?.isPastDue).toBe(false);
   });
+  it('tells when timer functions are idle: whenIdle runs what is due and waits for it to finish', async () => {
+    const before = probe.timerRuns.length;
+    t.clock.advance(5 * 60_000);
+    expect(t.rt.timers.isIdle()).toBe(false);
+    await t.rt.timers.whenIdle();
+    expect(probe.timerRuns).toHaveLength(before + 1);
+    expect(t.rt.timers.isIdle()).toBe(true);
+  });
 });
 
 describe('Event Grid delivery', () => {

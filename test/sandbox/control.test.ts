@@ -5,6 +5,7 @@
  * main writing endpoints.json and stopping on SIGTERM.
  */
 import { execFile, spawn } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as https from 'node:https';
 import * as path from 'node:path';
@@ -322,16 +323,84 @@ describe('npm run sandbox (main)', () => {
     fs.rmSync(outDir, { recursive: true, force: true });
   });
 
-  it('creates one CA, private key unreadable to others, when several processes ask at once', async () => {
-    const dir = path.join(outDir, 'race-ca');
+  /** Runs `ensureCa(dir)` and `issueServerCert` in a new process (optionally `shiftDays` ahead of real time); returns both certificates. */
+  async function issueInChild(dir: string, shiftDays = 0): Promise<{ ca: string; leaf: string; key: string }> {
     const caModule = path.join(dist, 'sandbox', 'ca.js');
-    const script = `process.stdout.write(require(${JSON.stringify(caModule)}).ensureCa(${JSON.stringify(dir)}).certPem)`;
-    const runs = await Promise.all(Array.from({ length: 4 }, () => promisify(execFile)(process.execPath, ['-e', script])));
-    const pems = new Set(runs.map((r) => r.stdout));
+    const script = [
+      shiftDays !== 0 ? `const real = Date.now; Date.now = () => real() + ${shiftDays * 86_400_000};` : '',
+      `const m = require(${JSON.stringify(caModule)});`,
+      `const ca = m.ensureCa(${JSON.stringify(dir)});`,
+      'const leaf = m.issueServerCert(ca);',
+      'process.stdout.write(JSON.stringify({ ca: ca.certPem, leaf: leaf.certPem, key: leaf.keyPem }));',
+    ].join('\n');
+    const { stdout } = await promisify(execFile)(process.execPath, ['-e', script]);
+    return JSON.parse(stdout) as { ca: string; leaf: string; key: string };
+  }
+
+  /** A TLS handshake with `localhost` serving `leaf`, trusting only `caPem`. */
+  async function handshake(leaf: { leaf: string; key: string }, caPem: string): Promise<string> {
+    const server = https.createServer({ cert: leaf.leaf, key: leaf.key }, (_req, res) => res.end('ok'));
+    await new Promise<void>((resolve) => server.listen(0, 'localhost', resolve));
+    try {
+      const port = (server.address() as { port: number }).port;
+      return await new Promise<string>((resolve, reject) => {
+        https
+          .get({ host: 'localhost', port, ca: caPem, agent: false }, (res) => {
+            let body = '';
+            res.on('data', (d: Buffer) => (body += d.toString()));
+            res.on('end', () => resolve(body));
+          })
+          .on('error', reject);
+      });
+    } finally {
+      server.close();
+    }
+  }
+
+  it('creates one CA and one stored leaf, private keys unreadable to others, when several processes ask at once', async () => {
+    const dir = path.join(outDir, 'race-ca');
+    const runs = await Promise.all(Array.from({ length: 4 }, () => issueInChild(dir)));
+    const pems = new Set(runs.map((r) => r.ca));
     expect(pems.size).toBe(1);
     expect(fs.readFileSync(path.join(dir, 'ca.pem'), 'utf8')).toBe([...pems][0]);
     expect(fs.statSync(path.join(dir, 'ca-key.pem')).mode & 0o077).toBe(0);
     expect(fs.readdirSync(outDir).filter((n) => n.startsWith('race-ca.'))).toEqual([]);
+    // Every process's leaf was issued by that CA and serves TLS for localhost; the stored one is one of them.
+    const ca = new X509Certificate([...pems][0] ?? '');
+    for (const run of runs) {
+      expect(new X509Certificate(run.leaf).checkIssued(ca)).toBe(true);
+      expect(await handshake(run, ca.toString())).toBe('ok');
+    }
+    const stored = fs.readFileSync(path.join(dir, 'localhost.pem'), 'utf8');
+    expect(runs.some((r) => stored === `${r.key}${r.leaf}`)).toBe(true);
+    expect(fs.statSync(path.join(dir, 'localhost.pem')).mode & 0o077).toBe(0);
+    expect(fs.readdirSync(dir).sort()).toEqual(['ca-key.pem', 'ca.pem', 'localhost.pem']);
+  });
+
+  it('reuses the stored leaf in the next process, and issues a new one when the CA changes or the leaf nears expiry', async () => {
+    const dir = path.join(outDir, 'leaf-ca');
+    const first = await issueInChild(dir);
+    const second = await issueInChild(dir);
+    expect(second).toEqual(first);
+
+    // 800 days on, the 825-day leaf has less than a month left: a new one, still valid then.
+    const later = await issueInChild(dir, 800);
+    expect(later.ca).toBe(first.ca);
+    expect(later.leaf).not.toBe(first.leaf);
+    expect(new X509Certificate(later.leaf).validToDate.getTime()).toBeGreaterThan(Date.now() + 1500 * 86_400_000);
+    // Back in the present that leaf is not valid yet: replaced again, and it serves.
+    const now = await issueInChild(dir);
+    expect(now.leaf).not.toBe(later.leaf);
+    expect(await handshake(now, now.ca)).toBe('ok');
+
+    // A leaf from another CA beside this one (the CA was replaced by hand): a new leaf from this CA.
+    const other = await issueInChild(path.join(outDir, 'other-ca'));
+    fs.copyFileSync(path.join(outDir, 'other-ca', 'localhost.pem'), path.join(dir, 'localhost.pem'));
+    const reissued = await issueInChild(dir);
+    expect(reissued.leaf).not.toBe(other.leaf);
+    expect(new X509Certificate(reissued.leaf).checkIssued(new X509Certificate(first.ca))).toBe(true);
+    expect(await handshake(reissued, first.ca)).toBe('ok');
+    expect(fs.readFileSync(path.join(dir, 'localhost.pem'), 'utf8')).toBe(`${reissued.key}${reissued.leaf}`);
   });
 
   it('writes endpoints.json with every field, serves, and stops on SIGTERM', async () => {
