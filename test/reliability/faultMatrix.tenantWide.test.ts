@@ -76,17 +76,11 @@ describe("Microsoft Graph's service principal, read once per process and Graph e
   const environments = GSP_ENVIRONMENTS;
 
   /**
-   * A fresh runtime whose Graph endpoint spells `localhost` with a different set of capitals (variant
-   * n capitalises the letters of the bits of n + 1): the same server, but another endpoint to the
-   * process-wide cache of Graph's service principal, so the next setup reads it cold.
+   * A fresh runtime: new services, whose clients have not read Graph's service principal yet (the
+   * memory of it belongs to one set of services, not to the process), so the next setup reads it cold.
    */
-  async function coldRuntime(variant: number): Promise<void> {
-    const url = new URL(app.endpoints.graphUrl);
-    const host = url.hostname
-      .split('')
-      .map((c, i) => (((variant + 1) >> i) & 1 ? c.toUpperCase() : c))
-      .join('');
-    await app.restartRuntime({ appSettings: { GRAPH_BASE_URL: `${url.protocol}//${host}:${url.port}` } });
+  async function coldRuntime(): Promise<void> {
+    await app.restartRuntime();
   }
 
   async function injectOnGraphServicePrincipal(fault: Record<string, unknown>): Promise<void> {
@@ -98,7 +92,7 @@ describe("Microsoft Graph's service principal, read once per process and Graph e
     let variant = 0;
     for (const t of TRANSIENT_FAULTS) {
       const name = `setup graph GET ${GRAPH_SP_PATH} ${faultName(t)}`;
-      await coldRuntime(variant);
+      await coldRuntime();
       await injectOnGraphServicePrincipal(faultBody(t));
       const cell = await setUp(app, keeper, environments[variant] ?? '');
       if (unconsumed(app) > 0) cell.push('the fault was never hit');
@@ -111,7 +105,7 @@ describe("Microsoft Graph's service principal, read once per process and Graph e
   }, 60_000);
 
   it('a refusal fails the run at once at grantAdminConsent, naming the permission to grant', async () => {
-    await coldRuntime(9);
+    await coldRuntime();
     await injectOnGraphServicePrincipal({ status: 403, count: 2, code: 'Authorization_RequestDenied', message: 'Insufficient privileges to complete the operation.' });
     expect((await app.api('POST', '/api/environments/gsp-9/setup', { environmentUrl: app.environmentUrl('gsp-9') })).status).toBe(202);
     const status = await drive(app, keeper, 'setup-gsp-9', { maxAdvanceMs: 0 });
