@@ -16,7 +16,7 @@ import type { EnvironmentRecord } from '../src/contracts/environment';
 import { instanceIds } from '../src/contracts/names';
 import { toEnvironmentRecord } from '../src/contracts/registry';
 import type { RotationInput } from '../src/contracts/rotation';
-import { buildRotationInput, buildSetupInput } from '../src/functions/runs';
+import { buildRotationInput, buildSetupInput, RunInputError } from '../src/functions/runs';
 import type { Clock } from './clock';
 import { parseCommandLine, USAGE, UsageError, wantsJson, type Command, type CommonOptions, type RunOptions } from './cli/args';
 import { formatRecord, formatTable } from './cli/progress';
@@ -111,7 +111,13 @@ async function setup(command: Extract<Command, { kind: 'setup' }>, io: Io): Prom
     if (isEnvironmentUrlNotAllowedError(error)) throw new UsageError(`--url: ${error.message}`, 'setup');
     throw error;
   }
-  const input = buildSetupInput(environmentId, environmentUrl, request, settings.config);
+  let input;
+  try {
+    input = buildSetupInput(environmentId, environmentUrl, request, settings.config);
+  } catch (error) {
+    if (error instanceof RunInputError) throw new UsageError(`--${error.field === 'senderMailbox' ? 'sender' : error.field}: ${error.detail}`, 'setup');
+    throw error;
+  }
   const clock = await activate(settings);
   const instanceId = instanceIds.setup(environmentId);
   io.err(`Target: ${targetLine(settings)}.`);

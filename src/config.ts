@@ -5,6 +5,7 @@
  * app settings; a test keeps them in step.
  */
 import { z } from 'zod';
+import { DISPLAY_NAME_PATTERN, DISPLAY_NAME_RULE, MAILBOX_ADDRESS_PATTERN } from './contracts/setup';
 
 const intInRange = (min: number, max: number) =>
   z
@@ -30,7 +31,7 @@ const list = z
       .filter((x) => x.length > 0),
   );
 
-const emailList = list.pipe(z.array(z.string().email({ message: 'must be a comma-separated list of email addresses' })));
+const emailList = list.pipe(z.array(z.string().regex(MAILBOX_ADDRESS_PATTERN, { message: 'must be a comma-separated list of plain email addresses' })));
 
 const guid = z
   .string()
@@ -116,7 +117,13 @@ export const SETTINGS = {
     description: '`odata`: write the credential into F&O through OData; `manual`: publish instructions and wait for confirmation.',
   },
   APP_DISPLAY_NAME_TEMPLATE: {
-    schema: z.string().trim().min(1).max(200).refine((s) => s.includes('{environmentId}'), { message: 'must contain {environmentId}' }),
+    schema: z
+      .string()
+      .trim()
+      .min(1)
+      .max(100)
+      .refine((s) => s.includes('{environmentId}'), { message: 'must contain {environmentId}' })
+      .refine((s) => DISPLAY_NAME_PATTERN.test(s.replaceAll('{environmentId}', 'x')), { message: `besides {environmentId}, ${DISPLAY_NAME_RULE}` }),
     default: 'F&O Graph mail ({environmentId})',
     description: 'Display name of each environment’s app registration.',
   },
@@ -171,9 +178,9 @@ export const SETTINGS = {
     description: 'Interval of reminders while a run waits for a person.',
   },
   SENDER_MAILBOX: {
-    schema: z.union([z.literal(''), z.string().trim().email({ message: 'must be an email address' })]),
+    schema: z.union([z.literal(''), z.string().trim().regex(MAILBOX_ADDRESS_PATTERN, { message: 'must be a plain email address' })]),
     default: '',
-    description: 'Mailbox that test messages and alerts are sent from (empty: no test message, no alert mail).',
+    description: 'The only mailbox test messages and alerts are sent from (empty: no test message, no alert mail); a request cannot choose another.',
   },
   DASHBOARD_URL: {
     schema: z.union([z.literal(''), httpsUrl]),

@@ -13,24 +13,38 @@ import type {
   VerifyMailboxScopeInput,
   VerifyMailboxScopeOutput,
 } from '../contracts/activities';
+import { mailboxScopeNameFor, uniqueNameFor } from '../contracts/names';
 import { describeMailboxScope } from '../contracts/setup';
 import { MAIL_SEND_ROLE_ID, MAIL_SEND_ROLE_VALUE, SECRET_TAGS } from '../contracts/wellKnown';
 import type { ActivityDeps, ActivityHandler } from './deps';
+import { psQuote } from './powershell';
 
-/** PowerShell single-quoted string. */
-function ps(value: string): string {
+const ps = psQuote;
+
+/**
+ * OPATH filter value: OPATH quotes with `'` too, doubled inside (about_Quoting_Rules applies to the
+ * outer PowerShell string separately, so the value is quoted for OPATH first, then for PowerShell).
+ */
+function opathString(value: string): string {
   return `'${value.replace(/'/g, "''")}'`;
 }
 
-
+/**
+ * The commands for an Exchange administrator. They name the app and its service principal by id, the
+ * scope by a name derived from the environment id, and the mailboxes by their addresses (validated at
+ * the edge to letters, digits and `._%+-`, and quoted for every quote character PowerShell knows). The
+ * request's free-text display name never goes into them.
+ */
 export function mailboxScopeCommands(input: PrepareMailboxScopeInput): string[] {
-  const scopeName = `fno-graph-mail-${input.environmentId}`;
-  const filter = input.scope.group
-    ? `"MemberOfGroup -eq '$((Get-DistributionGroup -Identity ${ps(input.scope.group)}).DistinguishedName)'"`
-    : ps((input.scope.mailboxes ?? []).map((m) => `PrimarySmtpAddress -eq '${m.replace(/'/g, "''")}'`).join(' -or '));
+  const scopeName = mailboxScopeNameFor(input.environmentId);
+  const group = input.scope.group;
+  const filter = group
+    ? `"MemberOfGroup -eq '$($group.DistinguishedName)'"`
+    : ps((input.scope.mailboxes ?? []).map((m) => `PrimarySmtpAddress -eq ${opathString(m)}`).join(' -or '));
   return [
     '# Exchange Online PowerShell (Connect-ExchangeOnline as an Exchange administrator)',
-    `New-ServicePrincipal -AppId ${ps(input.appId)} -ObjectId ${ps(input.servicePrincipalId)} -DisplayName ${ps(input.appDisplayName)}`,
+    `New-ServicePrincipal -AppId ${ps(input.appId)} -ObjectId ${ps(input.servicePrincipalId)} -DisplayName ${ps(uniqueNameFor(input.environmentId))}`,
+    ...(group ? [`$group = Get-DistributionGroup -Identity ${ps(group)}`] : []),
     `New-ManagementScope -Name ${ps(scopeName)} -RecipientRestrictionFilter ${filter}`,
     `New-ManagementRoleAssignment -App ${ps(input.appId)} -Role 'Application Mail.Send' -CustomResourceScope ${ps(scopeName)}`,
     '# Microsoft Graph PowerShell (Connect-MgGraph -Scopes AppRoleAssignment.ReadWrite.All): remove the tenant-wide Mail.Send grant, which would override the scope',

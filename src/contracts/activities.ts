@@ -135,7 +135,6 @@ export interface PrepareMailboxScopeInput {
   environmentId: string;
   appId: string;
   servicePrincipalId: string;
-  appDisplayName: string;
   scope: MailboxScope;
 }
 export interface PrepareMailboxScopeOutput {

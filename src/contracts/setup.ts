@@ -9,6 +9,27 @@ import type { ConsentStrategy, DeliveryStrategy, RunStart } from './operations';
 /** The `{environmentId}` of every route. */
 export const environmentIdSchema = z.string().regex(ENVIRONMENT_ID_PATTERN, { message: ENVIRONMENT_ID_RULE });
 
+/**
+ * A mailbox or group address as the product accepts it: a plain address of letters, digits and
+ * `._%+-` at a DNS domain. Addresses go into commands an administrator pastes and into Graph paths, so
+ * quotes, spaces and anything else a shell or a URL reads are refused rather than escaped.
+ */
+export const MAILBOX_ADDRESS_PATTERN = /^[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$/;
+const MAILBOX_ADDRESS_RULE = 'must be a plain email address (letters, digits and ._%+- before the @, a domain after it)';
+
+export const mailboxAddressSchema = z
+  .string({ message: 'must be a string' })
+  .max(254, { message: 'must be at most 254 characters' })
+  .regex(MAILBOX_ADDRESS_PATTERN, { message: MAILBOX_ADDRESS_RULE })
+  .transform((m) => m.toLowerCase());
+
+/**
+ * A display name: letters, digits, spaces and `&()._,:+-`. Names reach the Entra portal, mail and
+ * logs; nothing a shell, a query or a template reads (quotes, `$`, backticks, `;`, `|`, `<>`, braces) gets in.
+ */
+export const DISPLAY_NAME_PATTERN = /^[\p{L}\p{N} &()._,:+-]+$/u;
+export const DISPLAY_NAME_RULE = 'may contain only letters, digits, spaces and & ( ) . _ , : + -';
+
 const GUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
 
 /** Body of `POST /api/environments/{environmentId}/setup`. Unknown fields are rejected. */
@@ -25,8 +46,7 @@ export const setupRequestSchema = z.strictObject({
     .trim()
     .min(1, { message: 'must not be empty' })
     .max(120, { message: 'must be at most 120 characters' })
-    // eslint-disable-next-line no-control-regex -- control characters are exactly what is refused
-    .refine((s) => !/[\u0000-\u001f\u007f]/.test(s), { message: 'must not contain control characters' })
+    .regex(DISPLAY_NAME_PATTERN, { message: DISPLAY_NAME_RULE })
     .optional(),
   secretLifetimeDays: z
     .number({ message: 'must be a number' })
@@ -34,20 +54,20 @@ export const setupRequestSchema = z.strictObject({
     .min(1, { message: 'must be at least 1' })
     .max(730, { message: 'must be at most 730' })
     .optional(),
-  senderMailbox: z.string({ message: 'must be a string' }).email({ message: 'must be an email address' }).optional(),
-  testRecipient: z.string({ message: 'must be a string' }).email({ message: 'must be an email address' }).optional(),
+  senderMailbox: mailboxAddressSchema.optional(),
+  testRecipient: mailboxAddressSchema.optional(),
   consent: z.enum(['grant', 'request'], { message: 'must be "grant" or "request"' }).optional(),
   delivery: z.enum(['odata', 'manual'], { message: 'must be "odata" or "manual"' }).optional(),
   mailboxScope: z
     .strictObject({
       groupOrMailboxes: z.union(
         [
-          z.string().email({ message: 'must be an email address' }),
-          z.array(z.string().email({ message: 'must be email addresses' })).min(1, { message: 'must list at least one mailbox' }).max(50, { message: 'must list at most 50 mailboxes (use a group)' }),
+          mailboxAddressSchema,
+          z.array(mailboxAddressSchema).min(1, { message: 'must list at least one mailbox' }).max(50, { message: 'must list at most 50 mailboxes (use a group)' }),
         ],
         { message: 'must be the address of a mail-enabled security group or a list of mailbox addresses' },
       ),
-      outOfScopeTestMailbox: z.string().email({ message: 'must be an email address' }).optional(),
+      outOfScopeTestMailbox: mailboxAddressSchema.optional(),
     })
     .optional(),
 });

@@ -111,7 +111,29 @@ export function buildDriftInput(environmentId: string, config: AppConfig): Drift
   return { environmentId, consent: config.consentStrategy, ...credentialPolicy(config) };
 }
 
+/** A request the settings refuse (a field a person must change); the edge answers 400 naming the field. */
+export class RunInputError extends Error {
+  override name = 'RunInputError';
+  constructor(
+    readonly field: string,
+    readonly detail: string,
+  ) {
+    super(detail);
+  }
+}
+
+/**
+ * The setup run's input. Test messages go out only as the configured `SENDER_MAILBOX`: a request may name
+ * it (for clarity) but never another mailbox, which an application holding tenant-wide `Mail.Send` could
+ * otherwise send as.
+ */
 export function buildSetupInput(environmentId: string, environmentUrl: string, request: SetupRequest, config: AppConfig): SetupInput {
+  if (request.senderMailbox !== undefined && request.senderMailbox.toLowerCase() !== config.senderMailbox?.toLowerCase()) {
+    throw new RunInputError(
+      'senderMailbox',
+      `senderMailbox must be the configured SENDER_MAILBOX${config.senderMailbox ? ` (${config.senderMailbox})` : ', which is not set'}: test messages are sent only from it.`,
+    );
+  }
   const input: SetupInput = {
     environmentId,
     environmentUrl,
@@ -128,8 +150,7 @@ export function buildSetupInput(environmentId: string, environmentUrl: string, r
     },
     minRemainingDays: config.rotation.leadDays,
   };
-  const sender = request.senderMailbox ?? config.senderMailbox;
-  if (sender !== undefined) input.senderMailbox = sender;
+  if (config.senderMailbox !== undefined) input.senderMailbox = config.senderMailbox;
   if (request.testRecipient !== undefined) input.testRecipient = request.testRecipient;
   if (config.dashboardUrl) input.dashboardUrl = config.dashboardUrl;
   if (request.mailboxScope) {

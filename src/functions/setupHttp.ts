@@ -10,7 +10,7 @@ import { checkEnvironmentUrl } from '../contracts/environmentUrl';
 import { environmentIdSchema, setupRequestSchema } from '../contracts/setup';
 import { BadRequest, json, parseWith, readJsonBody, statusUrlFor } from './http';
 import { alreadyRunning } from './instances';
-import { buildSetupInput, durableClientHost, startEnvironmentRun } from './runs';
+import { buildSetupInput, durableClientHost, RunInputError, startEnvironmentRun } from './runs';
 
 export function createSetupHandler(getConfig: () => AppConfig) {
   return async function setupHttp(request: HttpRequest, client: DurableClient, context: InvocationContext): Promise<HttpResponseInit> {
@@ -20,7 +20,13 @@ export function createSetupHandler(getConfig: () => AppConfig) {
       const config = getConfig();
       const url = checkEnvironmentUrl(body.environmentUrl, config.finOps.allowedHosts);
       if (!url.ok) throw new BadRequest(`Environment ${environmentId}: ${url.reason}. ${url.action}`, 'environmentUrl');
-      const input = buildSetupInput(environmentId, url.origin, body, config);
+      let input;
+      try {
+        input = buildSetupInput(environmentId, url.origin, body, config);
+      } catch (error) {
+        if (error instanceof RunInputError) throw new BadRequest(error.detail, error.field);
+        throw error;
+      }
       const outcome = await startEnvironmentRun(durableClientHost(client), 'setup', input);
       if (!outcome.started) return alreadyRunning(request, environmentId, outcome.running);
       context.info(`setup started for environment ${environmentId} (instance ${outcome.instanceId})`);

@@ -159,7 +159,6 @@ function* setup(context: OrchestrationContext, input: SetupInput, progress: Prog
           environmentId: input.environmentId,
           appId: app.appId,
           servicePrincipalId: sp.servicePrincipalId,
-          appDisplayName: input.appDisplayName,
           scope,
         });
         yield* waitForPerson(context, progress, {

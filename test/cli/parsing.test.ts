@@ -56,7 +56,7 @@ describe('parseCommandLine', () => {
     expect(usageError(['setup', 'uat', '--url', 'https://x.operations.dynamics.com', '--lifetime-days', '900']).message).toBe('--lifetime-days must be at most 730.');
     expect(usageError(['setup', 'uat', '--url', 'https://x.operations.dynamics.com', '--lifetime-days', 'soon']).message).toBe('--lifetime-days must be a number.');
     expect(usageError(['setup', 'uat', '--url', 'https://x.operations.dynamics.com', '--consent', 'maybe']).message).toBe('--consent must be "grant" or "request".');
-    expect(usageError(['setup', 'uat', '--url', 'https://x.operations.dynamics.com', '--test-recipient', 'nobody']).message).toBe('--test-recipient must be an email address.');
+    expect(usageError(['setup', 'uat', '--url', 'https://x.operations.dynamics.com', '--test-recipient', 'nobody']).message).toBe('--test-recipient must be a plain email address (letters, digits and ._%+- before the @, a domain after it).');
     expect(usageError(['setup', 'uat']).message).toMatch(/Missing --url/);
     expect(usageError(['setup', 'uat', '--url', 'https://x.operations.dynamics.com', '--frobnicate']).message).toBe("Unknown option '--frobnicate'.");
     expect(usageError(['rotate', 'uat', '--grace-hours', '1.5']).message).toMatch(/--grace-hours must be a whole number of hours from 0 to 720/);

@@ -177,11 +177,19 @@ function corpus(): HttpCase[] {
     field('an unknown consent strategy', { consent: 'maybe' }, 'consent', /"grant" or "request"/),
     field('an unknown delivery strategy', { delivery: 'email' }, 'delivery', /"odata" or "manual"/),
     field('an empty display name', { appDisplayName: '   ' }, 'appDisplayName', /must not be empty/),
-    field('control characters in the display name', { appDisplayName: 'F&O\u0007mail\r\nX-Injected: 1' }, 'appDisplayName', /control characters/),
+    field('control characters in the display name', { appDisplayName: 'F&O\u0007mail\r\nX-Injected: 1' }, 'appDisplayName', /may contain only letters, digits, spaces/),
+    // What would close a PowerShell string (any of its five single quotes) and run a command after it.
+    ...["'", '\u2018', '\u2019', '\u201a', '\u201b'].map((q) =>
+      field(`a display name closing a PowerShell string with U+${q.codePointAt(0)!.toString(16).padStart(4, '0')}`, { appDisplayName: `x${q}; Remove-Mailbox -Identity ceo -Confirm:$false; ${q}` }, 'appDisplayName', /may contain only letters, digits, spaces/),
+    ),
+    field('a display name with a PowerShell subexpression', { appDisplayName: 'F&O $(Invoke-WebRequest evil)' }, 'appDisplayName', /may contain only letters, digits, spaces/),
+    field('a mailbox in the scope closing a quote', { mailboxScope: { groupOrMailboxes: ["o'neil@contoso.com"] } }, 'mailboxScope.groupOrMailboxes.0', /plain email address/),
+    field('a scope group closing a typographic quote', { mailboxScope: { groupOrMailboxes: 'erp\u2019;Remove-Mailbox x;\u2019@contoso.com' } }, 'mailboxScope.groupOrMailboxes', /plain email address|group or a list/),
+    field('a sender mailbox other than SENDER_MAILBOX', { senderMailbox: 'ceo@contoso.com' }, 'senderMailbox', /must be the configured SENDER_MAILBOX/),
     field('a 500-character display name', { appDisplayName: 'a'.repeat(500) }, 'appDisplayName', /at most 120/),
-    field('a sender that is no address', { senderMailbox: 'nobody' }, 'senderMailbox', /email address/),
+    field('a sender that is no address', { senderMailbox: 'nobody' }, 'senderMailbox', /plain email address/),
     field('a recipient as a number', { testRecipient: 123 }, 'testRecipient', /must be a string/),
-    field('a recipient with two @', { testRecipient: 'a@b@contoso.com' }, 'testRecipient', /email address/),
+    field('a recipient with two @', { testRecipient: 'a@b@contoso.com' }, 'testRecipient', /plain email address/),
     // Environment ids in the route.
     badId('setup: id with capitals and underscore', 'POST', '/api/environments/Bad_Id/setup', 'environmentId', { environmentUrl: good }),
     badId('setup: id of 64 characters', 'POST', `/api/environments/${'a'.repeat(64)}/setup`, 'environmentId', { environmentUrl: good }),

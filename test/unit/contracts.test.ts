@@ -46,7 +46,9 @@ describe('setup request body', () => {
     [{ environmentUrl: 'https://a', senderMailbox: 'not-mail' }, 'senderMailbox', /email address/],
     [{ environmentUrl: 'https://a', consent: 'yes' }, 'consent', /"grant" or "request"/],
     [{ environmentUrl: 'https://a', delivery: 'smtp' }, 'delivery', /"odata" or "manual"/],
-    [{ environmentUrl: 'https://a', appDisplayName: 'a\u0007b' }, 'appDisplayName', /control characters/],
+    [{ environmentUrl: 'https://a', appDisplayName: 'a\u0007b' }, 'appDisplayName', /may contain only letters, digits, spaces/],
+    [{ environmentUrl: 'https://a', appDisplayName: "it's mine" }, 'appDisplayName', /may contain only letters, digits, spaces/],
+    [{ environmentUrl: 'https://a', testRecipient: "o'neil@contoso.com" }, 'testRecipient', /plain email address/],
   ])('rejects %j naming the field', (body, field, message) => {
     const p = problemOf(body);
     expect(p.field).toBe(field);
