@@ -117,7 +117,8 @@ app.http('getEnvironmentHttp', {
 app.http('dashboardHttp', {
   route: 'dashboard',
   methods: ['GET'],
-  authLevel: 'function',
+  // The page holds no data and no key; every call it makes needs the function key (docs/security.md).
+  authLevel: 'anonymous',
   handler: deferred(() => modules.dashboardHttp().createDashboardHandler(appConfig)),
 });
 

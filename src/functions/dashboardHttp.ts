@@ -1,7 +1,8 @@
 /**
- * `GET /api/dashboard`: the fleet dashboard page. The page holds no data and no key: it reads the
- * public HTTP API from the browser with the key of its own URL. The response locks the page down
- * (CSP by hash, no caching, no sniffing, no referrer) because the URL it was opened with carries a key.
+ * `GET /api/dashboard`: the fleet dashboard page, served without a key. The page holds no data and no
+ * key: it reads the HTTP API from the browser with the function key the person gives it (in `?code=`,
+ * which it then removes from the address bar and history, or in its own form), kept in this tab only.
+ * The response locks the page down (CSP by hash, no caching, no sniffing, no referrer, no framing).
  */
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 import type { AppConfig } from '../config';

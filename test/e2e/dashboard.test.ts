@@ -77,23 +77,42 @@ suite(browserInstalled || inCi ? 'the dashboard in a browser' : `the dashboard i
     await page.getByText(`Setup of ${environmentId} started (setup-${environmentId}).`).waitFor();
   }
 
-  it('opens from / with the key typed into a form, which never lands in a redirect', async () => {
+  it('opens from / with the key typed into its own form, which never lands in a URL', async () => {
     const navigations: string[] = [];
     page.on('framenavigated', (frame) => {
       if (frame === page.mainFrame()) navigations.push(frame.url());
     });
     await page.goto(`${app.endpoints.functionsUrl}/`);
     expect(new URL(page.url()).pathname).toBe('/api/dashboard');
-    await page.getByRole('heading', { name: 'Function key needed' }).waitFor();
-    await page.getByLabel('Function key').fill(app.endpoints.functionKey);
-    await page.getByRole('button', { name: 'Open' }).click();
+    await page.getByRole('textbox', { name: 'Function key' }).fill(app.endpoints.functionKey);
+    await page.getByRole('button', { name: 'Use this key' }).click();
 
     await page.getByRole('heading', { name: 'F&O Graph mail' }).waitFor();
     await page.getByText('No environment is set up yet. Start a setup below.').waitFor();
-    expect(page.url()).toBe(`${app.endpoints.functionsUrl}/api/dashboard?code=${encodeURIComponent(app.endpoints.functionKey)}`);
-    expect(navigations[0]).toBe(`${app.endpoints.functionsUrl}/api/dashboard`);
-    // The key is in the address bar the person typed it into, not in the document.
+    expect(navigations).toEqual([`${app.endpoints.functionsUrl}/api/dashboard`]);
+    expect(page.url()).toBe(`${app.endpoints.functionsUrl}/api/dashboard`);
     expect(await page.content()).not.toContain(app.endpoints.functionKey);
+  });
+
+  it('takes a key from ?code= once, then removes it from the address bar and the history, and survives a reload', async () => {
+    const context = await browser.newContext();
+    const tab = await context.newPage();
+    try {
+      await tab.goto(`${app.endpoints.functionsUrl}/api/dashboard?code=${encodeURIComponent(app.endpoints.functionKey)}`);
+      await tab.getByText('No environment is set up yet. Start a setup below.').waitFor();
+      expect(tab.url()).toBe(`${app.endpoints.functionsUrl}/api/dashboard`);
+      expect(await tab.evaluate(() => location.search)).toBe('');
+      // The history entry was replaced, not added to: back leads to the blank tab, forward to the page without the key.
+      await tab.goBack();
+      expect(tab.url()).toBe('about:blank');
+      await tab.goForward();
+      expect(tab.url()).toBe(`${app.endpoints.functionsUrl}/api/dashboard`);
+      await tab.reload();
+      await tab.getByText('No environment is set up yet. Start a setup below.').waitFor();
+      expect(tab.url()).not.toContain('code=');
+    } finally {
+      await context.close();
+    }
   });
 
   it('starts a setup from the form, shows it complete, and puts the environment on the timeline', async () => {

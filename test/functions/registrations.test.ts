@@ -15,7 +15,7 @@ describe('function app registrations', () => {
       .map((f) => ({ name: f.name, route: f.http?.route, methods: [...(f.http?.methods ?? [])].sort(), authLevel: f.http?.authLevel, durableClient: f.usesDurableClient }))
       .sort((a, b) => a.name.localeCompare(b.name));
     expect(http).toEqual([
-      { name: 'dashboardHttp', route: 'dashboard', methods: ['GET'], authLevel: 'function', durableClient: false },
+      { name: 'dashboardHttp', route: 'dashboard', methods: ['GET'], authLevel: 'anonymous', durableClient: false },
       { name: 'getEnvironmentHttp', route: 'environments/{environmentId}', methods: ['GET'], authLevel: 'function', durableClient: false },
       { name: 'getOperationHttp', route: 'operations/{instanceId}', methods: ['GET'], authLevel: 'function', durableClient: true },
       { name: 'listEnvironmentsHttp', route: 'environments', methods: ['GET'], authLevel: 'function', durableClient: false },

@@ -1,7 +1,7 @@
 /**
  * The dashboard's browser script (bundled into one IIFE and inlined by page.ts): finds the page's
- * elements, keeps the function key (from `?code=`, or typed into the key form and kept in this tab's
- * sessionStorage), polls the API (every 2 s while a run is active, every 15 s otherwise), renders the
+ * elements, keeps the function key (from `?code=`, which it then removes from the address bar and
+ * history, or typed into the key form; kept in this tab's sessionStorage), polls the API (every 2 s while a run is active, every 15 s otherwise), renders the
  * panels and carries out what their buttons and the setup form ask for.
  */
 import type { EnvironmentList } from '../../contracts/environment';
@@ -45,9 +45,25 @@ function readConfig(element: HTMLScriptElement): Partial<DashboardConfig> {
   }
 }
 
+/**
+ * The key from `?code=` (then kept in this tab's sessionStorage and removed from the address bar and the
+ * history entry, so it is not left on screen, in a bookmark or in the browser's history), or from
+ * sessionStorage.
+ */
 function initialKey(): string {
-  const fromUrl = new URLSearchParams(location.search).get('code');
-  if (fromUrl) return fromUrl;
+  const params = new URLSearchParams(location.search);
+  const fromUrl = params.get('code');
+  if (fromUrl) {
+    try {
+      sessionStorage.setItem(KEY_STORAGE, fromUrl);
+    } catch {
+      // Storage unavailable: the key lives in memory only, and a reload asks for it again.
+    }
+    params.delete('code');
+    const query = params.toString();
+    history.replaceState(history.state, '', `${location.pathname}${query ? `?${query}` : ''}${location.hash}`);
+    return fromUrl;
+  }
   try {
     return sessionStorage.getItem(KEY_STORAGE) ?? '';
   } catch {
