@@ -49,7 +49,7 @@ export interface HttpHostOptions {
   hostname?: string;
   /** Accepted for `function` and `admin` level functions. */
   functionKey: string;
-  /** Accepted on the extension webhooks; defaults to the function key. */
+  /** The only key the extension webhooks and the admin API take; defaults to the function key (tests of the host alone). */
   systemKey?: string;
   /** Route prefix, `api` as in host.json's default. */
   routePrefix?: string;
@@ -111,22 +111,25 @@ export async function startHttpHost(options: HttpHostOptions): Promise<HttpHost>
   async function dispatch(request: HostRequest): Promise<HostResponse> {
     const path = request.url.pathname;
     const lower = path.toLowerCase();
+    // The extension webhooks and the admin API take the host's system key, never a function key: a
+    // function key opens the app's HTTP functions only, as in the Functions host
+    // (https://learn.microsoft.com/azure/azure-functions/function-keys-how-to).
     if (lower === DURABLE_WEBHOOK_PATH || lower.startsWith(`${DURABLE_WEBHOOK_PATH}/`)) {
-      if (!hasKey(request, [systemKey, options.functionKey])) return emptyResponse(401);
+      if (!hasKey(request, [systemKey])) return emptyResponse(401);
       if (!options.durableApi) return emptyResponse(404);
       return options.durableApi.handle(request, path.slice(DURABLE_WEBHOOK_PATH.length + 1));
     }
     if (lower === EVENT_GRID_WEBHOOK_PATH) {
-      if (!hasKey(request, [systemKey, options.functionKey])) return emptyResponse(401);
+      if (!hasKey(request, [systemKey])) return emptyResponse(401);
       return eventGridWebhook(request);
     }
     const admin = /^\/admin\/functions\/([^/]+)\/?$/i.exec(path);
     if (admin) {
-      if (!hasKey(request, [options.functionKey])) return emptyResponse(401);
+      if (!hasKey(request, [systemKey])) return emptyResponse(401);
       return adminRun(request, decodeURIComponent(admin[1] ?? ''));
     }
     if (lower === '/admin/host/status') {
-      if (!hasKey(request, [options.functionKey])) return emptyResponse(401);
+      if (!hasKey(request, [systemKey])) return emptyResponse(401);
       return jsonResponse(200, { state: 'Running' });
     }
     if (lower === `/${prefix}` || lower.startsWith(`/${prefix}/`)) return invokeHttpFunction(request, path.slice(prefix.length + 1));

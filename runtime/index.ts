@@ -36,7 +36,7 @@ export interface LocalRuntimeOptions {
   rpcPort?: number;
   /** Key for `function`/`admin` level functions and the admin API; generated when omitted. */
   functionKey?: string;
-  /** Key for the extension webhooks (`/runtime/webhooks/...`); defaults to the function key. */
+  /** The host's system key: the only key the extension webhooks (`/runtime/webhooks/...`) and `/admin/...` take; generated when omitted. */
   systemKey?: string;
   /** Default `.sandbox/durable` (relative to the working directory). */
   durableDir?: string;
@@ -71,7 +71,8 @@ export interface LocalRuntime {
 export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<LocalRuntime> {
   const clock = options.clock ?? systemClock;
   const functionKey = options.functionKey ?? randomBytes(32).toString('base64url');
-  const systemKey = options.systemKey ?? functionKey;
+  // Distinct from the function key unless a caller insists: the webhooks and the admin API take only this one.
+  const systemKey = options.systemKey ?? randomBytes(32).toString('base64url');
   const env = new EnvironmentOverlay();
   env.apply(options.appSettings ?? {});
 

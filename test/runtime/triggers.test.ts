@@ -64,10 +64,12 @@ describe('timer triggers', () => {
     expect(t.rt.durable.getStatus('nightly')?.runtimeStatus).toBe('Running');
   });
 
-  it('runs a timer function on demand through the admin API, with the key only', async () => {
+  it('runs a timer function on demand through the admin API, with the system key only', async () => {
     const before = probe.timerRuns.length;
     expect((await t.api('/admin/functions/sweep', { method: 'POST', body: '{}', key: null })).status).toBe(401);
-    expect((await t.api('/admin/functions/sweep', { method: 'POST', body: '{}' })).status).toBe(202);
+    // A function key opens HTTP functions, not the host's admin API.
+    expect((await t.api('/admin/functions/sweep', { method: 'POST', body: '{}' })).status).toBe(401);
+    expect((await t.api('/admin/functions/sweep', { method: 'POST', body: '{}', key: t.rt.systemKey })).status).toBe(202);
     await until(() => probe.timerRuns.length === before + 1, 'the on-demand sweep');
     expect(probe.timerRuns.at(-1)?.isPastDue).toBe(false);
   });
@@ -107,7 +109,9 @@ describe('Event Grid delivery', () => {
   });
 
   it('answers the Event Grid webhook: validation handshake, delivery, failure, key', async () => {
-    const url = `/runtime/webhooks/eventgrid?functionName=secretEvents&code=${encodeURIComponent(TEST_KEY)}`;
+    const url = `/runtime/webhooks/eventgrid?functionName=secretEvents&code=${encodeURIComponent(t.rt.systemKey)}`;
+    const withFunctionKey = await t.api(`/runtime/webhooks/eventgrid?functionName=secretEvents&code=${encodeURIComponent(TEST_KEY)}`, { method: 'POST', key: null, body: '[]' });
+    expect(withFunctionKey.status).toBe(401);
     const validation = await t.api(url, {
       method: 'POST',
       key: null,
