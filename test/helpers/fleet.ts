@@ -7,6 +7,7 @@ import { ClientSecretCredential } from '@azure/identity';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import type { Operation, TestApp } from './app';
+import { findLeaks } from './leakForms';
 
 export const secretNameOf = (environmentId: string): string => `fno-graph-mail-${environmentId}`;
 
@@ -146,7 +147,7 @@ export function fleetView(app: TestApp, alertRecipient?: string) {
     haystacks.push(['runtime output', app.logs.map((l) => JSON.stringify(l)).join('\n')]);
     haystacks.push(['http responses', app.responses.join('\n')]);
     haystacks.push(['sent mail', state.sentMail.map((m) => `${m.subject}\n${m.body}`).join('\n')]);
-    const found = secrets.flatMap((secret, i) => haystacks.filter(([, text]) => text.includes(secret)).map(([where]) => `secret #${i} in ${where}`));
+    const found = findLeaks(secrets, haystacks);
     return { leaks: found, scanned: haystacks.map(([where]) => where), secrets: secrets.length };
   }
 

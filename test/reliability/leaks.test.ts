@@ -9,6 +9,7 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import { startTestApp, type TestApp } from '../helpers/app';
+import { findLeaks, secretForms } from '../helpers/leakForms';
 import { drive, FAST_RETRY_PACING, NEVER, recordFigures, TimeKeeper } from './support';
 
 const ALERTS_TO = 'admin@contoso.onmicrosoft.com';
@@ -171,8 +172,27 @@ describe('no minted secret appears anywhere it should not', () => {
     expect(errors.filter((e) => e.includes("The secret '[redacted]' is not valid")).length).toBeGreaterThan(0);
   });
 
+  it('positive control: the scan finds a secret in every form it may hide in, at any position', () => {
+    const secret = minted[0]!;
+    const wrapped: Array<[string, string]> = [
+      ['plain', `x${secret}y`],
+      ['base64', Buffer.from(`{"clientSecret":"${secret}"}`).toString('base64')],
+      ['base64, shifted', Buffer.from(`ab${secret}cd`).toString('base64')],
+      ['base64url', Buffer.from(`a${secret}`).toString('base64url')],
+      ['url-encoded', `client_secret=${encodeURIComponent(secret)}&x=1`],
+      ['json-escaped', JSON.stringify({ text: JSON.stringify({ secret }) })],
+    ];
+    for (const [where, text] of wrapped) expect({ where, found: findLeaks([secret], [[where, text]]).length > 0 }).toEqual({ where, found: true });
+    // Entra's alphabet (letters, digits, ~._-) survives URL and JSON encoding unchanged; a secret with other
+    // characters shows the encoded forms are looked for too.
+    const odd = 'Ab+/c "d"&e\\f~g.h_i-jklmnopqrstuvwxyz0123';
+    expect(secretForms(odd).map((f) => f.form)).toEqual(expect.arrayContaining(['plain', 'url-encoded', 'json-escaped', 'html-escaped', 'base64', 'base64url']));
+    expect(findLeaks([odd], [['query', `q=${encodeURIComponent(odd)}`], ['json', JSON.stringify({ odd })]])).toHaveLength(2);
+    expect(findLeaks([secret], [['something else', 'nothing to see here']])).toEqual([]);
+  });
+
   it('none in durable files, statuses, logs, HTTP answers, mail, events or error texts', () => {
-    const leaks = minted.flatMap((secret) => haystacks.filter(([, text]) => text.includes(secret)).map(([where]) => `${secret.slice(0, 3)}… in ${where}`));
+    const leaks = findLeaks(minted, haystacks);
     recordFigures('leaks', { minted: minted.length, sources: haystacks.length, errorTexts: errors.length, mails: app.sandbox.state.sentMail.length, leaks: leaks.length });
     process.stdout.write(`\nleak scan: ${minted.length} minted secrets, ${haystacks.length} sources, ${errors.length} error texts, ${app.sandbox.state.sentMail.length} mails: ${leaks.length} leaks\n`);
     expect(leaks).toEqual([]);
