@@ -101,7 +101,7 @@ suite(browserInstalled || inCi ? 'the dashboard in a browser' : `the dashboard i
       await tab.goto(`${app.endpoints.functionsUrl}/api/dashboard?code=${encodeURIComponent(app.endpoints.functionKey)}`);
       await tab.getByText('No environment is set up yet. Start a setup below.').waitFor();
       expect(tab.url()).toBe(`${app.endpoints.functionsUrl}/api/dashboard`);
-      expect(await tab.evaluate(() => location.search)).toBe('');
+      expect(await tab.evaluate('location.search')).toBe('');
       // The history entry was replaced, not added to: back leads to the blank tab, forward to the page without the key.
       await tab.goBack();
       expect(tab.url()).toBe('about:blank');
