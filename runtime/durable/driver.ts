@@ -549,7 +549,21 @@ export class DurableDriver {
     if (this.#records.get(record.instanceId) !== record) return; // purged meanwhile
 
     const state = outcome.state;
-    if (state?.customStatus !== undefined && state.customStatus !== null) record.customStatus = state.customStatus;
+    if (state?.customStatus !== undefined && state.customStatus !== null) {
+      // The extension keeps custom status in an Azure Table column: at most 16 KB of UTF-16 JSON text
+      // (https://learn.microsoft.com/azure/azure-functions/durable/durable-functions-custom-orchestration-status).
+      // A larger one fails the orchestration; the extension's exact wording for out-of-process workers is not documented.
+      const size = customStatusBytes(state.customStatus);
+      if (size > MAX_CUSTOM_STATUS_BYTES) {
+        this.#fail(
+          record,
+          `Orchestrator function '${record.name}' failed: the custom status is ${size} bytes of UTF-16 JSON, more than the ${MAX_CUSTOM_STATUS_BYTES} bytes (16 KB) the Durable Functions extension stores.`,
+          now,
+        );
+        return;
+      }
+      record.customStatus = state.customStatus;
+    }
 
     if (outcome.kind === 'failed') {
       this.#fail(record, `Orchestrator function '${record.name}' failed: ${outcome.error}`, now);
@@ -863,6 +877,14 @@ export class DurableDriver {
 
 function iso(ms: number): string {
   return new Date(ms).toISOString();
+}
+
+/** The Durable Functions limit on custom status: 16 KB of UTF-16 encoded JSON text. */
+export const MAX_CUSTOM_STATUS_BYTES = 16 * 1024;
+
+/** Size of a custom status as the extension measures it: its JSON text in UTF-16, two bytes per code unit. */
+export function customStatusBytes(value: unknown): number {
+  return (JSON.stringify(value) ?? '').length * 2;
 }
 
 /**

@@ -13,51 +13,19 @@ import type {
   VerifyMailboxScopeInput,
   VerifyMailboxScopeOutput,
 } from '../contracts/activities';
-import { mailboxScopeNameFor, uniqueNameFor } from '../contracts/names';
+import { mailboxScopeCommands } from '../contracts/exchange';
 import { describeMailboxScope } from '../contracts/setup';
-import { MAIL_SEND_ROLE_ID, MAIL_SEND_ROLE_VALUE, SECRET_TAGS } from '../contracts/wellKnown';
+import { MAIL_SEND_ROLE_VALUE, SECRET_TAGS } from '../contracts/wellKnown';
 import type { ActivityDeps, ActivityHandler } from './deps';
-import { psQuote } from './powershell';
-
-const ps = psQuote;
-
-/**
- * OPATH filter value: OPATH quotes with `'` too, doubled inside (about_Quoting_Rules applies to the
- * outer PowerShell string separately, so the value is quoted for OPATH first, then for PowerShell).
- */
-function opathString(value: string): string {
-  return `'${value.replace(/'/g, "''")}'`;
-}
-
-/**
- * The commands for an Exchange administrator. They name the app and its service principal by id, the
- * scope by a name derived from the environment id, and the mailboxes by their addresses (validated at
- * the edge to letters, digits and `._%+-`, and quoted for every quote character PowerShell knows). The
- * request's free-text display name never goes into them.
- */
-export function mailboxScopeCommands(input: PrepareMailboxScopeInput): string[] {
-  const scopeName = mailboxScopeNameFor(input.environmentId);
-  const group = input.scope.group;
-  const filter = group
-    ? `"MemberOfGroup -eq '$($group.DistinguishedName)'"`
-    : ps((input.scope.mailboxes ?? []).map((m) => `PrimarySmtpAddress -eq ${opathString(m)}`).join(' -or '));
-  return [
-    '# Exchange Online PowerShell (Connect-ExchangeOnline as an Exchange administrator)',
-    `New-ServicePrincipal -AppId ${ps(input.appId)} -ObjectId ${ps(input.servicePrincipalId)} -DisplayName ${ps(uniqueNameFor(input.environmentId))}`,
-    ...(group ? [`$group = Get-DistributionGroup -Identity ${ps(group)}`] : []),
-    `New-ManagementScope -Name ${ps(scopeName)} -RecipientRestrictionFilter ${filter}`,
-    `New-ManagementRoleAssignment -App ${ps(input.appId)} -Role 'Application Mail.Send' -CustomResourceScope ${ps(scopeName)}`,
-    '# Microsoft Graph PowerShell (Connect-MgGraph -Scopes AppRoleAssignment.ReadWrite.All): remove the tenant-wide Mail.Send grant, which would override the scope',
-    `Get-MgServicePrincipalAppRoleAssignment -ServicePrincipalId ${ps(input.servicePrincipalId)} | Where-Object AppRoleId -eq ${ps(MAIL_SEND_ROLE_ID)} | ForEach-Object { Remove-MgServicePrincipalAppRoleAssignment -ServicePrincipalId ${ps(input.servicePrincipalId)} -AppRoleAssignmentId $_.Id }`,
-    `# Check: Test-ServicePrincipalAuthorization -Identity ${ps(input.appId)} -Resource <mailbox>`,
-  ];
-}
 
 export function prepareMailboxScope(): ActivityHandler<PrepareMailboxScopeInput, PrepareMailboxScopeOutput> {
   return (input) => {
-    const target = input.scope.group ? `the members of group ${input.scope.group}` : `the mailboxes ${(input.scope.mailboxes ?? []).join(', ')}`;
+    const count = input.scope.mailboxes?.length ?? 0;
+    const target = input.scope.group ? `the members of group ${input.scope.group}` : `the ${count} mailbox${count === 1 ? '' : 'es'} of the scope`;
     return Promise.resolve({
       instructions: {
+        appId: input.appId,
+        servicePrincipalId: input.servicePrincipalId,
         commands: mailboxScopeCommands(input),
         steps: [
           `Run these commands to let application ${input.appId} send only as ${target}.`,

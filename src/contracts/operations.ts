@@ -65,9 +65,15 @@ export interface ConsentInstructions {
 }
 
 export interface MailboxScopeInstructions {
-  /** Exchange Online PowerShell, then Microsoft Graph PowerShell, to run as an administrator. */
-  commands: string[];
+  appId: string;
+  servicePrincipalId: string;
   steps: string[];
+  /**
+   * Exchange Online PowerShell, then Microsoft Graph PowerShell, to run as an administrator. Absent in
+   * the run's custom status (it grows with the scope and the status is limited to 16 KB); the operations
+   * API composes them from the run's input (`composeMailboxScopeInstructions` in exchange.ts).
+   */
+  commands?: string[];
 }
 
 /** External events a run may wait for. */

@@ -63,7 +63,7 @@ export const setupRequestSchema = z.strictObject({
       groupOrMailboxes: z.union(
         [
           mailboxAddressSchema,
-          z.array(mailboxAddressSchema).min(1, { message: 'must list at least one mailbox' }).max(50, { message: 'must list at most 50 mailboxes (use a group)' }),
+          z.array(mailboxAddressSchema).min(1, { message: 'must list at least one mailbox' }).max(200, { message: 'must list at most 200 mailboxes (use a group)' }),
         ],
         { message: 'must be the address of a mail-enabled security group or a list of mailbox addresses' },
       ),

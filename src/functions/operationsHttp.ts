@@ -8,7 +8,9 @@ import * as df from 'durable-functions';
 import type { DurableClient, DurableOrchestrationStatus } from 'durable-functions';
 import { z } from 'zod';
 import { runOfInstanceId } from '../contracts/names';
-import { EXTERNAL_EVENTS, type OperationList, type OperationStatus, type OperationView } from '../contracts/operations';
+import { composeMailboxScopeInstructions } from '../contracts/exchange';
+import { EXTERNAL_EVENTS, type MailboxScopeInstructions, type OperationList, type OperationStatus, type OperationView } from '../contracts/operations';
+import type { SetupInput } from '../contracts/setup';
 import { now as clockNow } from '../clock';
 import { BadRequest, json, parseWith, problem, readJsonBody } from './http';
 import { findStatus, isActive } from './instances';
@@ -18,6 +20,21 @@ const instanceIdSchema = z.string().refine((id) => runOfInstanceId(id) !== undef
 
 function isOperationStatus(x: unknown): x is OperationStatus {
   return typeof x === 'object' && x !== null && Array.isArray((x as OperationStatus).steps);
+}
+
+/** Whether the run waits for an Exchange administrator with instructions whose commands are not stored. */
+function needsComposedCommands(status: DurableOrchestrationStatus): boolean {
+  const custom = isOperationStatus(status.customStatus) ? status.customStatus : undefined;
+  return isActive(status) && custom?.waitingFor?.event === 'MailboxScopeApplied' && !('commands' in custom.waitingFor.instructions);
+}
+
+/**
+ * The view of a run, its waiting instructions complete: the Exchange commands of a mailbox-scope wait are
+ * composed from the run's input (read once more with it), since the status keeps them out.
+ */
+async function viewOf(client: DurableClient, status: DurableOrchestrationStatus): Promise<OperationView> {
+  const full = needsComposedCommands(status) ? ((await findStatus(client, status.instanceId, { showInput: true })) ?? status) : status;
+  return toOperationView(full);
 }
 
 /** Maps the durable status to the public shape; failures become the orchestration's own message. */
@@ -31,7 +48,14 @@ export function toOperationView(status: DurableOrchestrationStatus): OperationVi
     lastUpdatedTime: new Date(status.lastUpdatedTime).toISOString(),
     steps: custom.steps,
   };
-  if (custom.waitingFor && isActive(status)) view.waitingFor = custom.waitingFor;
+  if (custom.waitingFor && isActive(status)) {
+    const waiting = custom.waitingFor;
+    const input = status.input as Partial<SetupInput> | null | undefined;
+    view.waitingFor =
+      waiting.event === 'MailboxScopeApplied' && input?.environmentId
+        ? { ...waiting, instructions: composeMailboxScopeInstructions(waiting.instructions as MailboxScopeInstructions, input.environmentId, input.mailboxScope) }
+        : waiting;
+  }
   if (status.runtimeStatus === df.OrchestrationRuntimeStatus.Completed) view.output = status.output;
   if (status.runtimeStatus === df.OrchestrationRuntimeStatus.Failed) view.error = failureMessage(status.output);
   if (status.runtimeStatus === df.OrchestrationRuntimeStatus.Terminated) view.error = `terminated: ${typeof status.output === 'string' ? status.output : JSON.stringify(status.output ?? null)}`;
@@ -62,7 +86,7 @@ export async function getOperationHttp(request: HttpRequest, client: DurableClie
     const instanceId = parseWith(instanceIdSchema, request.params.instanceId ?? '', 'instanceId');
     const status = await findStatus(client, instanceId);
     if (!status) return problem({ status: 404, title: 'Unknown operation', detail: `No operation with id ${instanceId}.` });
-    return json(200, toOperationView(status));
+    return json(200, await viewOf(client, status));
   } catch (error) {
     if (error instanceof BadRequest) return error.toResponse();
     throw error;
@@ -112,10 +136,9 @@ export async function listOperationsHttp(request: HttpRequest, client: DurableCl
       createdTimeFrom: new Date(clockNow() - days * 86_400_000),
       ...(statusFilter !== null ? { runtimeStatus: [statusFilter as df.OrchestrationRuntimeStatus] } : {}),
     });
-    const operations = statuses
-      .filter((s) => runOfInstanceId(s.instanceId) !== undefined)
-      .map(toOperationView)
-      .sort((a, b) => b.createdTime.localeCompare(a.createdTime));
+    const operations = (await Promise.all(statuses.filter((s) => runOfInstanceId(s.instanceId) !== undefined).map((s) => viewOf(client, s)))).sort((a, b) =>
+      a.createdTime < b.createdTime ? 1 : a.createdTime > b.createdTime ? -1 : 0,
+    );
     return json(200, { operations } satisfies OperationList);
   } catch (error) {
     if (error instanceof BadRequest) return error.toResponse();

@@ -11,6 +11,7 @@ import type { CredentialPolicy } from '../contracts/rotation';
 import { callActivity } from './activityCalls';
 import { deliverStep } from './delivery';
 import type { Progress } from './progress';
+import { sleepUntil } from './waits';
 
 const HOUR = 3_600_000;
 
@@ -77,7 +78,7 @@ export function* replaceCredential(
   // F&O batch servers cache the credential: the old one stays valid until they have picked up the new one.
   const graceEnds = new Date(context.df.currentUtcDateTime.getTime() + policy.graceHours * HOUR);
   progress.set('gracePeriod', 'waiting', `previous credential stays valid until ${graceEnds.toISOString()}`);
-  if (policy.graceHours > 0) yield context.df.createTimer(graceEnds);
+  yield* sleepUntil(context, graceEnds.getTime());
   progress.set('gracePeriod', 'succeeded');
 
   progress.set('revokePreviousCredentials', 'running');

@@ -166,10 +166,11 @@ function* setup(context: OrchestrationContext, input: SetupInput, progress: Prog
           event: 'MailboxScopeApplied',
           environmentId: input.environmentId,
           waitingDetail: 'waiting for an Exchange administrator to apply the mailbox scope',
-          instructions: prepared.instructions,
+          // The commands grow with the scope: the status keeps the ids and steps, the operations API composes the commands.
+          instructions: { appId: prepared.instructions.appId, servicePrincipalId: prepared.instructions.servicePrincipalId, steps: prepared.instructions.steps },
           timeoutHours: input.waits.manualTimeoutHours,
           reminderHours: input.waits.reminderHours,
-          notice: { subject: `Limit the mailboxes F&O ${input.environmentId} may send as`, lines: [...prepared.instructions.steps, ...prepared.instructions.commands] },
+          notice: { subject: `Limit the mailboxes F&O ${input.environmentId} may send as`, lines: [...prepared.instructions.steps, ...(prepared.instructions.commands ?? [])] },
           ...dashboard,
           timeout: {
             message: `nobody confirmed the mailbox scope of environment ${input.environmentId} within ${input.waits.manualTimeoutHours} hours`,

@@ -12,6 +12,21 @@ import type { Progress } from './progress';
 const HOUR = 3_600_000;
 const MINUTE = 60_000;
 
+/**
+ * The longest durable timer the product creates. JavaScript durable timers are limited to six days
+ * (https://learn.microsoft.com/azure/azure-functions/durable/durable-functions-timers); longer ones are
+ * split by the SDK into sub-timers that `cancel()` does not stop, so an orchestration that chose an event
+ * over such a timer would stay Running until the timer's end. Every wait wakes at least this often instead.
+ */
+export const MAX_TIMER_MS = 5 * 24 * HOUR;
+
+/** Sleeps until `fireAt` in timers of at most `MAX_TIMER_MS`. */
+export function* sleepUntil(context: OrchestrationContext, fireAt: number): Generator<Task, void, unknown> {
+  while (context.df.currentUtcDateTime.getTime() < fireAt) {
+    yield context.df.createTimer(new Date(Math.min(fireAt, context.df.currentUtcDateTime.getTime() + MAX_TIMER_MS)));
+  }
+}
+
 export interface PersonWait {
   step: string;
   event: ExternalEventName;
@@ -49,7 +64,7 @@ export function* waitForPerson(context: OrchestrationContext, progress: Progress
     if (now >= deadline) {
       throw new StepFailedError(wait.step, { kind: 'permanent', service: 'product', message: wait.timeout.message, action: wait.timeout.action });
     }
-    const wakeAt = Math.min(deadline, nextReminder, wait.check ? now + wait.check.everyMinutes * MINUTE : Number.POSITIVE_INFINITY);
+    const wakeAt = Math.min(deadline, nextReminder, now + MAX_TIMER_MS, wait.check ? now + wait.check.everyMinutes * MINUTE : Number.POSITIVE_INFINITY);
     const timer = context.df.createTimer(new Date(wakeAt));
     const winner: unknown = yield context.df.Task.any([event, timer]);
     if (winner === event) {

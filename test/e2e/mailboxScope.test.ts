@@ -5,7 +5,7 @@
  */
 import { startTestApp, type TestApp } from '../helpers/app';
 
-const ENVIRONMENTS = ['contoso-uat', 'contoso-prod', 'fabrikam-test'];
+const ENVIRONMENTS = ['contoso-uat', 'contoso-prod', 'fabrikam-test', 'northwind-dev'];
 const SENDER = 'fno-mail@contoso.onmicrosoft.com';
 const ADMIN = 'admin@contoso.onmicrosoft.com';
 
@@ -107,9 +107,31 @@ describe('mailbox scoping', () => {
     expect(rotated.output).toMatchObject({ mailboxScope: `mailboxes:${SENDER}` });
   }, 120_000);
 
+  it('keeps the run status compact with a 200-mailbox scope: the operations API composes the commands from the run input', async () => {
+    const mailboxes = Array.from({ length: 200 }, (_, i) => `sender.${String(i).padStart(3, '0')}@contoso.onmicrosoft.com`);
+    const started = await app.api<{ instanceId: string }>('POST', '/api/environments/fabrikam-test/setup', {
+      environmentUrl: app.environmentUrl('fabrikam-test'),
+      mailboxScope: { groupOrMailboxes: mailboxes },
+    });
+    expect(started.status).toBe(202);
+    const waiting = await app.waitForOperation(started.body.instanceId, (op) => op.waitingFor?.event === 'MailboxScopeApplied' || op.runtimeStatus === 'Failed');
+    expect(waiting.runtimeStatus).toBe('Running');
+    // What the run stored stays far below the extension's 16 KB (UTF-16) custom status limit …
+    const stored = app.runtime.durable.getStatus(started.body.instanceId)?.customStatus;
+    expect(JSON.stringify(stored).length * 2).toBeLessThan(4_096);
+    expect(JSON.stringify(stored)).not.toContain(mailboxes[199]);
+    // … and a person still gets every address in the commands.
+    const commands = (waiting.waitingFor?.instructions as { commands?: string[] }).commands ?? [];
+    const scopeCommand = commands.find((c) => c.startsWith('New-ManagementScope')) ?? '';
+    for (const m of mailboxes) expect(scopeCommand).toContain(`PrimarySmtpAddress -eq ''${m}''`);
+    const listed = await app.api<{ operations: Array<{ instanceId: string; waitingFor?: { instructions: { commands?: string[] } } }> }>('GET', '/api/operations');
+    expect(listed.body.operations.find((o) => o.instanceId === started.body.instanceId)?.waitingFor?.instructions.commands).toEqual(commands);
+  });
+
   it('rejects a malformed scope at the edge', async () => {
-    for (const mailboxScope of [{}, { groupOrMailboxes: [] }, { groupOrMailboxes: 'not-an-address' }, { groupOrMailboxes: [SENDER], extra: 1 }]) {
-      const reply = await app.api<{ field?: string }>('POST', '/api/environments/fabrikam-test/setup', { environmentUrl: app.environmentUrl('fabrikam-test'), mailboxScope });
+    const tooMany = Array.from({ length: 201 }, (_, i) => `m${i}@contoso.com`);
+    for (const mailboxScope of [{}, { groupOrMailboxes: [] }, { groupOrMailboxes: 'not-an-address' }, { groupOrMailboxes: [SENDER], extra: 1 }, { groupOrMailboxes: tooMany }]) {
+      const reply = await app.api<{ field?: string }>('POST', '/api/environments/northwind-dev/setup', { environmentUrl: app.environmentUrl('northwind-dev'), mailboxScope });
       expect(reply.status).toBe(400);
     }
   });

@@ -179,3 +179,30 @@ describe('drift check', () => {
     expect(fakes.names()).toEqual(['readEnvironment']);
   });
 });
+
+describe('long waits', () => {
+  /** Every timer the run created, as how far ahead of its creation it was set. */
+  function timerSpans(instanceId: string): number[] {
+    const history = h.status(instanceId).history ?? [];
+    return history.filter((e) => e.EventType === 10).map((e) => Date.parse(e.FireAt ?? '') - Date.parse(e.Timestamp));
+  }
+
+  it('waits a 30-day grace period in timers of at most six days (the JavaScript durable timer limit)', async () => {
+    const id = h.start('rotation', rotation('long-grace', 'sweep', { ROTATION_GRACE_HOURS: '720' }));
+    const start = h.clock.now();
+    await h.runUntilQuiet(id);
+    expect(h.status(id).runtimeStatus).toBe('Completed');
+    expect(h.clock.now() - start).toBe(720 * HOUR);
+    expect(timerSpans(id).length).toBeGreaterThanOrEqual(6);
+    expect(Math.max(...timerSpans(id))).toBeLessThanOrEqual(6 * 24 * HOUR);
+  });
+
+  it('ends at once when the person acts during a 30-day wait: no long timer keeps the run open', async () => {
+    const id = h.start('rotation', rotation('long-wait', 'sweep', { DELIVERY_STRATEGY: 'manual', MANUAL_DELIVERY_TIMEOUT_HOURS: '720', MANUAL_DELIVERY_REMINDER_HOURS: '720', ROTATION_GRACE_HOURS: '0' }));
+    await h.settle();
+    expect(h.custom(id).waitingFor?.event).toBe('EmailParametersUpdated');
+    await h.raise(id, 'EmailParametersUpdated');
+    expect(h.status(id).runtimeStatus).toBe('Completed');
+    expect(Math.max(...timerSpans(id))).toBeLessThanOrEqual(6 * 24 * HOUR);
+  });
+});

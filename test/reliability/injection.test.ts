@@ -6,8 +6,7 @@
  * that doubled only the ASCII quote as the positive control (it lets U+2019 end the string early).
  */
 import fc from 'fast-check';
-import { mailboxScopeCommands } from '../../src/activities/mailboxScope';
-import { POWERSHELL_SINGLE_QUOTES, psQuote } from '../../src/activities/powershell';
+import { mailboxScopeCommands, POWERSHELL_SINGLE_QUOTES, psQuote } from '../../src/contracts/exchange';
 import { setupRequestSchema } from '../../src/contracts/setup';
 
 const QUOTES: readonly string[] = POWERSHELL_SINGLE_QUOTES;

@@ -354,3 +354,17 @@ describe('determinism', () => {
     expect(status.output).toContain("activity 'echoInput'");
   });
 });
+
+describe('the Durable extension limits the local runtime enforces', () => {
+  it('fails an orchestration whose custom status is over 16 KB of UTF-16 JSON, and keeps one at the limit', async () => {
+    // {"text":"xxx…"} is 11 characters around the text: 8,192 characters of JSON are 16,384 bytes in UTF-16.
+    const atLimit = t.rt.durable.startNew('loudStatus', { instanceId: 'status-at-limit', input: 8192 - 11 });
+    const over = t.rt.durable.startNew('loudStatus', { instanceId: 'status-over-limit', input: 8192 - 10 });
+    const fine = await t.rt.durable.waitForCompletion(atLimit);
+    expect(fine.runtimeStatus).toBe('Completed');
+    expect(JSON.stringify(fine.customStatus).length * 2).toBe(16_384);
+    const failed = await t.rt.durable.waitForCompletion(over);
+    expect(failed.runtimeStatus).toBe('Failed');
+    expect(String(failed.output)).toMatch(/custom status is 16386 bytes of UTF-16 JSON, more than the 16384 bytes/);
+  });
+});
