@@ -4,6 +4,7 @@
  * expired credential, failures that leave F&O on the previous credential with an alert, and each
  * finding of the drift check with its repair and alert.
  */
+import { HistoryEventType } from '../../runtime/durable/history';
 import { buildDriftInput, buildRotationInput } from '../../src/functions/runs';
 import type { RotationReason } from '../../src/contracts/rotation';
 import { fakeRecord, fakes } from './fakes';
@@ -184,7 +185,7 @@ describe('long waits', () => {
   /** Every timer the run created, as how far ahead of its creation it was set. */
   function timerSpans(instanceId: string): number[] {
     const history = h.status(instanceId).history ?? [];
-    return history.filter((e) => e.EventType === 10).map((e) => Date.parse(e.FireAt ?? '') - Date.parse(e.Timestamp));
+    return history.filter((e) => e.EventType === HistoryEventType.TimerCreated).map((e) => Date.parse(e.FireAt ?? '') - Date.parse(e.Timestamp));
   }
 
   it('waits a 30-day grace period in timers of at most six days (the JavaScript durable timer limit)', async () => {
