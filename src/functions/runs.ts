@@ -128,6 +128,14 @@ export class RunInputError extends Error {
  * otherwise send as.
  */
 export function buildSetupInput(environmentId: string, environmentUrl: string, request: SetupRequest, config: AppConfig): SetupInput {
+  // A managed identity gets tokens only in its home tenant: a setup elsewhere would register nothing
+  // there and fail later. (Partner mode, with a multi-tenant operator, lifts this for onboarded tenants.)
+  if (request.tenantId !== undefined && request.tenantId !== config.tenantId) {
+    throw new RunInputError(
+      'tenantId',
+      `tenantId ${request.tenantId} is not the tenant this function app works in (${config.tenantId}): its identity gets tokens only there. Omit tenantId, or set up the environment from a deployment in that tenant.`,
+    );
+  }
   if (request.senderMailbox !== undefined && request.senderMailbox.toLowerCase() !== config.senderMailbox?.toLowerCase()) {
     throw new RunInputError(
       'senderMailbox',

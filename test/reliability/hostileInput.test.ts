@@ -174,6 +174,7 @@ function corpus(): HttpCase[] {
     field('a lifetime of 1e308', { secretLifetimeDays: 1e308 }, 'secretLifetimeDays', /whole number|at most 730/),
     field('a tenant that is no GUID', { tenantId: 'contoso.onmicrosoft.com' }, 'tenantId', /GUID/),
     field('a tenant as a number', { tenantId: 12 }, 'tenantId', /must be a string/),
+    field('a tenant other than the home tenant', { tenantId: '0b0b0b0b-1111-2222-3333-444444444444' }, 'tenantId', /is not the tenant this function app works in/),
     field('an unknown consent strategy', { consent: 'maybe' }, 'consent', /"grant" or "request"/),
     field('an unknown delivery strategy', { delivery: 'email' }, 'delivery', /"odata" or "manual"/),
     field('an empty display name', { appDisplayName: '   ' }, 'appDisplayName', /must not be empty/),
