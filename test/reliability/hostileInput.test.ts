@@ -246,9 +246,9 @@ function corpus(): HttpCase[] {
     raw('rotate: a JSON array', '/api/environments/finished/rotate', '[]', 400, /JSON object/),
     raw('rotate: sent as text/plain', '/api/environments/finished/rotate', 'now please', 415, /must be JSON/, 'text/plain'),
     noKey('rotate: no function key', 'POST', '/api/environments/finished/rotate', null),
-    // The dashboard.
-    noKey('dashboard: no function key', 'GET', '/api/dashboard', null),
-    noKey('dashboard: a wrong function key', 'GET', '/api/dashboard?code=not-the-key', null),
+    // The dashboard page is served without a key (it holds no data); what it reads is not.
+    noKey('dashboard data: no function key', 'GET', '/api/environments', null),
+    noKey('dashboard data: a wrong function key', 'GET', '/api/operations?code=not-the-key', null),
   ];
 }
 

@@ -83,10 +83,19 @@ describe('buildSetupInput', () => {
     const input = buildSetupInput(
       'e1',
       'https://e1.operations.dynamics.com',
-      { environmentUrl: 'x', consent: 'request', delivery: 'manual', secretLifetimeDays: 30, tenantId: '99999999-2222-3333-4444-555555555555' },
+      { environmentUrl: 'x', consent: 'request', delivery: 'manual', secretLifetimeDays: 30, tenantId: config.tenantId.toUpperCase().toLowerCase() },
       config,
     );
-    expect(input).toMatchObject({ consent: 'request', delivery: 'manual', secretLifetimeDays: 30, tenantId: '99999999-2222-3333-4444-555555555555' });
+    expect(input).toMatchObject({ consent: 'request', delivery: 'manual', secretLifetimeDays: 30, tenantId: config.tenantId });
+  });
+
+  it('refuses a tenant other than the home tenant, and a sender other than SENDER_MAILBOX', () => {
+    expect(() => buildSetupInput('e1', 'https://e1.operations.dynamics.com', { environmentUrl: 'x', tenantId: '99999999-2222-3333-4444-555555555555' }, config)).toThrow(
+      /tenantId 99999999-2222-3333-4444-555555555555 is not the tenant this function app works in/,
+    );
+    expect(() => buildSetupInput('e1', 'https://e1.operations.dynamics.com', { environmentUrl: 'x', senderMailbox: 'ceo@contoso.com' }, config)).toThrow(
+      /senderMailbox must be the configured SENDER_MAILBOX/,
+    );
   });
 });
 
