@@ -305,6 +305,9 @@ export class FinOpsMail {
   /** Turns the batch job on (its first run is due at once) or off (a run in progress stops before its next message). */
   setBatch(env: FinOpsEnvironmentRecord, settings: { running: boolean; intervalMinutes?: number | undefined; user?: string | undefined }): void {
     const { batch } = env;
+    if (settings.intervalMinutes !== undefined && (!Number.isInteger(settings.intervalMinutes) || settings.intervalMinutes < 1)) {
+      throw new FinOpsInputError(400, `intervalMinutes must be a whole number of minutes, at least 1, not ${settings.intervalMinutes}.`);
+    }
     const now = this.state.now();
     const intervalChanged = settings.intervalMinutes !== undefined && settings.intervalMinutes !== batch.intervalMinutes;
     if (settings.intervalMinutes !== undefined) batch.intervalMinutes = settings.intervalMinutes;
