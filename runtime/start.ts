@@ -38,7 +38,8 @@ async function main(): Promise<void> {
 
   const port = portFlag('port', 7071);
   const app = await startSandboxedApp({
-    sandbox: { ports: { base: portFlag('sandbox-port-base', 8440) }, secretPropagationSeconds: 5 },
+    // F&O sends as it does for real: both environments' Email distributor batches run every minute.
+    sandbox: { ports: { base: portFlag('sandbox-port-base', 8440) }, secretPropagationSeconds: 5, finopsBatch: { running: true, intervalMinutes: 1 } },
     port,
     // The durable RPC listener follows --port 0: a fixed 17071 would stop a second instance.
     rpcPort: portFlag('rpc-port', port === 0 ? 0 : 17071),

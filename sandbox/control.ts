@@ -16,6 +16,14 @@
  *   POST /mailbox-scopes  {appId, mailboxes: string[] | null} (RBAC for Applications: the app may send
  *                         only as these mailboxes; null lifts the scope)
  *
+ * F&O (what a person does in an environment; every route answers 200 with the environment's /state view):
+ *   POST /finops/{environmentId}/form           {applicationId?, secret?, batchProvider?: "SMTP" | "Exchange" | "Graph"}
+ *                                               (the Email parameters form: Microsoft Graph settings and batch provider)
+ *   POST /finops/{environmentId}/batch          {running: boolean, intervalMinutes?, user?} (the Email distributor batch)
+ *   POST /finops/{environmentId}/copy-database  {from: "<environmentId>"} (a database refresh)
+ *   POST /finops/{environmentId}/enqueue        {count?} (messages for the outgoing queue)
+ *   POST /finops/{environmentId}/extension      {installed: boolean} (deploys or removes FnoGraphMail)
+ *
  * Event Grid (the vault's system topic; deliveries to loopback http(s) endpoints only):
  *   GET    /eventgrid                    → {keyVaultName, topic, settings}
  *   GET    /eventgrid/settings           → {stringTimestamps, retryScheduleMs, maxDeliveryAttempts, eventTimeToLiveMs, deliveryTimeoutMs}
@@ -34,8 +42,10 @@
 import { z } from 'zod';
 import { ConsentError, grantAdminConsent, revokeAdminConsent } from './entra';
 import { EventGridInputError, loopbackEndpoint, type EventGridEmulator } from './eventgrid';
+import { applyEmailParametersForm, BATCH_EMAIL_PROVIDERS, enqueueMessages, FinOpsInputError, type FinOpsMail } from './finops-mail';
 import { setGraphRoles } from './seed';
 import type { SandboxState } from './state';
+import type { FinOpsEnvironmentRecord } from './types';
 
 export interface ControlRequest {
   method: string;
@@ -123,6 +133,21 @@ const mailboxScopeSchema = z.strictObject({
   mailboxes: z.array(z.string().regex(/^[^@\s]+@[^@\s]+$/, 'each mailbox must be a UPN or SMTP address')).nullable(),
 });
 
+const mailbox = z.string().regex(/^[^@\s]+@[^@\s]+$/, 'must be a UPN or SMTP address');
+const finopsFormSchema = z.strictObject({
+  applicationId: z.string().max(36).nullable().optional(),
+  secret: z.string().max(255).nullable().optional(),
+  batchProvider: z.enum(BATCH_EMAIL_PROVIDERS).optional(),
+});
+const finopsBatchSchema = z.strictObject({
+  running: z.boolean(),
+  intervalMinutes: z.number().int().min(1).max(7 * 24 * 60).optional(),
+  user: mailbox.optional(),
+});
+const finopsCopySchema = z.strictObject({ from: z.string().min(1) });
+const finopsEnqueueSchema = z.strictObject({ count: z.number().int().min(1).max(1000).optional() });
+const finopsExtensionSchema = z.strictObject({ installed: z.boolean() });
+
 const eventGridSettingsSchema = z.strictObject({
   stringTimestamps: z.boolean().optional(),
   retryScheduleMs: z.array(z.number().int().min(0).max(24 * 3600 * 1000)).min(1).max(30).optional(),
@@ -180,22 +205,34 @@ function isoSeconds(epochSeconds: number | null): string | null {
   return epochSeconds === null ? null : new Date(epochSeconds * 1000).toISOString();
 }
 
+/** How many Email history records `/state` shows per environment (newest first). */
+const EMAIL_HISTORY_VIEW_LIMIT = 50;
+
+/** One F&O environment without secret values: what `/state` shows under `finops[id]`. */
+export function finopsView(state: SandboxState, env: FinOpsEnvironmentRecord): Record<string, unknown> {
+  const secret = env.graphCredential.secret;
+  return {
+    url: env.url,
+    tenantId: env.tenantId,
+    extensionInstalled: env.extensionInstalled,
+    emailParameters: { ...env.emailParameters },
+    graphCredential: {
+      applicationId: env.graphCredential.applicationId,
+      // A secret another environment encrypted is still held, though unreadable here: it has no key id.
+      secretSet: (secret !== null && secret !== '') || env.foreignSecretFrom !== null,
+      keyId: secret && env.foreignSecretFrom === null ? (state.findLiveCredentialBySecret(secret)?.keyId ?? null) : null,
+    },
+    registeredClients: [...env.registeredClients],
+    batch: { running: env.batch.running, intervalMinutes: env.batch.intervalMinutes, user: env.batch.user },
+    queuedMessages: env.outgoingEmail.length,
+    emailHistory: env.emailHistory.slice(0, EMAIL_HISTORY_VIEW_LIMIT).map((r) => ({ ...r })),
+  };
+}
+
 /** Everything a test or person wants to see, without a single secret value. */
 export function stateView(state: SandboxState): Record<string, unknown> {
   const finops: Record<string, unknown> = {};
-  for (const env of state.finops) {
-    const secret = env.graphCredential.secret;
-    finops[env.id] = {
-      url: env.url,
-      emailParameters: { ...env.emailParameters },
-      graphCredential: {
-        applicationId: env.graphCredential.applicationId,
-        secretSet: secret !== null && secret !== '',
-        keyId: secret ? (state.findLiveCredentialBySecret(secret)?.keyId ?? null) : null,
-      },
-      registeredClients: [...env.registeredClients],
-    };
-  }
+  for (const env of state.finops) finops[env.id] = finopsView(state, env);
   return {
     now: state.nowIso(),
     tenantId: state.tenantId,
@@ -267,11 +304,13 @@ function settingsView(state: SandboxState): Record<string, number> {
 
 // ---- routes -------------------------------------------------------------------------------------
 
-export function createControlHandler(state: SandboxState, eventGrid: EventGridEmulator): ControlHandler {
+export function createControlHandler(state: SandboxState, eventGrid: EventGridEmulator, finopsMail: FinOpsMail): ControlHandler {
   const eventGridRoute = createEventGridRoutes(eventGrid);
+  const finopsRoute = createFinOpsRoutes(state, finopsMail);
   return (req) => {
     const route = `${req.method} ${req.path.replace(/\/+$/, '') || '/'}`;
     if (route === 'GET /eventgrid' || route.startsWith(`${req.method} /eventgrid/`)) return eventGridRoute(route, req);
+    if (route.startsWith(`${req.method} /finops/`)) return finopsRoute(route, req);
     switch (route) {
       case 'GET /':
       case 'GET /healthz':
@@ -371,6 +410,60 @@ export function createControlHandler(state: SandboxState, eventGrid: EventGridEm
         const { appId, mailboxes } = parsed.value;
         state.mailboxScopes[appId.toLowerCase()] = mailboxes === null ? null : [...new Set(mailboxes.map((m) => m.toLowerCase()))];
         return { status: 200, body: { appId: appId.toLowerCase(), mailboxes: state.mailboxScopes[appId.toLowerCase()], mailboxScopes: state.mailboxScopes } };
+      }
+      default:
+        return problem(404, 'NotFound', `The control API has no route ${route}.`);
+    }
+  };
+}
+
+/** `POST /finops/{environmentId}/{form | batch | copy-database | enqueue | extension}`. */
+function createFinOpsRoutes(state: SandboxState, finopsMail: FinOpsMail): (route: string, req: ControlRequest) => ControlResponse {
+  const findEnvironment = (id: string): FinOpsEnvironmentRecord | undefined => state.finops.find((e) => e.id === id);
+  return (route, req) => {
+    const m = /^POST \/finops\/([^/]+)\/([a-z-]+)$/.exec(route);
+    if (!m) return problem(404, 'NotFound', `The control API has no route ${route}.`);
+    const [, id = '', operation] = m;
+    const env = findEnvironment(id);
+    if (!env) return problem(404, 'NotFound', `There is no F&O environment '${id}'.`);
+    const answer = (): ControlResponse => ({ status: 200, body: finopsView(state, env) });
+    switch (operation) {
+      case 'form': {
+        const parsed = parse(req, finopsFormSchema);
+        if ('response' in parsed) return parsed.response;
+        applyEmailParametersForm(env, parsed.value);
+        return answer();
+      }
+      case 'batch': {
+        const parsed = parse(req, finopsBatchSchema);
+        if ('response' in parsed) return parsed.response;
+        finopsMail.setBatch(env, parsed.value);
+        return answer();
+      }
+      case 'copy-database': {
+        const parsed = parse(req, finopsCopySchema);
+        if ('response' in parsed) return parsed.response;
+        const source = findEnvironment(parsed.value.from);
+        if (!source) return problem(404, 'NotFound', `from: there is no F&O environment '${parsed.value.from}'.`);
+        try {
+          finopsMail.copyDatabase(env, source);
+        } catch (e) {
+          if (e instanceof FinOpsInputError) return problem(e.status, e.status === 409 ? 'Conflict' : 'InvalidRequest', e.message);
+          throw e;
+        }
+        return answer();
+      }
+      case 'enqueue': {
+        const parsed = parse(req, finopsEnqueueSchema);
+        if ('response' in parsed) return parsed.response;
+        enqueueMessages(state, env, parsed.value.count ?? 1);
+        return answer();
+      }
+      case 'extension': {
+        const parsed = parse(req, finopsExtensionSchema);
+        if ('response' in parsed) return parsed.response;
+        env.extensionInstalled = parsed.value.installed;
+        return answer();
       }
       default:
         return problem(404, 'NotFound', `The control API has no route ${route}.`);

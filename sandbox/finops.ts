@@ -1,11 +1,27 @@
 /**
  * The emulated Dynamics 365 Finance & Operations OData endpoint of each environment: the standard
- * `EmailParameters` entity (SMTP fields and the batch email provider) and the customer-deployed entity
- * that carries the Graph application id and client secret, which F&O's standard entity does not
- * expose. Tokens must be issued for the environment's URL to an app registered in that environment.
+ * `EmailParameters` entity (SMTP fields and the batch email provider), `$metadata`, and, while the
+ * FnoGraphMail extension is deployed, its entities and action under the names of
+ * src/contracts/finopsExtension.ts: the Graph credential (write-only secret, `CredentialSetAt`), the
+ * read-only email health computed from Email history, and `SendTestEmail`, which sends one message now
+ * through the environment's own mailer (finops-mail.ts). Tokens must be issued for the environment's
+ * URL to an app registered in that environment.
+ *
+ * Security: F&O authorizes the F&O user mapped to the calling Entra app (System administration >
+ * Microsoft Entra applications) through its roles, duties and privileges (the extension's privilege is
+ * FnoGraphMailCredentialMaintain). The sandbox checks only that the app is registered in the
+ * environment; it does not model F&O role security beyond that.
  */
 import { createHash } from 'node:crypto';
+import {
+  FINOPS_ODATA_NAMESPACE,
+  GRAPH_CREDENTIAL_ENTITY,
+  GRAPH_EMAIL_HEALTH_ENTITY,
+  SEND_TEST_EMAIL_ACTION,
+} from '../src/contracts/finopsExtension';
 import { isResponse, type ServiceDeps } from './deps';
+import { BATCH_EMAIL_PROVIDERS, emailHealth, FinOpsMail, FINOPS_NULL_DATETIME, scrubFailureText, writeSecret } from './finops-mail';
+import { credentialEntityType, EMAIL_PARAMETERS_ENTITY_SET, entitySets, metadataDocument } from './finops-metadata';
 import type {
   EmailParametersRecord,
   FinOpsEnvironmentRecord,
@@ -15,11 +31,10 @@ import type {
   ServiceHandler,
 } from './types';
 
-export const EMAIL_PARAMETERS_ENTITY = 'EmailParameters';
-/** Values of F&O's batch email provider (`MailerNonInteractive`). */
-export const BATCH_EMAIL_PROVIDERS = ['SMTP', 'Exchange', 'Graph'] as const;
+export const EMAIL_PARAMETERS_ENTITY = EMAIL_PARAMETERS_ENTITY_SET;
+export { BATCH_EMAIL_PROVIDERS };
 
-const ENTITY_NAMESPACE = 'Microsoft.Dynamics.DataEntities';
+const ENTITY_NAMESPACE = FINOPS_ODATA_NAMESPACE;
 const NO_YES = ['No', 'Yes'];
 
 type FieldKind = 'string' | 'number' | 'noYes' | 'provider';
@@ -129,7 +144,27 @@ function isOdataAnnotation(key: string): boolean {
   return key.startsWith('@odata.');
 }
 
-export function createFinOpsService(deps: ServiceDeps): ServiceHandler {
+type EntityKind = 'emailParameters' | 'credential' | 'health';
+
+const SEND_TEST_EMAIL_SEGMENT = `${ENTITY_NAMESPACE}.${SEND_TEST_EMAIL_ACTION.name}`;
+const STATUS = SEND_TEST_EMAIL_ACTION.statuses;
+const CREDENTIAL_FIELDS = GRAPH_CREDENTIAL_ENTITY.fields;
+const HEALTH_FIELDS = GRAPH_EMAIL_HEALTH_ENTITY.fields;
+
+/** One email address, no list or display name: the test of FnoGraphMailTestEmail.isSingleAddress. */
+function isSingleAddress(text: string): boolean {
+  return /^[^@\s,;<>"]+@[^@\s,;<>"]+\.[^@\s,;<>"]+$/.test(text);
+}
+
+function methodNotAllowed(): SandboxResponse {
+  return odataError(405, 'The requested resource does not support this HTTP method.');
+}
+
+/**
+ * The emulated F&O service. `mail` is the environments' mail subsystem (the server's, whose batch runs on
+ * the clock); without one, `SendTestEmail` uses a private mailer that trusts Node's default CAs.
+ */
+export function createFinOpsService(deps: ServiceDeps, mail: FinOpsMail = new FinOpsMail(deps.state)): ServiceHandler {
   const { state } = deps;
   /** Revision per environment of the credential record: its etag must not be derived from the secret. */
   const credentialRevisions = new Map<string, number>();
@@ -138,10 +173,27 @@ export function createFinOpsService(deps: ServiceDeps): ServiceHandler {
     const revision = credentialRevisions.get(env.id) ?? 0;
     return {
       '@odata.etag': `W/"${Buffer.from(`${env.id}:${revision}`).toString('base64')}"`,
-      ID: env.emailParameters.ID,
+      [CREDENTIAL_FIELDS.id]: env.emailParameters.ID,
+      [CREDENTIAL_FIELDS.batchEmailProvider]: env.emailParameters.MailerNonInteractive,
       [config.applicationIdField]: env.graphCredential.applicationId ?? '',
-      // The secret is write-only: F&O never reads it back through OData.
+      // The secret is write-only: F&O never reads it back through OData (postLoad leaves it empty).
       [config.secretField]: '',
+      [CREDENTIAL_FIELDS.credentialSetAt]: env.credentialSetAt ?? FINOPS_NULL_DATETIME,
+    };
+  }
+
+  function healthView(env: FinOpsEnvironmentRecord): Record<string, unknown> {
+    const health = emailHealth(state, env, GRAPH_EMAIL_HEALTH_ENTITY.addressPlaceholder);
+    return {
+      '@odata.etag': etagOf(health),
+      [HEALTH_FIELDS.id]: env.emailParameters.ID,
+      [HEALTH_FIELDS.batchEmailProvider]: env.emailParameters.MailerNonInteractive,
+      [HEALTH_FIELDS.lastSuccessAt]: health.lastSuccessAt,
+      [HEALTH_FIELDS.lastSuccessProvider]: health.lastSuccessProvider,
+      [HEALTH_FIELDS.failuresLast24Hours]: health.failuresLast24Hours,
+      [HEALTH_FIELDS.lastFailureAt]: health.lastFailureAt,
+      [HEALTH_FIELDS.lastFailureDetails]: health.lastFailureDetails,
+      [HEALTH_FIELDS.queuedMessages]: health.queuedMessages,
     };
   }
 
@@ -179,6 +231,11 @@ export function createFinOpsService(deps: ServiceDeps): ServiceHandler {
     return { status: 204 };
   }
 
+  /**
+   * The extension's mapEntityToDataSource: the provider and application id are written as given; a
+   * secret is encrypted with this environment's key and stamps CredentialSetAt; CredentialSetAt itself is
+   * read-only and ignored. (Not modelled: validateWrite's refusal of a non-GUID application id.)
+   */
   function patchCredential(req: SandboxRequest, env: FinOpsEnvironmentRecord, config: FinOpsGraphCredentialEntityConfig): SandboxResponse {
     const precondition = preconditionFails(req, credentialView(env, config)['@odata.etag'] as string);
     if (precondition) return precondition;
@@ -186,38 +243,93 @@ export function createFinOpsService(deps: ServiceDeps): ServiceHandler {
     if (isResponse(body)) return body;
     let applicationId: string | null | undefined;
     let secret: string | null | undefined;
-    const entityType = config.entitySet.replace(/s$/, '');
+    let provider: string | undefined;
+    const entityType = credentialEntityType(config);
+    const known = new Set<string>([CREDENTIAL_FIELDS.id, CREDENTIAL_FIELDS.batchEmailProvider, CREDENTIAL_FIELDS.credentialSetAt, config.applicationIdField, config.secretField]);
     for (const [property, value] of Object.entries(body)) {
       if (isOdataAnnotation(property)) continue;
-      if (property !== 'ID' && property !== config.applicationIdField && property !== config.secretField) {
-        return unknownProperty(property, entityType);
-      }
+      if (!known.has(property)) return unknownProperty(property, entityType);
+      if (property === CREDENTIAL_FIELDS.credentialSetAt) continue;
       if (typeof value !== 'string') return badRequest(`Cannot convert the literal '${property}' value to the expected type 'Edm.String'.`);
-      if (property === 'ID') {
+      if (property === CREDENTIAL_FIELDS.id) {
         if (value !== env.emailParameters.ID) return badRequest('Key properties cannot be changed.', 'System.InvalidOperationException');
+      } else if (property === CREDENTIAL_FIELDS.batchEmailProvider) {
+        if (!(BATCH_EMAIL_PROVIDERS as readonly string[]).includes(value)) return badRequest(`Requested value '${value}' was not found.`, 'System.ArgumentException');
+        provider = value;
       } else if (property === config.applicationIdField) {
         applicationId = value === '' ? null : value;
       } else {
         secret = value === '' ? null : value;
       }
     }
+    if (provider !== undefined) env.emailParameters.MailerNonInteractive = provider;
     if (applicationId !== undefined) env.graphCredential.applicationId = applicationId;
-    if (secret !== undefined) env.graphCredential.secret = secret;
+    if (secret !== undefined) {
+      writeSecret(env, secret);
+      if (secret !== null) env.credentialSetAt = state.nowIso();
+    }
     credentialRevisions.set(env.id, (credentialRevisions.get(env.id) ?? 0) + 1);
     return { status: 204 };
   }
 
-  function serviceDocument(base: string, config: FinOpsGraphCredentialEntityConfig): SandboxResponse {
+  /**
+   * SendTestEmail(recipient): FnoGraphMailTestEmail.send. Sends one message now (not through the
+   * queue) with the batch provider, which must be Graph, as the user running it. The sandbox maps every
+   * registered client to the F&O user the Email distributor batch runs as, so that is the sender.
+   */
+  async function sendTestEmail(req: SandboxRequest, env: FinOpsEnvironmentRecord, base: string): Promise<SandboxResponse> {
+    const body = parseJsonObject(req);
+    if (isResponse(body)) return body;
+    let recipient = '';
+    for (const [name, value] of Object.entries(body)) {
+      if (isOdataAnnotation(name)) continue;
+      if (name !== SEND_TEST_EMAIL_ACTION.parameter) {
+        return badRequest(`The parameter '${name}' in the request payload is not a valid parameter for the operation '${SEND_TEST_EMAIL_ACTION.name}'.`);
+      }
+      if (typeof value !== 'string' && value !== null) return badRequest(`Cannot convert the literal '${JSON.stringify(value)}' to the expected type 'Edm.String'.`);
+      recipient = value ?? '';
+    }
+    const answer = (status: string, sentence: string): SandboxResponse => ({
+      status: 200,
+      body: { '@odata.context': `${base}/data/$metadata#Edm.String`, value: `${status}: ${sentence}` },
+    });
+    if (!isSingleAddress(recipient)) return answer(STATUS.invalidRecipient, 'the recipient must be exactly one email address; nothing was sent.');
+    const provider = env.emailParameters.MailerNonInteractive;
+    if (provider !== 'Graph') return answer(STATUS.notGraph, `the batch email provider is ${provider !== '' ? provider : 'empty'}, not Graph; nothing was sent.`);
+    const record = await mail.send(
+      env,
+      provider,
+      {
+        subject: 'Test message from Finance and Operations',
+        to: [recipient],
+        body: 'This message was sent through the Microsoft Graph batch email provider of Finance and Operations to test its configuration.',
+      },
+      env.batch.user,
+    );
+    if (record.status === 'sent') return answer(STATUS.sent, 'Microsoft Graph accepted the test message.');
+    return answer(STATUS.failed, scrubFailureText(record.error ?? 'a .NET error without a message', GRAPH_EMAIL_HEALTH_ENTITY.addressPlaceholder));
+  }
+
+  function serviceDocument(base: string, env: FinOpsEnvironmentRecord, config: FinOpsGraphCredentialEntityConfig): SandboxResponse {
     return {
       status: 200,
       body: {
         '@odata.context': `${base}/data/$metadata`,
-        value: [EMAIL_PARAMETERS_ENTITY, config.entitySet].map((name) => ({ name, kind: 'EntitySet', url: name })),
+        value: entitySets(config, env.extensionInstalled).map(({ name }) => ({ name, kind: 'EntitySet', url: name })),
       },
     };
   }
 
-  return (req: SandboxRequest): SandboxResponse => {
+  function kindOf(name: string, env: FinOpsEnvironmentRecord, config: FinOpsGraphCredentialEntityConfig): EntityKind | undefined {
+    if (name === EMAIL_PARAMETERS_ENTITY) return 'emailParameters';
+    // Without the extension its sets are unknown, as any entity set that is not deployed.
+    if (!env.extensionInstalled) return undefined;
+    if (name === config.entitySet) return 'credential';
+    if (name === GRAPH_EMAIL_HEALTH_ENTITY.entitySet) return 'health';
+    return undefined;
+  }
+
+  return async (req: SandboxRequest): Promise<SandboxResponse> => {
     const env = findEnvironment(deps, req);
     if (!env) return noRoute(req);
     const claims = deps.authenticate(req, [env.url], (reason) => ({
@@ -238,20 +350,34 @@ export function createFinOpsService(deps: ServiceDeps): ServiceHandler {
     const config = state.finopsGraphCredentialEntity;
     const method = req.method.toUpperCase();
     const path = req.path.replace(/\/+$/, '');
-    if (path === '/data') return method === 'GET' ? serviceDocument(base, config) : odataError(405, 'The requested resource does not support this HTTP method.');
+    if (path === '/data') return method === 'GET' ? serviceDocument(base, env, config) : methodNotAllowed();
+    if (path === '/data/$metadata') {
+      if (method !== 'GET') return methodNotAllowed();
+      return { status: 200, headers: { 'content-type': 'application/xml; charset=utf-8' }, body: metadataDocument(config, env.extensionInstalled) };
+    }
     if (!path.startsWith('/data/')) return noRoute(req);
     const rest = path.slice('/data/'.length);
-    if (rest.includes('/')) return segmentNotFound(rest.slice(rest.indexOf('/') + 1));
-    const segment = parseEntitySegment(rest);
-    if (!segment) return badRequest(`The key in the request URI is not valid for resource '${rest}'.`);
+    const slash = rest.indexOf('/');
+    const first = slash < 0 ? rest : rest.slice(0, slash);
+    const segment = parseEntitySegment(first);
+    if (!segment) return badRequest(`The key in the request URI is not valid for resource '${first}'.`);
+    const kind = kindOf(segment.name, env, config);
+    if (!kind) return noRoute(req);
 
-    const isEmailParameters = segment.name === EMAIL_PARAMETERS_ENTITY;
-    const isCredential = segment.name === config.entitySet;
-    if (!isEmailParameters && !isCredential) return noRoute(req);
+    if (slash >= 0) {
+      const tail = rest.slice(slash + 1);
+      // A static X++ action is bound to the entity collection, so it is called on the set, not on a record.
+      if (kind === 'credential' && !segment.key && tail === SEND_TEST_EMAIL_SEGMENT) {
+        return method === 'POST' ? sendTestEmail(req, env, base) : methodNotAllowed();
+      }
+      if (tail === SEND_TEST_EMAIL_SEGMENT) return noRoute(req);
+      return segmentNotFound(tail);
+    }
 
-    const view = (): Record<string, unknown> => (isEmailParameters ? emailParametersView(env) : credentialView(env, config));
+    const view = (): Record<string, unknown> =>
+      kind === 'emailParameters' ? emailParametersView(env) : kind === 'credential' ? credentialView(env, config) : healthView(env);
     if (!segment.key) {
-      if (method !== 'GET') return odataError(405, 'The requested resource does not support this HTTP method.');
+      if (method !== 'GET') return methodNotAllowed();
       return { status: 200, body: { '@odata.context': `${base}/data/$metadata#${segment.name}`, value: [view()] } };
     }
     const keyNames = Object.keys(segment.key);
@@ -262,7 +388,11 @@ export function createFinOpsService(deps: ServiceDeps): ServiceHandler {
       return odataError(404, 'No resources were found when selecting for update.');
     }
     if (method === 'GET') return { status: 200, body: { '@odata.context': `${base}/data/$metadata#${segment.name}/$entity`, ...view() } };
-    if (method === 'PATCH') return isEmailParameters ? patchEmailParameters(req, env) : patchCredential(req, env, config);
-    return odataError(405, 'The requested resource does not support this HTTP method.');
+    if (method === 'PATCH') {
+      if (kind === 'emailParameters') return patchEmailParameters(req, env);
+      if (kind === 'credential') return patchCredential(req, env, config);
+    }
+    // The health entity is read-only (IsReadOnly), and records are neither created nor deleted here.
+    return methodNotAllowed();
   };
 }

@@ -66,6 +66,8 @@ export function parseMainArgs(argv: string[], env: NodeJS.ProcessEnv): MainConfi
   const replicationLagSeconds = numberFlag('replication-lag-seconds', values['replication-lag-seconds']);
   const options: StartSandboxOptions = {
     ports: { base },
+    // F&O sends as it does for real: every environment's Email distributor batch runs every minute.
+    finopsBatch: { running: true, intervalMinutes: 1 },
     ...(values['ca-dir'] ? { caDir: path.resolve(values['ca-dir']) } : {}),
     ...(values['tenant-id'] ? { tenantId: values['tenant-id'] } : {}),
     ...(environmentIds && environmentIds.length > 0 ? { environmentIds } : {}),

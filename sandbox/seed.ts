@@ -1,7 +1,8 @@
 /**
  * The tenant the sandbox starts with: Graph's service principal with its permissions, the sender and
  * admin mailboxes, the function app's managed identity (with the Graph roles the product needs), a
- * read-only operator app with a client secret, and the F&O environments with SMTP email parameters.
+ * read-only operator app with a client secret, and the F&O environments with SMTP email parameters, the
+ * FnoGraphMail extension deployed and a stopped Email distributor batch that would run as the F&O mail user.
  */
 import { randomBytes } from 'node:crypto';
 import { GRAPH_APP_ID, GRAPH_APP_ROLES, MAIL_SEND_SCOPE_ID, USER_READ_SCOPE_ID, type SandboxState } from './state';
@@ -21,6 +22,12 @@ export const ADMIN_MAILBOX = 'admin@contoso.onmicrosoft.com';
  * the sandbox uses '1' (an assumption: Microsoft does not document the value).
  */
 export const EMAIL_PARAMETERS_ID = '1';
+/**
+ * Recurrence of the Email distributor batch. Microsoft documents none ("Adjust to run every minute if
+ * needed", https://learn.microsoft.com/dynamics365/fin-ops-core/fin-ops/organization-administration/configure-email):
+ * every minute is a guess that matches that advice.
+ */
+export const DEFAULT_BATCH_INTERVAL_MINUTES = 1;
 /** Lifetime of the operator's seeded client secret. */
 const OPERATOR_SECRET_DAYS = 730;
 
@@ -208,9 +215,18 @@ export function seedState(state: SandboxState, options: SeedOptions = {}): void 
     state.finops.push({
       id,
       url: '',
+      tenantId: state.tenantId,
       emailParameters: defaultEmailParameters(),
       graphCredential: { applicationId: null, secret: null },
+      foreignSecretFrom: null,
+      credentialSetAt: null,
       registeredClients: [mi.appId],
+      // Deployed in every seeded environment, as before the extension could be removed.
+      extensionInstalled: true,
+      // The batch job exists but is stopped until someone (or `finopsBatch` at start) turns it on.
+      batch: { running: false, intervalMinutes: DEFAULT_BATCH_INTERVAL_MINUTES, user: SENDER_MAILBOX, nextRunAt: null },
+      outgoingEmail: [],
+      emailHistory: [],
     });
   }
 }

@@ -3,7 +3,8 @@
  * environment, each its own origin) plus a plain-http control server. Every service request is
  * recorded, delayed by the configured latency, possibly answered by an injected fault, and only then
  * handed to the service as a `SandboxRequest`; the reply goes back as JSON with the service's headers.
- * The vault's Event Grid system topic runs alongside and is told about every vault write.
+ * The vault's Event Grid system topic runs alongside and is told about every vault write, and each F&O
+ * environment's Email distributor batch runs on the virtual clock, reaching Entra and Graph over HTTPS.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import * as http from 'node:http';
@@ -17,6 +18,7 @@ import { createEntraService, createManagedIdentityHandler, entraErrorBody } from
 import { EventGridEmulator, type EventGridOptions } from './eventgrid';
 import { requestConcerns } from './faultScope';
 import { createFinOpsService } from './finops';
+import { FinOpsMail } from './finops-mail';
 import { createGraphService } from './graph';
 import { createKeyVaultService } from './keyvault';
 import { seedState } from './seed';
@@ -48,6 +50,11 @@ export interface StartSandboxOptions extends SandboxOptions {
   identityHeader?: string;
   /** Event Grid emulation: retry schedule, attempts, `stringTimestamps`, expiry check period. */
   eventGrid?: EventGridOptions;
+  /**
+   * The Email distributor batch of every seeded F&O environment at start. Default: stopped (tests stay
+   * quiet); `npm start` and `npm run sandbox` run it every minute of virtual time.
+   */
+  finopsBatch?: { running: boolean; intervalMinutes?: number };
 }
 
 /** Exactly the shape of `.sandbox/endpoints.json`. */
@@ -77,6 +84,8 @@ export interface RunningSandbox {
   endpoints: SandboxEndpoints;
   /** The vault's Event Grid system topic (also driven through the control API's `/eventgrid` routes). */
   eventGrid: EventGridEmulator;
+  /** F&O's mail subsystem: batch runs on the virtual clock (`idle()` waits for runs in progress). */
+  finopsMail: FinOpsMail;
   stop(): Promise<void>;
 }
 
@@ -423,6 +432,8 @@ export async function startSandbox(options: StartSandboxOptions = {}): Promise<R
   const ca = ensureCa(options.caDir);
   const leaf = issueServerCert(ca);
   const identityHeader = options.identityHeader ?? randomBytes(24).toString('hex');
+  // F&O reaches Entra and Graph over HTTPS like any client, trusting the CA that signed their certificates.
+  const finopsMail = new FinOpsMail(state, { caCertPem: ca.certPem });
 
   const ports = options.ports ?? {};
   const portFor = (offset: number, explicit: number | undefined): number =>
@@ -447,13 +458,13 @@ export async function startSandbox(options: StartSandboxOptions = {}): Promise<R
     const entraPort = await listenService('entra', tlsServer('entra', 'entra', createEntraService(deps)), portFor(1, ports.entra));
     const graphPort = await listenService('graph', tlsServer('graph', 'graph', createGraphService(deps)), portFor(2, ports.graph));
     const kvPort = await listenService('keyvault', tlsServer('keyvault', 'keyvault', withEventGrid(createKeyVaultService(deps), eventGrid)), portFor(3, ports.keyvault));
-    const finops = createFinOpsService(deps);
+    const finops = createFinOpsService(deps, finopsMail);
     for (const [i, env] of state.finops.entries()) {
       const port = await listenService(`finops:${env.id}`, tlsServer(`finops:${env.id}`, 'finops', finops, env.id), portFor(4 + i, ports.finops?.[env.id]));
       env.url = `https://localhost:${port}`;
     }
 
-    const control = controlListener(createControlHandler(state, eventGrid));
+    const control = controlListener(createControlHandler(state, eventGrid, finopsMail));
     const msi = servicePipeline(state, 'entra', createManagedIdentityHandler(deps, { identityHeader }), 'http', () => hostOf['control'] ?? LOOPBACK_V4);
     const controlServer = http.createServer((req, res) => {
       const path = (req.url ?? '/').split('?')[0];
@@ -492,14 +503,22 @@ export async function startSandbox(options: StartSandboxOptions = {}): Promise<R
       eventGridTopic: eventGrid.topic,
     };
     eventGrid.start();
+    if (options.finopsBatch) {
+      const { running, intervalMinutes } = options.finopsBatch;
+      for (const env of state.finops) finopsMail.setBatch(env, { running, ...(intervalMinutes !== undefined ? { intervalMinutes } : {}) });
+    }
+    finopsMail.start();
     let stopping: Promise<void> | undefined;
     return {
       state,
       endpoints,
       eventGrid,
-      stop: () => (stopping ??= eventGrid.stop().then(() => closeAll(started))),
+      finopsMail,
+      // F&O's runs still need Entra and Graph: they stop before the servers do.
+      stop: () => (stopping ??= finopsMail.stop().then(() => eventGrid.stop()).then(() => closeAll(started))),
     };
   } catch (e) {
+    await finopsMail.stop();
     await eventGrid.stop();
     await closeAll(started);
     throw e;

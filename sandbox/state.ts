@@ -4,6 +4,7 @@
  * and writes this object; the control API exposes a value-free view of it.
  */
 import { randomUUID, randomBytes } from 'node:crypto';
+import { GRAPH_CREDENTIAL_ENTITY } from '../src/contracts/finopsExtension';
 import type {
   ApplicationRecord,
   AppRoleAssignmentRecord,
@@ -35,11 +36,15 @@ export const GRAPH_APP_ROLES: Record<string, string> = {
   'Directory.Read.All': '7ab1d382-f21e-4acd-a863-ba3e13f7da61',
 };
 
-/** Default names of the customer-deployed F&O entity carrying the Graph credential. */
+/**
+ * Default names of the F&O entity carrying the Graph credential: those of the FnoGraphMail extension
+ * (src/contracts/finopsExtension.ts). A deployment that renamed it is emulated by changing
+ * `finopsGraphCredentialEntity` (the product's `FINOPS_CREDENTIAL_*` settings).
+ */
 export const DEFAULT_GRAPH_CREDENTIAL_ENTITY: FinOpsGraphCredentialEntityConfig = {
-  entitySet: 'GraphEmailCredentials',
-  applicationIdField: 'ApplicationId',
-  secretField: 'ClientSecret',
+  entitySet: GRAPH_CREDENTIAL_ENTITY.entitySet,
+  applicationIdField: GRAPH_CREDENTIAL_ENTITY.fields.applicationId,
+  secretField: GRAPH_CREDENTIAL_ENTITY.fields.clientSecret,
 };
 
 export interface SandboxOptions {

@@ -192,11 +192,70 @@ export interface FinOpsEnvironmentRecord {
   id: string;
   /** Origin of this environment's server, e.g. `https://localhost:8445`. */
   url: string;
+  /**
+   * The Microsoft Entra tenant the environment belongs to: its email batch signs in there and sends as a
+   * mailbox of that tenant. Default: the sandbox tenant.
+   */
+  tenantId: string;
   emailParameters: EmailParametersRecord;
-  /** What the customer-deployed Graph credential entity holds. */
+  /**
+   * The Graph credential of the email parameters (the Microsoft Graph settings tab). `secret` is the
+   * value this environment can decrypt, null when none is held or the held one is unreadable here.
+   */
   graphCredential: { applicationId: string | null; secret: string | null };
+  /**
+   * Set after a database copy: the environment whose encryption key sealed the secret now held, which
+   * this environment cannot decrypt (F&O encrypts per environment). Null when the secret, if any, is its own.
+   */
+  foreignSecretFrom: string | null;
+  /** When a client secret was last written through the credential entity (the extension's table column), ISO or null. */
+  credentialSetAt: string | null;
   /** Client ids registered under System administration > Microsoft Entra applications. */
   registeredClients: string[];
+  /** Whether the FnoGraphMail extension (credential and health entities, SendTestEmail) is deployed. */
+  extensionInstalled: boolean;
+  /** The Email distributor batch job. */
+  batch: FinOpsBatchRecord;
+  /** The outgoing email queue (SysOutgoingEmailTable), oldest first. */
+  outgoingEmail: FinOpsOutgoingEmailRecord[];
+  /** Email history (SysEmailHistory), newest first. */
+  emailHistory: FinOpsEmailHistoryRecord[];
+}
+
+/** The Email distributor batch job of one environment (System administration > Periodic tasks > Email processing > Batch). */
+export interface FinOpsBatchRecord {
+  running: boolean;
+  /** Recurrence in minutes of virtual time. */
+  intervalMinutes: number;
+  /** Mailbox (UPN) of the F&O user the batch job runs as: the sender with the Graph provider. */
+  user: string;
+  /** Virtual epoch ms at which the next run is due while running; null while stopped. */
+  nextRunAt: number | null;
+}
+
+/** One message waiting in the outgoing email queue. */
+export interface FinOpsOutgoingEmailRecord {
+  id: string;
+  subject: string;
+  to: string[];
+  body: string;
+  /** ISO virtual time the message was queued. */
+  queuedAt: string;
+  /** Failed send attempts so far. */
+  attempts: number;
+}
+
+/** One send attempt as F&O's Email history page shows it, without recipients, subject or body. */
+export interface FinOpsEmailHistoryRecord {
+  /** ISO virtual time of the attempt. */
+  at: string;
+  /** The provider that made the attempt (`MailerNonInteractive` at the time): SMTP, Exchange or Graph. */
+  provider: string;
+  status: 'sent' | 'failed';
+  /** Failure details, worded as the Email history's Failure details tab shows them. */
+  error?: string;
+  /** Graph only: the Entra key id of the client secret behind the access token used, null when unknown. */
+  keyId?: string | null;
 }
 
 /**
