@@ -84,7 +84,7 @@ describe('command line', () => {
     expect(problem(['--tenant-id', 'contoso.onmicrosoft.com'])).toMatch(/^--tenant-id must be a GUID/);
     expect(problem(['--graph-url', 'http://graph.microsoft.com'])).toMatch(/^--graph-url must use https/);
     expect(problem(['--bogus'])).toMatch(/Unknown option '--bogus'/);
-    expect(problem([], { MANAGED_IDENTITY_CLIENT_ID: CLIENT_ID, SENDER_MAILBOX: 'alerts at contoso' })).toMatch(/^SENDER_MAILBOX must be an email address/);
+    expect(problem([], { MANAGED_IDENTITY_CLIENT_ID: CLIENT_ID, SENDER_MAILBOX: 'alerts at contoso' })).toMatch(/^SENDER_MAILBOX must be a plain email address/);
     expect(problem(['grant'])).toMatch(/Unexpected argument 'grant'/);
     expect(problem([], {})).toMatch(/--client-id is missing.*MANAGED_IDENTITY_CLIENT_ID/);
     // Several problems come back together.
