@@ -6,22 +6,11 @@
  * every Graph failure leaves as a `ServiceError`.
  */
 import type { TokenCredential } from '@azure/core-auth';
-import {
-  AuthenticationHandler,
-  Client,
-  HTTPMessageHandler,
-  RedirectHandler,
-  RedirectHandlerOptions,
-  ResponseType,
-  RetryHandler,
-  RetryHandlerOptions,
-  TelemetryHandler,
-} from '@microsoft/microsoft-graph-client';
-import { TokenCredentialAuthenticationProvider } from '@microsoft/microsoft-graph-client/authProviders/azureTokenCredentials';
+import { Client, ResponseType } from '@microsoft/microsoft-graph-client';
 import { z } from 'zod';
-import { graphEndpoint } from '../contracts/cloud';
 import { GRAPH_APP_ID, MAIL_SEND_ROLE_ID, USER_READ_SCOPE_VALUE } from '../contracts/wellKnown';
 import { fromHttpFailure, ServiceError, toServiceError, type ErrorContext } from './errors';
+import { createGraphClient } from './graphClient';
 
 // ---------------------------------------------------------------------------------------------------
 // Public types
@@ -318,7 +307,6 @@ export function odataString(value: string): string {
 // ---------------------------------------------------------------------------------------------------
 // The client
 
-const DEFAULT_GRAPH_BASE_URL = 'https://graph.microsoft.com';
 /** Objects created by this client are treated as fresh (404 = replication lag) for this long. */
 const FRESH_WINDOW_MS = 10 * 60 * 1000;
 const LAG_ACTION = 'Entra ID is still replicating an object created moments ago; the step is retried automatically.';
@@ -337,27 +325,14 @@ export class EntraApplications {
   private readonly created = new Map<string, number>();
 
   constructor(credential: TokenCredential, options: EntraApplicationsOptions = {}) {
-    const endpoint = graphEndpoint(options.graphBaseUrl ?? DEFAULT_GRAPH_BASE_URL);
+    const { client, endpoint } = createGraphClient(credential, {
+      ...(options.graphBaseUrl !== undefined ? { graphBaseUrl: options.graphBaseUrl } : {}),
+      ...(options.retry ? { retry: options.retry } : {}),
+    });
+    this.client = client;
     this.baseUrl = endpoint.baseUrl;
     this.tenantId = options.tenantId;
     this.graphServicePrincipals = options.graphServicePrincipals ?? new Map<string, Promise<ServicePrincipal>>();
-    const authProvider = new TokenCredentialAuthenticationProvider(credential, { scopes: [endpoint.scope] });
-    // Same defaults as the Graph client's own chain: 3 retries, 3 s base delay (Retry-After wins when sent).
-    const retry = new RetryHandlerOptions(options.retry?.delaySeconds ?? 3, options.retry?.maxRetries ?? 3);
-    // The default chain, rebuilt only to make the retry handler configurable.
-    const middleware = [
-      new AuthenticationHandler(authProvider),
-      new RetryHandler(retry),
-      new RedirectHandler(new RedirectHandlerOptions()),
-      new TelemetryHandler(),
-      new HTTPMessageHandler(),
-    ];
-    this.client = Client.initWithMiddleware({
-      baseUrl: this.baseUrl,
-      middleware,
-      // The auth handler only attaches tokens to known Graph hosts; a national cloud or the sandbox must be named.
-      ...(endpoint.isCustomHost ? { customHosts: new Set([endpoint.host]) } : {}),
-    });
   }
 
   // ---- applications ---------------------------------------------------------------------------------
