@@ -29,7 +29,7 @@
  * the sandbox's message names the permissions). The permission check comes first (an assumption).
  */
 import { describeRule, reachOf, type GraphOperation } from './graph-permissions';
-import { fail, ok, project, resourceNotFound, selectOf, type GraphContext, type Segment } from './graph-support';
+import { fail, nextLink, ok, project, resourceNotFound, selectOf, type GraphContext, type Segment } from './graph-support';
 import { visibleSignIns } from './signins';
 import type { SignInRecord } from './tenants';
 import type { PasswordCredentialRecord, SandboxResponse } from './types';
@@ -215,11 +215,7 @@ function paged(ctx: GraphContext, contextPath: string, items: Array<Record<strin
   const body: Record<string, unknown> = {
     '@odata.context': select ? `${ctx.serviceRoot}/$metadata#${contextPath}(${select.join(',')})` : `${ctx.serviceRoot}/$metadata#${contextPath}`,
   };
-  if (end < items.length) {
-    const query = new URLSearchParams(ctx.req.query);
-    query.set('$skiptoken', Buffer.from(String(end)).toString('base64url'));
-    body['@odata.nextLink'] = `${ctx.req.origin}${ctx.req.rawPath}?${query.toString()}`;
-  }
+  if (end < items.length) body['@odata.nextLink'] = nextLink(ctx, end);
   body.value = items.slice(page.offset, end).map((i) => project(i, select));
   return ok(ctx, 200, body);
 }

@@ -259,6 +259,18 @@ export function selectOf(ctx: GraphContext): string[] | undefined {
   return raw.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
 }
 
+/**
+ * The absolute `@odata.nextLink` of the page starting at `offset`: the request's own query with a
+ * `$skiptoken`, written as Graph writes it (`$` kept, spaces as `%20`).
+ */
+export function nextLink(ctx: GraphContext, offset: number): string {
+  const query = new URLSearchParams(ctx.req.query);
+  query.set('$skiptoken', Buffer.from(String(offset)).toString('base64url'));
+  const encoded = [...query.entries()].map(([k, v]) => `${encodeURIComponent(k).replace(/%24/g, '$')}=${encodeURIComponent(v)}`).join('&');
+  const rawPath = ctx.req.rawPath.split('?')[0] ?? ctx.req.rawPath;
+  return `${ctx.req.origin}${rawPath}?${encoded}`;
+}
+
 /** A single entity with `@odata.context`, honouring `$select`. */
 export function entity(ctx: GraphContext, entitySet: string, item: Record<string, unknown>, status = 200): SandboxResponse {
   const select = selectOf(ctx);
@@ -311,12 +323,7 @@ export function collection(
   const body: Record<string, unknown> = {
     '@odata.context': select ? `${ctx.serviceRoot}/$metadata#${contextPath}(${select.join(',')})` : `${ctx.serviceRoot}/$metadata#${contextPath}`,
   };
-  if (end < filtered.length) {
-    const query = new URLSearchParams(ctx.req.query);
-    query.set('$skiptoken', Buffer.from(String(end)).toString('base64url'));
-    const rawPath = ctx.req.rawPath.split('?')[0] ?? ctx.req.rawPath;
-    body['@odata.nextLink'] = `${ctx.req.origin}${rawPath}?${query.toString()}`;
-  }
+  if (end < filtered.length) body['@odata.nextLink'] = nextLink(ctx, end);
   body.value = filtered.slice(offset, end).map((i) => project(i, select));
   return ok(ctx, 200, body);
 }
