@@ -68,7 +68,7 @@ function servesTenant(state: SandboxState, req: SandboxRequest, tid: string): bo
       req.environmentId !== undefined
         ? state.finops.find((e) => e.id === req.environmentId)
         : state.finops.find((e) => withoutTrailingSlash(e.url) === withoutTrailingSlash(req.origin));
-    return (env?.tenantId ?? state.tenantId) === tid;
+    return env !== undefined && env.tenantId === tid;
   }
   return tid === state.tenantId;
 }

@@ -304,7 +304,7 @@ export function partnerOperatorAppIds(state: SandboxState): string[] {
 export function registerPartnerOperators(state: SandboxState): void {
   const operators = partnerOperatorAppIds(state);
   for (const env of state.finops) {
-    if (env.tenantId === undefined || env.tenantId === state.tenantId) continue;
+    if (env.tenantId === state.tenantId) continue;
     for (const appId of operators) if (!env.registeredClients.includes(appId)) env.registeredClients.push(appId);
   }
 }

@@ -325,7 +325,7 @@ export class SandboxState {
 
   /** The tenant an F&O environment belongs to. */
   tenantOfEnvironment(env: FinOpsEnvironmentRecord): TenantDirectory {
-    return (env.tenantId !== undefined ? this.tenant(env.tenantId) : undefined) ?? this.home;
+    return this.tenant(env.tenantId) ?? this.home;
   }
 
   /** Finds the live (not expired) credential of any application, in any tenant, whose secret text matches. */

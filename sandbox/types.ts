@@ -233,8 +233,11 @@ export interface FinOpsEnvironmentRecord {
   graphCredential: { applicationId: string | null; secret: string | null };
   /** Client ids registered under System administration > Microsoft Entra applications. */
   registeredClients: string[];
-  /** Entra tenant the environment belongs to: only its tokens are accepted (absent = the home tenant). */
-  tenantId?: string;
+  /**
+   * The Microsoft Entra tenant the environment belongs to: only that tenant's tokens are accepted.
+   * Default: the home tenant.
+   */
+  tenantId: string;
 }
 
 /**
