@@ -29,7 +29,6 @@ import {
 import { registerPartnerOperators } from './seed';
 import type { ApplicationRecord, FederatedIdentityCredentialRecord, SandboxResponse, ServicePrincipalLockConfiguration } from './types';
 
-export { TENANT_APP_MANAGEMENT_POLICY_ID } from './tenants';
 
 /**
  * App Instance Lock with every property locked: what Entra gives applications created from the

@@ -82,7 +82,11 @@ export function recordSignIn(state: SandboxState, attempt: SignInAttempt, errorC
     errorCode,
     failureReason,
   };
-  attempt.tenant.signIns.push(record);
+  const log = attempt.tenant.signIns;
+  log.push(record);
+  // Entries past retention are gone for good (a long `npm start` run keeps only what Graph could show).
+  const oldest = record.at - SIGN_IN_RETENTION_DAYS * 86_400_000;
+  while (log.length > 0 && (log[0]?.at ?? 0) < oldest) log.shift();
   return record;
 }
 

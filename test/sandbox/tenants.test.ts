@@ -119,6 +119,29 @@ describe('POST /tenants', () => {
     expect(revoked.body.removedAppRoleAssignments).toBe(1);
   });
 
+  it("consents a multi-tenant app on the customer tenant's own admin-consent page, and refuses a single-tenant one there", async () => {
+    const client = graphClient(sandbox, mi);
+    const requiredResourceAccess = [{ resourceAppId: GRAPH_APP_ID, resourceAccess: [{ id: MAIL_SEND_ROLE_ID, type: 'Role' }] }];
+    const multi = (await client.api('/applications').post({ displayName: 'partner app', signInAudience: 'AzureADMultipleOrgs', requiredResourceAccess })) as Json;
+    const single = (await client.api('/applications').post({ displayName: 'home only', requiredResourceAccess })) as Json;
+    const page = (appId: unknown): string =>
+      `${sandbox.endpoints.authorityHost}/fabrikam.onmicrosoft.com/v2.0/adminconsent?client_id=${String(appId)}&scope=${encodeURIComponent(GRAPH_SCOPE)}&redirect_uri=${encodeURIComponent('https://localhost/done')}`;
+
+    const shown = await fetch(page(multi.appId));
+    expect(await shown.text()).toContain('asks an administrator of fabrikam.onmicrosoft.com');
+    const accepted = await fetch(page(multi.appId), { method: 'POST', redirect: 'manual' });
+    expect(accepted.status).toBe(302);
+    expect(new URL(accepted.headers.get('location') ?? '').searchParams.get('tenant')).toBe(fabrikam.tenantId);
+    const customer = sandbox.state.tenant(fabrikam.tenantId);
+    const sp = customer?.findServicePrincipalByAppId(multi.appId as string);
+    expect(customer?.graphRolesOf(sp?.id ?? '')).toEqual(['Mail.Send']);
+    expect(sandbox.state.findServicePrincipalByAppId(multi.appId as string)).toBeUndefined();
+
+    const refused = await fetch(page(single.appId));
+    expect(refused.status).toBe(400);
+    expect(await refused.text()).toContain('AADSTS700016');
+  });
+
   it('takes the next spare listener, then answers 409 with a clear message when none is left', async () => {
     const second = await sandbox.control<NewTenant>('/tenants', { body: {} });
     expect(second.status).toBe(201);
