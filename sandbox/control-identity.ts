@@ -2,6 +2,8 @@
  * Control routes for tenants and identities, what people do outside the product's reach:
  *
  *   GET  /tenants                                  → {tenants: [tenant view]}
+ *   GET  /sign-ins[?tenantId=]                     → {tenantId, signIns}: the tenant's whole sign-in log (default home),
+ *                                                    ingestion delay ignored
  *   POST /tenants {name?}                          → 201 {tenantId, environments: [{id, url}], senderMailbox}
  *                                                    a customer tenant with mailboxes and one F&O environment on a
  *                                                    spare listener; 409 when the name is taken or no listener is left
@@ -124,8 +126,15 @@ export function tenantStateView(state: SandboxState, t: TenantDirectory): Record
     appRoleAssignments: t.appRoleAssignments,
     oauth2PermissionGrants: t.oauth2PermissionGrants,
     users: t.users,
-    signIns: t.signIns.map((s) => ({ ...s, createdDateTime: new Date(s.at).toISOString() })),
   };
+}
+
+/**
+ * A tenant's whole sign-in log, ingestion delay ignored (`GET /sign-ins`). Kept out of `GET /state`:
+ * like the call log, it grows with every token request, while the state shows what was changed.
+ */
+function signInLogView(t: TenantDirectory): Record<string, unknown> {
+  return { tenantId: t.tenantId, signIns: t.signIns.map((s) => ({ ...s, createdDateTime: new Date(s.at).toISOString() })) };
 }
 
 // ---- routes -------------------------------------------------------------------------------------------
@@ -256,8 +265,12 @@ function createOperator(state: SandboxState, input: z.infer<typeof operatorSchem
 }
 
 /** Answers the identity routes; undefined for any other route. */
-export function identityControlRoute(state: SandboxState, route: string, parse: Parse, problem: Problem): IdentityControlReply | undefined {
+export function identityControlRoute(state: SandboxState, route: string, parse: Parse, problem: Problem, query: URLSearchParams): IdentityControlReply | undefined {
   if (route === 'GET /tenants') return { status: 200, body: { tenants: state.tenants.map((t) => tenantStateView(state, t)) } };
+  if (route === 'GET /sign-ins') {
+    const tenant = findTenant(state, query.get('tenantId') ?? state.tenantId, problem);
+    return tenant instanceof TenantDirectory ? { status: 200, body: signInLogView(tenant) } : tenant;
+  }
   if (route === 'POST /tenants') {
     const parsed = parse(createTenantSchema);
     if ('response' in parsed) return parsed.response;

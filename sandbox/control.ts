@@ -247,7 +247,7 @@ export function createControlHandler(state: SandboxState, eventGrid: EventGridEm
   return (req) => {
     const route = `${req.method} ${req.path.replace(/\/+$/, '') || '/'}`;
     if (route === 'GET /eventgrid' || route.startsWith(`${req.method} /eventgrid/`)) return eventGridRoute(route, req);
-    const identity = identityControlRoute(state, route, (schema) => parse(req, schema), problem);
+    const identity = identityControlRoute(state, route, (schema) => parse(req, schema), problem, req.query);
     if (identity) return identity;
     switch (route) {
       case 'GET /':

@@ -160,13 +160,19 @@ describe('POST /tenants', () => {
     const minted = (await sandbox.control<{ secrets: string[] }>('/minted-secrets')).body.secrets;
     expect(minted.length).toBeGreaterThan(2);
     for (const secret of minted) expect(text).not.toContain(secret);
-    const view = JSON.parse(text) as { tenants: Array<{ tenantId: string; name: string; home: boolean; environments: Array<{ id: string }>; signIns: unknown[] }> };
+    const view = JSON.parse(text) as { tenants: Array<{ tenantId: string; name: string; home: boolean; environments: Array<{ id: string }> }> };
     expect(view.tenants.map((t) => [t.name, t.home])).toEqual([
       ['contoso', true],
       ['fabrikam', false],
       ['customer2', false],
     ]);
     expect(view.tenants.find((t) => t.name === 'fabrikam')?.environments.map((e) => e.id)).toEqual(['fabrikam-prod']);
-    expect(view.tenants.find((t) => t.name === 'fabrikam')?.signIns.length).toBeGreaterThan(0);
+    // The sign-in log has its own route, like the call log.
+    const log = await sandbox.control<{ tenantId: string; signIns: Array<{ appId: string; errorCode: number }> }>(`/sign-ins?tenantId=${fabrikam.tenantId}`);
+    expect(log.body.tenantId).toBe(fabrikam.tenantId);
+    expect(log.body.signIns.some((s) => s.errorCode === 7000229)).toBe(true);
+    const logText = JSON.stringify(log.body);
+    for (const secret of minted) expect(logText).not.toContain(secret);
+    expect((await sandbox.control('/sign-ins?tenantId=nowhere')).status).toBe(404);
   });
 });
