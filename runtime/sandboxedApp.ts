@@ -52,9 +52,13 @@ export function trustCertificate(pem: string): void {
   if (!current.includes(pem)) tls.setDefaultCACertificates([...current, pem]);
 }
 
-/** App settings that point the function app at a running sandbox. */
+/**
+ * App settings that point the function app at a running sandbox. The F&O allowlist names the seeded
+ * environments and the spare listeners the sandbox keeps for tenants added later, so an environment
+ * of a new customer tenant can be set up without restarting the app.
+ */
 export function sandboxAppSettings(endpoints: SandboxEndpoints): Record<string, string> {
-  const finOpsHosts = endpoints.environments.map((e) => new URL(e.url).host);
+  const finOpsHosts = [...endpoints.environments.map((e) => new URL(e.url).host), ...endpoints.finopsSparePorts.map((port) => `localhost:${port}`)];
   const defaults: Record<string, string> = {};
   for (const name of SETTING_NAMES) {
     const value = SETTINGS[name].default;

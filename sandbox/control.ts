@@ -9,9 +9,14 @@
  * run (see faultScope.ts).
  *
  * Tenant policy and Exchange switches:
- *   POST /settings        also `passwordLifetimeMaxDays: number | null` (tenant app management policy:
- *                         Graph addPassword beyond it fails with CredentialInvalidLifetimeAsPerAppPolicy);
- *                         the reply shows it only while a cap is set.
+ *   POST /settings        also `passwordLifetimeMaxDays: number | null` (the home tenant's default app
+ *                         management policy, kept for compatibility: Graph addPassword beyond it fails with
+ *                         CredentialInvalidLifetimeAsPerAppPolicy); the reply shows it only while a cap is set.
+ *                         `signInLogDelayMinutes` (virtual minutes before a sign-in shows in Graph, default 2)
+ *                         and `throttling` (documented Graph and Key Vault limits, default off).
+ *   POST /consent, /revoke-consent  {appId, tenantId?} (default the home tenant)
+ *
+ * Tenants and identities (partner mode, attack tests): see control-identity.ts.
  *   GET  /mailbox-scopes  → {mailboxScopes: {appId: string[] | null}}
  *   POST /mailbox-scopes  {appId, mailboxes: string[] | null} (RBAC for Applications: the app may send
  *                         only as these mailboxes; null lifts the scope)
@@ -40,12 +45,16 @@
  *                                        subscription, for hostile-input tests → 202
  */
 import { z } from 'zod';
+import { parseIsoDuration } from './duration';
+import { applicationStateView, identityControlRoute, tenantStateView } from './control-identity';
 import { ConsentError, grantAdminConsent, revokeAdminConsent } from './entra';
 import { EventGridInputError, loopbackEndpoint, type EventGridEmulator } from './eventgrid';
 import { applyEmailParametersForm, BATCH_EMAIL_PROVIDERS, enqueueMessages, FinOpsInputError, type FinOpsMail } from './finops-mail';
 import { setGraphRoles } from './seed';
 import type { SandboxState } from './state';
 import type { FinOpsEnvironmentRecord } from './types';
+
+export { parseIsoDuration };
 
 export interface ControlRequest {
   method: string;
@@ -60,32 +69,6 @@ export interface ControlResponse {
 }
 
 export type ControlHandler = (req: ControlRequest) => ControlResponse;
-
-// ---- ISO 8601 durations -------------------------------------------------------------------------
-
-const DAY_MS = 24 * 3600 * 1000;
-/** Calendar-free approximations: a year is 365 days, a month 30 days. */
-const UNIT_MS = { Y: 365 * DAY_MS, M: 30 * DAY_MS, W: 7 * DAY_MS, D: DAY_MS, h: 3600 * 1000, m: 60 * 1000, s: 1000 };
-const NUM = String.raw`(\d+(?:[.,]\d+)?)`;
-const DURATION = new RegExp(`^P(?:${NUM}Y)?(?:${NUM}M)?(?:${NUM}W)?(?:${NUM}D)?(?:T(?:${NUM}H)?(?:${NUM}M)?(?:${NUM}S)?)?$`, 'i');
-
-/**
- * Parses an ISO 8601 duration (`PnYnMnWnDTnHnMnS`, any subset, `P30D`, `PT12H`, `P2W`) into
- * milliseconds. Years count 365 days and months 30 days. Returns undefined when malformed.
- */
-export function parseIsoDuration(text: string): number | undefined {
-  const m = DURATION.exec(text.trim());
-  if (!m) return undefined;
-  const parts = m.slice(1);
-  if (parts.every((p) => p === undefined)) return undefined;
-  if (/T$/i.test(text.trim())) return undefined;
-  const units = [UNIT_MS.Y, UNIT_MS.M, UNIT_MS.W, UNIT_MS.D, UNIT_MS.h, UNIT_MS.m, UNIT_MS.s];
-  let total = 0;
-  parts.forEach((p, i) => {
-    if (p !== undefined) total += Number(p.replace(',', '.')) * (units[i] ?? 0);
-  });
-  return Math.round(total);
-}
 
 // ---- input schemas ------------------------------------------------------------------------------
 
@@ -120,13 +103,15 @@ const faultSchema = z.strictObject({
 });
 
 const clockSchema = z.strictObject({ advance: z.string().min(2) });
-const appIdSchema = z.strictObject({ appId: z.string().min(1) });
+const appIdSchema = z.strictObject({ appId: z.string().min(1), tenantId: z.string().min(1).optional() });
 const permissionsSchema = z.strictObject({ managedIdentityRoles: z.array(z.string().min(1)) });
 const settingsSchema = z.strictObject({
   latencyMs: z.number().int().min(0).max(60_000).optional(),
   secretPropagationSeconds: z.number().min(0).max(3600).optional(),
   replicationLagSeconds: z.number().min(0).max(3600).optional(),
   passwordLifetimeMaxDays: z.number().int().min(1).max(36_500).nullable().optional(),
+  signInLogDelayMinutes: z.number().min(0).max(24 * 60).optional(),
+  throttling: z.boolean().optional(),
 });
 const mailboxScopeSchema = z.strictObject({
   appId: z.guid('appId must be an application (client) id'),
@@ -243,23 +228,7 @@ export function stateView(state: SandboxState): Record<string, unknown> {
     senderMailbox: state.senderMailbox,
     settings: settingsView(state),
     mailboxScopes: state.mailboxScopes,
-    applications: state.applications.map((a) => ({
-      id: a.id,
-      appId: a.appId,
-      uniqueName: a.uniqueName,
-      displayName: a.displayName,
-      signInAudience: a.signInAudience,
-      requiredResourceAccess: a.requiredResourceAccess,
-      owners: [...a.owners],
-      createdDateTime: a.createdDateTime,
-      passwordCredentials: a.passwordCredentials.map((c) => ({
-        keyId: c.keyId,
-        displayName: c.displayName,
-        hint: c.hint,
-        startDateTime: c.startDateTime,
-        endDateTime: c.endDateTime,
-      })),
-    })),
+    applications: state.applications.map(applicationStateView),
     servicePrincipals: state.servicePrincipals.map((s) => ({
       id: s.id,
       appId: s.appId,
@@ -289,16 +258,21 @@ export function stateView(state: SandboxState): Record<string, unknown> {
       })),
     },
     faults: state.faults,
+    tenants: state.tenants.map((t) => tenantStateView(state, t)),
+    finopsSpareListeners: state.spareFinOpsListeners.map((l) => ({ ...l })),
   };
 }
 
 /** `passwordLifetimeMaxDays` appears only while a cap is set (absent = no tenant policy). */
-function settingsView(state: SandboxState): Record<string, number> {
+function settingsView(state: SandboxState): Record<string, number | boolean> {
+  const maxDays = state.passwordLifetimeMaxDays;
   return {
     latencyMs: state.latencyMs,
     secretPropagationSeconds: state.secretPropagationSeconds,
     replicationLagSeconds: state.replicationLagSeconds,
-    ...(state.passwordLifetimeMaxDays !== null ? { passwordLifetimeMaxDays: state.passwordLifetimeMaxDays } : {}),
+    signInLogDelayMinutes: state.signInLogDelayMinutes,
+    throttling: state.throttling,
+    ...(maxDays !== null ? { passwordLifetimeMaxDays: maxDays } : {}),
   };
 }
 
@@ -311,6 +285,8 @@ export function createControlHandler(state: SandboxState, eventGrid: EventGridEm
     const route = `${req.method} ${req.path.replace(/\/+$/, '') || '/'}`;
     if (route === 'GET /eventgrid' || route.startsWith(`${req.method} /eventgrid/`)) return eventGridRoute(route, req);
     if (route.startsWith(`${req.method} /finops/`)) return finopsRoute(route, req);
+    const identity = identityControlRoute(state, route, (schema) => parse(req, schema), problem, req.query);
+    if (identity) return identity;
     switch (route) {
       case 'GET /':
       case 'GET /healthz':
@@ -361,8 +337,8 @@ export function createControlHandler(state: SandboxState, eventGrid: EventGridEm
         const parsed = parse(req, appIdSchema);
         if ('response' in parsed) return parsed.response;
         try {
-          const result =
-            route === 'POST /consent' ? grantAdminConsent(state, parsed.value.appId) : revokeAdminConsent(state, parsed.value.appId);
+          const { appId, tenantId } = parsed.value;
+          const result = route === 'POST /consent' ? grantAdminConsent(state, appId, tenantId) : revokeAdminConsent(state, appId, tenantId);
           return { status: 200, body: result };
         } catch (e) {
           if (e instanceof ConsentError) return problem(e.status, e.status === 404 ? 'NotFound' : 'InvalidRequest', e.message);
@@ -399,6 +375,8 @@ export function createControlHandler(state: SandboxState, eventGrid: EventGridEm
         if (s.secretPropagationSeconds !== undefined) state.secretPropagationSeconds = s.secretPropagationSeconds;
         if (s.replicationLagSeconds !== undefined) state.replicationLagSeconds = s.replicationLagSeconds;
         if (s.passwordLifetimeMaxDays !== undefined) state.passwordLifetimeMaxDays = s.passwordLifetimeMaxDays;
+        if (s.signInLogDelayMinutes !== undefined) state.signInLogDelayMinutes = s.signInLogDelayMinutes;
+        if (s.throttling !== undefined) state.throttling = s.throttling;
         return { status: 200, body: settingsView(state) };
       }
 

@@ -17,8 +17,10 @@ export interface ServiceDeps {
   state: SandboxState;
   authority: TokenAuthority;
   /**
-   * Verifies the bearer token for one of `audiences` (exact match, trailing slash ignored). Returns
-   * the claims, or the 401 response the service must send (its error body built by `unauthorized`).
+   * Verifies the bearer token for one of `audiences` (exact match, trailing slash ignored) and for a
+   * tenant the service serves: Graph serves every tenant (the token's `tid` picks the directory), an
+   * F&O environment its own tenant, everything else the home tenant. Returns the claims, or the 401
+   * response the service must send (its error body built by `unauthorized`).
    */
   authenticate(
     req: SandboxRequest,
@@ -35,11 +37,18 @@ export interface AccessTokenInput {
   appId: string;
   servicePrincipalId: string;
   roles: string[];
+  /** Token `tid` (default the home tenant). */
+  tenantId?: string;
 }
 
 /** The deps the sandbox's own Entra service needs on top of `ServiceDeps`. */
 export interface SandboxDeps extends ServiceDeps {
   issueAccessToken(input: AccessTokenInput): { token: string; claims: TokenClaims };
+  /**
+   * Verifies a token this sandbox issued (signature, then lifetime on the clock it was issued
+   * against): how Entra checks a managed identity token presented as a client assertion.
+   */
+  verifyIssuedToken(token: string): { claims: TokenClaims } | { reason: string; kind: 'signature' | 'malformed' | 'lifetime' };
 }
 
 /** Tells a response produced by `authenticate` apart from token claims. */
@@ -49,6 +58,19 @@ export function isResponse(x: unknown): x is SandboxResponse {
 
 function withoutTrailingSlash(value: string): string {
   return value.replace(/\/+$/, '');
+}
+
+/** Which tenants' tokens a service accepts (see `ServiceDeps.authenticate`). */
+function servesTenant(state: SandboxState, req: SandboxRequest, tid: string): boolean {
+  if (req.service === 'graph') return state.tenant(tid) !== undefined;
+  if (req.service === 'finops') {
+    const env =
+      req.environmentId !== undefined
+        ? state.finops.find((e) => e.id === req.environmentId)
+        : state.finops.find((e) => withoutTrailingSlash(e.url) === withoutTrailingSlash(req.origin));
+    return env !== undefined && env.tenantId === tid;
+  }
+  return tid === state.tenantId;
 }
 
 /** Token ledger entries older than this (real time) are dropped; tokens live an hour. */
@@ -82,7 +104,7 @@ export function createServiceDeps(state: SandboxState, authority: TokenAuthority
       const issued = authority.issue({
         audience: input.audience,
         issuer: input.issuer,
-        tenantId: state.tenantId,
+        tenantId: input.tenantId ?? state.tenantId,
         appId: input.appId,
         servicePrincipalId: input.servicePrincipalId,
         roles: input.roles,
@@ -93,6 +115,14 @@ export function createServiceDeps(state: SandboxState, authority: TokenAuthority
       ledger.set(issued.token, { offsetMs: virtualNow - realNow, issuedAtMs: realNow });
       return issued;
     },
+    verifyIssuedToken(token) {
+      const entry = ledger.get(token);
+      const verifyAt = entry ? Date.now() + entry.offsetMs : state.now();
+      const verified = authority.verify(token, verifyAt);
+      if (!('reason' in verified)) return verified;
+      const kind = /signature/.test(verified.reason) ? 'signature' : /Lifetime/.test(verified.reason) ? 'lifetime' : 'malformed';
+      return { reason: verified.reason, kind };
+    },
     authenticate(req, audiences, unauthorized) {
       const token = bearerToken(req.headers['authorization']);
       if (!token) return unauthorized('The request carries no bearer token.');
@@ -101,7 +131,7 @@ export function createServiceDeps(state: SandboxState, authority: TokenAuthority
       const verified = authority.verify(token, verifyAt);
       if ('reason' in verified) return unauthorized(verified.reason);
       const { claims } = verified;
-      if (claims.tid !== state.tenantId) return unauthorized(`The token was issued for tenant '${claims.tid}', not this one.`);
+      if (!servesTenant(state, req, claims.tid)) return unauthorized(`The token was issued for tenant '${claims.tid}', not this one.`);
       const wanted = audiences.map(withoutTrailingSlash);
       if (!wanted.includes(withoutTrailingSlash(claims.aud))) {
         return unauthorized(`The token audience '${claims.aud}' is not valid here.`);

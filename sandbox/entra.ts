@@ -1,12 +1,17 @@
 /**
  * Emulated Microsoft Entra ID: OIDC discovery and signing keys, the client-credentials token endpoint
- * (v2 and v1), the App Service style managed identity endpoint, and the admin consent page. Speaks
- * exactly what MSAL Node (behind @azure/identity) sends and parses, errors included.
+ * (v2 and v1) with client secrets and federated client assertions, the App Service style managed
+ * identity endpoint, and the admin consent page. Every tenant of the sandbox has its own authority
+ * path (`/{tenant}/...`). Speaks exactly what MSAL Node (behind @azure/identity) sends and parses,
+ * errors included, and writes each sign-in to the tenant's sign-in log.
  */
 import { randomUUID } from 'node:crypto';
 import { ACCESS_TOKEN_LIFETIME_SECONDS, GRAPH_RESOURCE, KEY_VAULT_RESOURCE, type SandboxDeps } from './deps';
+import { JWT_BEARER_ASSERTION_TYPE, matchFederatedAssertion, TOKEN_EXCHANGE_AUDIENCE } from './federation';
 import { newDirectoryLinkId } from './seed';
+import { KEY_VAULT_APP_ID, recordSignIn, signInResource, type ResourceKind, type SignInAttempt } from './signins';
 import { GRAPH_APP_ID, type SandboxState } from './state';
+import type { TenantDirectory } from './tenants';
 import type {
   AppRoleAssignmentRecord,
   ApplicationRecord,
@@ -18,7 +23,6 @@ import type {
   ServicePrincipalRecord,
 } from './types';
 
-const KEY_VAULT_APP_ID = 'cfa8b339-82a2-471a-a3c9-0fc0be7a4093';
 const MANAGED_IDENTITY_API_VERSION = '2019-08-01';
 /** Scopes MSAL may add to any request; they name no resource. */
 const OIDC_SCOPES = new Set(['openid', 'profile', 'offline_access', 'email']);
@@ -36,8 +40,8 @@ export function entraErrorBody(
   error: string,
   code: number | undefined,
   description: string,
+  traceId: string = randomUUID(),
 ): Record<string, unknown> {
-  const traceId = randomUUID();
   const correlationId = req?.headers['client-request-id'] ?? randomUUID();
   const timestamp = entraTimestamp(state.now());
   const lead = code === undefined ? description : `AADSTS${code}: ${description}`;
@@ -59,20 +63,19 @@ function oauthError(
   error: string,
   code: number,
   description: string,
+  traceId?: string,
 ): SandboxResponse {
   return {
     status,
-    headers: { 'cache-control': 'no-store, no-cache', pragma: 'no-cache' },
-    body: entraErrorBody(deps.state, req, error, code, description),
+    headers: { 'cache-control': 'no-store, no-cache', pragma: 'no-cache', ...(traceId !== undefined ? { 'x-ms-request-id': traceId } : {}) },
+    body: entraErrorBody(deps.state, req, error, code, description, traceId),
   };
 }
 
-// ---- tenants and resources ----------------------------------------------------------------------
+/** An OAuth error for the request being answered (its trace id is the request's id). */
+type Fail = (status: number, error: string, code: number, description: string) => SandboxResponse;
 
-function isOwnTenant(state: SandboxState, tenant: string): boolean {
-  const t = tenant.toLowerCase();
-  return t === state.tenantId.toLowerCase() || t === state.verifiedDomain.toLowerCase();
-}
+// ---- tenants and resources ----------------------------------------------------------------------
 
 function tenantNotFound(deps: SandboxDeps, req: SandboxRequest, tenant: string): SandboxResponse {
   return oauthError(
@@ -89,12 +92,14 @@ function trimSlash(value: string): string {
   return value.replace(/\/+$/, '');
 }
 
-export type ResourceKind = 'graph' | 'keyvault' | 'finops';
+export type { ResourceKind } from './signins';
 
 /**
  * Maps a requested resource (scope without `/.default`) to the token audience. Graph may be named by
  * its public URI, its app id, or the sandbox's Graph origin; its tokens always carry
  * `aud: https://graph.microsoft.com`, as the real ones do whichever alias was asked for.
+ * `api://AzureADTokenExchange` is the audience of tokens used as federated credentials
+ * (https://learn.microsoft.com/en-us/entra/workload-id/workload-identity-federation-config-app-trust-managed-identity).
  */
 export function resolveResource(state: SandboxState, resource: string): { audience: string; kind: ResourceKind } | undefined {
   const r = trimSlash(resource);
@@ -102,30 +107,20 @@ export function resolveResource(state: SandboxState, resource: string): { audien
   const graphAliases = [GRAPH_RESOURCE, GRAPH_APP_ID, trimSlash(state.serviceUrls.graphUrl)].filter((a) => a !== '');
   if (graphAliases.some((a) => a.toLowerCase() === lower)) return { audience: GRAPH_RESOURCE, kind: 'graph' };
   if (lower === KEY_VAULT_RESOURCE || lower === KEY_VAULT_APP_ID) return { audience: KEY_VAULT_RESOURCE, kind: 'keyvault' };
+  if (lower === TOKEN_EXCHANGE_AUDIENCE.toLowerCase()) return { audience: TOKEN_EXCHANGE_AUDIENCE, kind: 'exchange' };
   const env = state.finops.find((e) => e.url !== '' && trimSlash(e.url).toLowerCase() === lower);
   if (env) return { audience: trimSlash(env.url), kind: 'finops' };
   return undefined;
 }
 
-function rolesFor(state: SandboxState, servicePrincipalId: string, kind: ResourceKind): string[] {
-  return kind === 'graph' ? state.graphRolesOf(servicePrincipalId) : [];
-}
-
-function resourceNotFound(deps: SandboxDeps, req: SandboxRequest, resource: string): SandboxResponse {
-  return oauthError(
-    deps,
-    req,
-    400,
-    'invalid_resource',
-    500011,
-    `The resource principal named ${resource} was not found in the tenant named ${deps.state.verifiedDomain}. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You might have sent your authentication request to the wrong tenant.`,
-  );
+function rolesFor(tenant: TenantDirectory, servicePrincipalId: string, kind: ResourceKind): string[] {
+  return kind === 'graph' ? tenant.graphRolesOf(servicePrincipalId) : [];
 }
 
 // ---- discovery ----------------------------------------------------------------------------------
 
-function openIdConfiguration(state: SandboxState, origin: string, version: 'v1' | 'v2'): Record<string, unknown> {
-  const base = `${origin}/${state.tenantId}`;
+function openIdConfiguration(tenant: TenantDirectory, origin: string, version: 'v1' | 'v2'): Record<string, unknown> {
+  const base = `${origin}/${tenant.tenantId}`;
   const v2 = version === 'v2';
   return {
     token_endpoint: v2 ? `${base}/oauth2/v2.0/token` : `${base}/oauth2/token`,
@@ -188,89 +183,104 @@ function isVisible(state: SandboxState, record: { visibleFrom: number }): boolea
 
 type Authenticated = { app: ApplicationRecord; sp: ServicePrincipalRecord };
 
-/** Checks the client and its secret as Entra does; the secret text never appears in any error. */
-function authenticateClient(
-  deps: SandboxDeps,
-  req: SandboxRequest,
-  form: URLSearchParams,
-): Authenticated | SandboxResponse {
+/** The first AADSTS code of an Entra error body, and its description without code and trace ids. */
+function failureOf(body: unknown): { code: number; reason: string } | undefined {
+  if (typeof body !== 'object' || body === null) return undefined;
+  const b = body as { error_codes?: unknown; error_description?: unknown };
+  const code = Array.isArray(b.error_codes) && typeof b.error_codes[0] === 'number' ? b.error_codes[0] : undefined;
+  if (code === undefined) return undefined;
+  const text = typeof b.error_description === 'string' ? b.error_description : '';
+  return { code, reason: text.replace(/^AADSTS\d+: /, '').replace(/ Trace ID: .*$/s, '') };
+}
+
+/**
+ * Who the client is in this tenant and whether its credential holds, as Entra decides it: the
+ * application object lives in its home tenant (its secrets and federated credentials count in every
+ * tenant it is consented in); a single-tenant app is unknown elsewhere (AADSTS700016); a multi-tenant
+ * app without a service principal here is AADSTS7000229. Secret texts never appear in any error.
+ */
+function authenticateClient(deps: SandboxDeps, req: SandboxRequest, form: URLSearchParams, attempt: Partial<SignInAttempt> & { tenant: TenantDirectory }, fail: Fail): Authenticated | SandboxResponse {
   const { state } = deps;
+  const { tenant } = attempt;
   const { clientId, clientSecret } = clientCredentialsOf(req, form);
   if (!clientId) {
-    return oauthError(deps, req, 400, 'invalid_request', 900144, "The request body must contain the following parameter: 'client_id'.");
+    return fail(400, 'invalid_request', 900144, "The request body must contain the following parameter: 'client_id'.");
   }
-  const app = state.findApplicationByAppId(clientId);
-  if (!app || !isVisible(state, app)) {
-    return oauthError(
-      deps,
-      req,
+  attempt.clientId = clientId;
+  const found = state.findApplicationAnywhere(clientId);
+  const app = found && isVisible(state, found.app) && (found.tenant === tenant || found.app.signInAudience !== 'AzureADMyOrg') ? found.app : undefined;
+  const sp = app ? tenant.findServicePrincipalByAppId(app.appId) : undefined;
+  if (sp && isVisible(state, sp)) attempt.servicePrincipal = sp;
+  if (!app) {
+    return fail(
       400,
       'unauthorized_client',
       700016,
-      `Application with identifier '${clientId}' was not found in the directory '${state.verifiedDomain}'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant.`,
+      `Application with identifier '${clientId}' was not found in the directory '${tenant.verifiedDomain}'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant.`,
     );
   }
-  if (form.has('client_assertion')) {
-    return oauthError(deps, req, 400, 'invalid_request', 900023, 'The sandbox accepts client secrets only, not client assertions.');
+  attempt.app = app;
+
+  const assertion = form.get('client_assertion');
+  if (assertion !== null) {
+    attempt.credentialType = 'clientAssertion';
+    const assertionType = form.get('client_assertion_type');
+    if (assertionType !== JWT_BEARER_ASSERTION_TYPE) {
+      // Not documented for this case; the sandbox names the expected value.
+      return fail(400, 'invalid_request', 90014, `The request body must contain the following parameter: 'client_assertion_type' with the value '${JWT_BEARER_ASSERTION_TYPE}'.`);
+    }
+    const matched = matchFederatedAssertion(deps, app, assertion);
+    if (!('credential' in matched)) return fail(matched.status, matched.error, matched.code, matched.description);
+    attempt.credentialType = 'federatedIdentityCredential';
+    attempt.federatedCredentialId = matched.credential.id;
+  } else {
+    attempt.credentialType = 'clientSecret';
+    if (!clientSecret) {
+      return fail(401, 'invalid_client', 7000218, "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.");
+    }
+    const now = state.now();
+    // The application's secrets, and those added to its service principal in this tenant.
+    const credential: PasswordCredentialRecord | undefined = [...app.passwordCredentials, ...(sp?.passwordCredentials ?? [])].find((c) => c.secretText === clientSecret);
+    if (credential && Date.parse(credential.endDateTime) <= now) {
+      attempt.keyId = credential.keyId;
+      // A known but expired key has its own code in Entra (not 7000215).
+      return fail(
+        401,
+        'invalid_client',
+        7000222,
+        `The provided client secret keys for app '${app.appId}' are expired. Visit the Azure portal to create new keys for your app: https://aka.ms/NewClientSecret, or consider using certificate credentials for added security: https://aka.ms/certCreds.`,
+      );
+    }
+    // Unknown, removed, not yet started, or not yet propagated (usableFrom): all look the same to a caller.
+    if (!credential || now < credential.usableFrom || now < Date.parse(credential.startDateTime)) {
+      return fail(
+        401,
+        'invalid_client',
+        7000215,
+        `Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '${app.appId}'.`,
+      );
+    }
+    attempt.keyId = credential.keyId;
   }
-  if (!clientSecret) {
-    return oauthError(
-      deps,
-      req,
-      401,
-      'invalid_client',
-      7000218,
-      "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
-    );
-  }
-  const now = state.now();
-  const credential: PasswordCredentialRecord | undefined = app.passwordCredentials.find((c) => c.secretText === clientSecret);
-  if (credential && Date.parse(credential.endDateTime) <= now) {
-    // A known but expired key has its own code in Entra (not 7000215).
-    return oauthError(
-      deps,
-      req,
-      401,
-      'invalid_client',
-      7000222,
-      `The provided client secret keys for app '${app.appId}' are expired. Visit the Azure portal to create new keys for your app: https://aka.ms/NewClientSecret, or consider using certificate credentials for added security: https://aka.ms/certCreds.`,
-    );
-  }
-  // Unknown, removed, not yet started, or not yet propagated (usableFrom): all look the same to a caller.
-  if (!credential || now < credential.usableFrom || now < Date.parse(credential.startDateTime)) {
-    return oauthError(
-      deps,
-      req,
-      401,
-      'invalid_client',
-      7000215,
-      `Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '${app.appId}'.`,
-    );
-  }
-  const sp = state.findServicePrincipalByAppId(app.appId);
   if (!sp || !isVisible(state, sp)) {
-    return oauthError(
-      deps,
-      req,
+    return fail(
       400,
       'invalid_client',
       7000229,
-      `The client application ${app.appId} is missing service principal in the tenant ${state.tenantId}. See instructions here: https://go.microsoft.com/fwlink/?linkid=2225119`,
+      `The client application ${app.appId} is missing service principal in the tenant ${tenant.tenantId}. See instructions here: https://go.microsoft.com/fwlink/?linkid=2225119`,
     );
   }
   return { app, sp };
 }
 
 /** The one `/.default` scope of a client credentials request, or the error Entra gives. */
-function resourceFromScope(deps: SandboxDeps, req: SandboxRequest, scopeParam: string | null): string | SandboxResponse {
+function resourceFromScope(scopeParam: string | null, fail: Fail): string | SandboxResponse {
   const scopes = (scopeParam ?? '').split(/\s+/).filter((s) => s !== '' && !OIDC_SCOPES.has(s));
   if (scopes.length === 0) {
-    return oauthError(deps, req, 400, 'invalid_request', 900144, "The request body must contain the following parameter: 'scope'.");
+    return fail(400, 'invalid_request', 900144, "The request body must contain the following parameter: 'scope'.");
   }
   if (scopes.length > 1 || !scopes[0]?.endsWith('/.default')) {
-    return oauthError(
-      deps,
-      req,
+    return fail(
       400,
       'invalid_scope',
       1002012,
@@ -280,43 +290,48 @@ function resourceFromScope(deps: SandboxDeps, req: SandboxRequest, scopeParam: s
   return scopes[0].slice(0, -'/.default'.length);
 }
 
-function tokenEndpoint(deps: SandboxDeps, req: SandboxRequest, version: 'v1' | 'v2'): SandboxResponse {
+function resourceNotFound(fail: Fail, tenant: TenantDirectory, resource: string): SandboxResponse {
+  return fail(
+    400,
+    'invalid_resource',
+    500011,
+    `The resource principal named ${resource} was not found in the tenant named ${tenant.verifiedDomain}. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You might have sent your authentication request to the wrong tenant.`,
+  );
+}
+
+function issueClientCredentialsToken(
+  deps: SandboxDeps,
+  req: SandboxRequest,
+  version: 'v1' | 'v2',
+  form: URLSearchParams,
+  attempt: Partial<SignInAttempt> & { tenant: TenantDirectory; requestId: string },
+): SandboxResponse {
   const { state } = deps;
-  const form = formOf(req);
-  const grantType = form.get('grant_type');
-  if (grantType !== 'client_credentials') {
-    return oauthError(
-      deps,
-      req,
-      400,
-      'unsupported_grant_type',
-      70003,
-      `The app requested an unsupported grant type '${grantType ?? ''}'. The sandbox supports client_credentials only.`,
-    );
-  }
-  const client = authenticateClient(deps, req, form);
+  const { tenant } = attempt;
+  const fail: Fail = (status, error, code, description) => oauthError(deps, req, status, error, code, description, attempt.requestId);
+  const client = authenticateClient(deps, req, form, attempt, fail);
   if ('status' in client) return client;
 
   let requested: string | SandboxResponse;
   if (version === 'v2') {
-    requested = resourceFromScope(deps, req, form.get('scope'));
+    requested = resourceFromScope(form.get('scope'), fail);
   } else {
     const resource = form.get('resource');
-    requested = resource
-      ? resource
-      : oauthError(deps, req, 400, 'invalid_request', 900144, "The request body must contain the following parameter: 'resource'.");
+    requested = resource ? resource : fail(400, 'invalid_request', 900144, "The request body must contain the following parameter: 'resource'.");
   }
   if (typeof requested !== 'string') return requested;
   const resource = resolveResource(state, requested);
-  if (!resource) return resourceNotFound(deps, req, requested);
+  if (!resource) return resourceNotFound(fail, tenant, requested);
+  attempt.resource = signInResource(tenant, resource.kind, resource.audience);
 
-  const issuer = version === 'v2' ? `${req.origin}/${state.tenantId}/v2.0` : `${req.origin}/${state.tenantId}/`;
+  const issuer = version === 'v2' ? `${req.origin}/${tenant.tenantId}/v2.0` : `${req.origin}/${tenant.tenantId}/`;
   const { token } = deps.issueAccessToken({
     audience: resource.audience,
     issuer,
+    tenantId: tenant.tenantId,
     appId: client.app.appId,
     servicePrincipalId: client.sp.id,
-    roles: rolesFor(state, client.sp.id, resource.kind),
+    roles: rolesFor(tenant, client.sp.id, resource.kind),
   });
   const body: Record<string, unknown> = {
     token_type: 'Bearer',
@@ -331,7 +346,57 @@ function tokenEndpoint(deps: SandboxDeps, req: SandboxRequest, version: 'v1' | '
     body['not_before'] = String(nowSeconds - 300);
     body['resource'] = requested;
   }
-  return { status: 200, headers: { 'cache-control': 'no-store, no-cache', pragma: 'no-cache' }, body };
+  return { status: 200, headers: { 'cache-control': 'no-store, no-cache', pragma: 'no-cache', 'x-ms-request-id': attempt.requestId }, body };
+}
+
+/**
+ * The token endpoint of one tenant. Every client-credentials request that names a client is written
+ * to the tenant's sign-in log, success or failure, with the key id of the secret used
+ * (https://learn.microsoft.com/en-us/graph/api/resources/signin?view=graph-rest-beta).
+ */
+function tokenEndpoint(deps: SandboxDeps, req: SandboxRequest, version: 'v1' | 'v2', tenant: TenantDirectory): SandboxResponse {
+  const form = formOf(req);
+  const grantType = form.get('grant_type');
+  if (grantType !== 'client_credentials') {
+    return oauthError(
+      deps,
+      req,
+      400,
+      'unsupported_grant_type',
+      70003,
+      `The app requested an unsupported grant type '${grantType ?? ''}'. The sandbox supports client_credentials only.`,
+    );
+  }
+  const attempt: Partial<SignInAttempt> & { tenant: TenantDirectory; requestId: string } = {
+    tenant,
+    requestId: randomUUID(),
+    credentialType: 'none',
+    eventType: 'servicePrincipal',
+    correlationId: req.headers['client-request-id'] ?? '',
+  };
+  const response = issueClientCredentialsToken(deps, req, version, form, attempt);
+  if (attempt.clientId !== undefined) {
+    const failure = response.status === 200 ? undefined : failureOf(response.body);
+    recordSignIn(
+      deps.state,
+      {
+        tenant,
+        requestId: attempt.requestId,
+        correlationId: attempt.correlationId ?? '',
+        clientId: attempt.clientId,
+        credentialType: attempt.credentialType ?? 'none',
+        eventType: 'servicePrincipal',
+        ...(attempt.app ? { app: attempt.app } : {}),
+        ...(attempt.servicePrincipal ? { servicePrincipal: attempt.servicePrincipal } : {}),
+        ...(attempt.keyId !== undefined ? { keyId: attempt.keyId } : {}),
+        ...(attempt.federatedCredentialId !== undefined ? { federatedCredentialId: attempt.federatedCredentialId } : {}),
+        ...(attempt.resource ? { resource: attempt.resource } : {}),
+      },
+      failure?.code ?? 0,
+      failure?.reason ?? null,
+    );
+  }
+  return response;
 }
 
 // ---- managed identity ---------------------------------------------------------------------------
@@ -344,7 +409,10 @@ export interface ManagedIdentityEndpointOptions {
 /**
  * App Service / Functions managed identity endpoint (api-version 2019-08-01), served on the control
  * server. MSAL parses `access_token`, `expires_on` (epoch seconds, compared with the caller's real
- * clock), `resource` and `token_type`; errors are read from `message` or `error`.
+ * clock), `resource` and `token_type`; errors are read from `message` or `error`. Tokens carry
+ * `iss` = the home tenant's v2 issuer on the sandbox authority and `sub` = the identity's principal
+ * id, the two values a federated identity credential trusting the identity names
+ * (https://learn.microsoft.com/en-us/entra/workload-id/workload-identity-federation-config-app-trust-managed-identity).
  */
 export function createManagedIdentityHandler(deps: SandboxDeps, options: ManagedIdentityEndpointOptions): ServiceHandler {
   return (req) => {
@@ -377,8 +445,24 @@ export function createManagedIdentityHandler(deps: SandboxDeps, options: Managed
       issuer: `${state.serviceUrls.authorityHost}/${state.tenantId}/v2.0`,
       appId: mi.appId,
       servicePrincipalId: mi.servicePrincipalId,
-      roles: rolesFor(state, mi.servicePrincipalId, resource.kind),
+      roles: rolesFor(state.home, mi.servicePrincipalId, resource.kind),
     });
+    const identity = state.home.findServicePrincipalById(mi.servicePrincipalId);
+    recordSignIn(
+      state,
+      {
+        tenant: state.home,
+        requestId: correlationId,
+        correlationId,
+        clientId: mi.appId,
+        credentialType: 'managedIdentity',
+        eventType: 'managedIdentity',
+        ...(identity ? { servicePrincipal: identity } : {}),
+        resource: signInResource(state.home, resource.kind, resource.audience),
+      },
+      0,
+      null,
+    );
     return {
       status: 200,
       body: {
@@ -405,22 +489,31 @@ export class ConsentError extends Error {
 }
 
 export interface ConsentResult {
+  tenantId: string;
   servicePrincipalId: string;
   appRoleAssignments: AppRoleAssignmentRecord[];
   oauth2PermissionGrants: OAuth2PermissionGrantRecord[];
 }
 
-function requireApplication(state: SandboxState, appId: string): ApplicationRecord {
-  const app = state.findApplicationByAppId(appId);
-  if (!app) throw new ConsentError(404, `Application with identifier '${appId}' was not found in the directory.`);
-  return app;
+/**
+ * The application object behind `appId` and the tenant to consent in. A single-tenant application
+ * exists only in its home tenant; a multi-tenant one (`AzureADMultipleOrgs`) may be consented in any.
+ */
+function consentTarget(state: SandboxState, appId: string, tenantId: string | undefined): { app: ApplicationRecord; tenant: TenantDirectory } {
+  const tenant = tenantId === undefined ? state.home : state.tenant(tenantId);
+  if (!tenant) throw new ConsentError(404, `Tenant '${tenantId ?? ''}' not found.`);
+  const found = state.findApplicationAnywhere(appId);
+  if (!found || (found.tenant !== tenant && found.app.signInAudience === 'AzureADMyOrg')) {
+    throw new ConsentError(404, `Application with identifier '${appId}' was not found in the directory '${tenant.verifiedDomain}'.`);
+  }
+  return { app: found.app, tenant };
 }
 
 /** A human-readable list of what an application asks for (the consent page shows it). */
-export function requestedPermissions(state: SandboxState, app: ApplicationRecord): Array<{ resource: string; value: string; type: 'Application' | 'Delegated' }> {
+export function requestedPermissions(tenant: TenantDirectory, app: ApplicationRecord): Array<{ resource: string; value: string; type: 'Application' | 'Delegated' }> {
   const out: Array<{ resource: string; value: string; type: 'Application' | 'Delegated' }> = [];
   for (const rra of app.requiredResourceAccess) {
-    const resourceSp = state.findServicePrincipalByAppId(rra.resourceAppId);
+    const resourceSp = tenant.findServicePrincipalByAppId(rra.resourceAppId);
     for (const access of rra.resourceAccess) {
       const value =
         access.type === 'Role'
@@ -438,12 +531,13 @@ export function requestedPermissions(state: SandboxState, app: ApplicationRecord
 
 /**
  * Tenant-wide admin consent, as the consent page's Accept does it: creates the app's service
- * principal if missing, one app role assignment per `Role` it requires, and one `AllPrincipals`
- * delegated grant per resource carrying its `Scope` values. Idempotent.
+ * principal in the tenant if missing, one app role assignment per `Role` it requires, and one
+ * `AllPrincipals` delegated grant per resource carrying its `Scope` values. Idempotent. Without
+ * `tenantId`, the home tenant (https://learn.microsoft.com/en-us/entra/identity-platform/v2-admin-consent).
  */
-export function grantAdminConsent(state: SandboxState, appId: string): ConsentResult {
-  const app = requireApplication(state, appId);
-  let sp = state.findServicePrincipalByAppId(app.appId);
+export function grantAdminConsent(state: SandboxState, appId: string, tenantId?: string): ConsentResult {
+  const { app, tenant } = consentTarget(state, appId, tenantId);
+  let sp = tenant.findServicePrincipalByAppId(app.appId);
   if (!sp) {
     sp = {
       id: state.newId(),
@@ -455,12 +549,12 @@ export function grantAdminConsent(state: SandboxState, appId: string): ConsentRe
       createdDateTime: state.nowIso(),
       visibleFrom: 0,
     };
-    state.servicePrincipals.push(sp);
+    tenant.servicePrincipals.push(sp);
   }
   const client = sp;
   // Validate everything first so a bad entry grants nothing.
   const plan = app.requiredResourceAccess.map((rra) => {
-    const resourceSp = state.findServicePrincipalByAppId(rra.resourceAppId);
+    const resourceSp = tenant.findServicePrincipalByAppId(rra.resourceAppId);
     if (!resourceSp) throw new ConsentError(400, `The resource application ${rra.resourceAppId} has no service principal in this tenant.`);
     const roles = rra.resourceAccess
       .filter((a) => a.type === 'Role')
@@ -479,10 +573,10 @@ export function grantAdminConsent(state: SandboxState, appId: string): ConsentRe
     return { resourceSp, roles, scopes };
   });
 
-  const result: ConsentResult = { servicePrincipalId: client.id, appRoleAssignments: [], oauth2PermissionGrants: [] };
+  const result: ConsentResult = { tenantId: tenant.tenantId, servicePrincipalId: client.id, appRoleAssignments: [], oauth2PermissionGrants: [] };
   for (const { resourceSp, roles, scopes } of plan) {
     for (const role of roles) {
-      let assignment = state.appRoleAssignments.find(
+      let assignment = tenant.appRoleAssignments.find(
         (a) => a.principalId === client.id && a.resourceId === resourceSp.id && a.appRoleId === role.id,
       );
       if (!assignment) {
@@ -497,12 +591,12 @@ export function grantAdminConsent(state: SandboxState, appId: string): ConsentRe
           createdDateTime: state.nowIso(),
           deletedDateTime: null,
         };
-        state.appRoleAssignments.push(assignment);
+        tenant.appRoleAssignments.push(assignment);
       }
       result.appRoleAssignments.push(assignment);
     }
     if (scopes.length > 0) {
-      let grant = state.oauth2PermissionGrants.find(
+      let grant = tenant.oauth2PermissionGrants.find(
         (g) => g.clientId === client.id && g.resourceId === resourceSp.id && g.consentType === 'AllPrincipals',
       );
       if (!grant) {
@@ -514,7 +608,7 @@ export function grantAdminConsent(state: SandboxState, appId: string): ConsentRe
           resourceId: resourceSp.id,
           scope: '',
         };
-        state.oauth2PermissionGrants.push(grant);
+        tenant.oauth2PermissionGrants.push(grant);
       }
       const merged = new Set(grant.scope.split(' ').filter((s) => s !== ''));
       for (const s of scopes) merged.add(s);
@@ -525,18 +619,18 @@ export function grantAdminConsent(state: SandboxState, appId: string): ConsentRe
   return result;
 }
 
-/** Removes every app role assignment and delegated grant held by the app's service principal. */
-export function revokeAdminConsent(state: SandboxState, appId: string): { removedAppRoleAssignments: number; removedGrants: number } {
-  const app = requireApplication(state, appId);
-  const sp = state.findServicePrincipalByAppId(app.appId);
+/** Removes every app role assignment and delegated grant held by the app's service principal in the tenant (default home). */
+export function revokeAdminConsent(state: SandboxState, appId: string, tenantId?: string): { removedAppRoleAssignments: number; removedGrants: number } {
+  const { app, tenant } = consentTarget(state, appId, tenantId);
+  const sp = tenant.findServicePrincipalByAppId(app.appId);
   if (!sp) return { removedAppRoleAssignments: 0, removedGrants: 0 };
-  const assignments = state.appRoleAssignments.length;
-  const grants = state.oauth2PermissionGrants.length;
-  state.appRoleAssignments = state.appRoleAssignments.filter((a) => a.principalId !== sp.id);
-  state.oauth2PermissionGrants = state.oauth2PermissionGrants.filter((g) => g.clientId !== sp.id);
+  const assignments = tenant.appRoleAssignments.length;
+  const grants = tenant.oauth2PermissionGrants.length;
+  tenant.appRoleAssignments = tenant.appRoleAssignments.filter((a) => a.principalId !== sp.id);
+  tenant.oauth2PermissionGrants = tenant.oauth2PermissionGrants.filter((g) => g.clientId !== sp.id);
   return {
-    removedAppRoleAssignments: assignments - state.appRoleAssignments.length,
-    removedGrants: grants - state.oauth2PermissionGrants.length,
+    removedAppRoleAssignments: assignments - tenant.appRoleAssignments.length,
+    removedGrants: grants - tenant.oauth2PermissionGrants.length,
   };
 }
 
@@ -556,16 +650,17 @@ ${inner}
   return { status, headers: { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' }, body };
 }
 
-function consentEndpoint(deps: SandboxDeps, req: SandboxRequest): SandboxResponse {
+function consentEndpoint(deps: SandboxDeps, req: SandboxRequest, tenant: TenantDirectory): SandboxResponse {
   const { state } = deps;
   const clientId = req.query.get('client_id');
   if (!clientId) return htmlPage(400, 'Sign-in error', "<p>AADSTS900144: The request must contain the parameter 'client_id'.</p>");
-  const app = state.findApplicationByAppId(clientId);
+  const found = state.findApplicationAnywhere(clientId);
+  const app = found && (found.tenant === tenant || found.app.signInAudience !== 'AzureADMyOrg') ? found.app : undefined;
   if (!app) {
     return htmlPage(
       400,
       'Sign-in error',
-      `<p>AADSTS700016: Application with identifier '${escapeHtml(clientId)}' was not found in the directory '${escapeHtml(state.verifiedDomain)}'.</p>`,
+      `<p>AADSTS700016: Application with identifier '${escapeHtml(clientId)}' was not found in the directory '${escapeHtml(tenant.verifiedDomain)}'.</p>`,
     );
   }
   // On the v2 endpoint `scope` is required and names the resource's `/.default`
@@ -580,14 +675,14 @@ function consentEndpoint(deps: SandboxDeps, req: SandboxRequest): SandboxRespons
     return htmlPage(400, 'Sign-in error', '<p>AADSTS50011: The redirect URI must be an http or https URL.</p>');
   }
   if (req.method === 'GET') {
-    const items = requestedPermissions(state, app)
+    const items = requestedPermissions(tenant, app)
       .map((p) => `<li>${escapeHtml(p.resource)}: <strong>${escapeHtml(p.value)}</strong> (${p.type.toLowerCase()} permission)</li>`)
       .join('\n');
     const action = `${req.rawPath}?${req.query.toString()}`;
     return htmlPage(
       200,
       'Permissions requested',
-      `<p><strong>${escapeHtml(app.displayName)}</strong> (application id <code>${escapeHtml(app.appId)}</code>) asks an administrator of ${escapeHtml(state.verifiedDomain)} to grant, for the whole organization:</p>
+      `<p><strong>${escapeHtml(app.displayName)}</strong> (application id <code>${escapeHtml(app.appId)}</code>) asks an administrator of ${escapeHtml(tenant.verifiedDomain)} to grant, for the whole organization:</p>
 <ul>
 ${items || '<li>(no permissions)</li>'}
 </ul>
@@ -596,7 +691,7 @@ ${items || '<li>(no permissions)</li>'}
   }
   if (req.method !== 'POST') return htmlPage(405, 'Sign-in error', '<p>Use GET to see the request and POST to accept it.</p>');
   try {
-    grantAdminConsent(state, app.appId);
+    grantAdminConsent(state, app.appId, tenant.tenantId);
   } catch (e) {
     if (e instanceof ConsentError) return htmlPage(e.status, 'Consent failed', `<p>${escapeHtml(e.message)}</p>`);
     throw e;
@@ -604,7 +699,7 @@ ${items || '<li>(no permissions)</li>'}
   if (redirectUri) {
     const target = new URL(redirectUri);
     target.searchParams.set('admin_consent', 'True');
-    target.searchParams.set('tenant', state.tenantId);
+    target.searchParams.set('tenant', tenant.tenantId);
     const st = req.query.get('state');
     if (st !== null) target.searchParams.set('state', st);
     return { status: 302, headers: { location: target.toString(), 'cache-control': 'no-store' }, body: undefined };
@@ -623,28 +718,29 @@ export function createEntraService(deps: SandboxDeps): ServiceHandler {
   return (req) => {
     const { state } = deps;
     const segments = req.path.split('/').filter((s) => s !== '');
-    const [tenant, ...rest] = segments;
+    const [tenantName, ...rest] = segments;
     const route = rest.join('/');
-    if (!tenant) return json(404, entraErrorBody(state, req, 'not_found', undefined, 'No such endpoint.'));
+    if (!tenantName) return json(404, entraErrorBody(state, req, 'not_found', undefined, 'No such endpoint.'));
 
     if (route === 'discovery/instance' && req.method === 'GET') return json(200, instanceDiscovery(req.origin));
     const isDiscovery = route === 'v2.0/.well-known/openid-configuration' || route === '.well-known/openid-configuration';
     const isKeys = route === 'discovery/v2.0/keys' || route === 'discovery/keys';
+    const tenant = state.tenant(tenantName);
     if (isKeys && req.method === 'GET') {
-      if (tenant !== 'common' && !isOwnTenant(state, tenant)) return tenantNotFound(deps, req, tenant);
+      if (tenantName !== 'common' && !tenant) return tenantNotFound(deps, req, tenantName);
       return json(200, deps.authority.jwks());
     }
-    if (!isOwnTenant(state, tenant)) return tenantNotFound(deps, req, tenant);
+    if (!tenant) return tenantNotFound(deps, req, tenantName);
     if (isDiscovery && req.method === 'GET') {
-      return json(200, openIdConfiguration(state, req.origin, route.startsWith('v2.0') ? 'v2' : 'v1'));
+      return json(200, openIdConfiguration(tenant, req.origin, route.startsWith('v2.0') ? 'v2' : 'v1'));
     }
     if (route === 'oauth2/v2.0/token' || route === 'oauth2/token') {
       if (req.method !== 'POST') {
         return oauthError(deps, req, 405, 'invalid_request', 900561, 'The endpoint only accepts POST requests.');
       }
-      return tokenEndpoint(deps, req, route === 'oauth2/token' ? 'v1' : 'v2');
+      return tokenEndpoint(deps, req, route === 'oauth2/token' ? 'v1' : 'v2', tenant);
     }
-    if (route === 'v2.0/adminconsent' || route === 'adminconsent') return consentEndpoint(deps, req);
+    if (route === 'v2.0/adminconsent' || route === 'adminconsent') return consentEndpoint(deps, req, tenant);
     return json(404, entraErrorBody(state, req, 'not_found', undefined, `The sandbox does not emulate ${req.method} ${req.path}.`));
   };
 }

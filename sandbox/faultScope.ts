@@ -40,12 +40,17 @@ function subjectsOf(state: SandboxState, req: SandboxRequest): string[] {
   }
 }
 
-/** Unique names of the applications whose object id or app id, or whose service principal's id, occurs in `text`. */
+/**
+ * Unique names of the applications whose object id or app id, or whose service principal's id, occurs
+ * in `text`, in any tenant (a multi-tenant app's service principals live outside its home).
+ */
 function applicationsReferencedBy(state: SandboxState, text: string): string[] {
   const out: string[] = [];
+  const servicePrincipals = state.tenants.flatMap((t) => t.servicePrincipals);
+  const applications = state.tenants.flatMap((t) => t.applications);
   for (const id of new Set((text.match(GUID) ?? []).map((g) => g.toLowerCase()))) {
-    const sp = state.servicePrincipals.find((s) => s.id.toLowerCase() === id);
-    const app = state.applications.find((a) => a.id.toLowerCase() === id || a.appId.toLowerCase() === id || (sp !== undefined && a.appId === sp.appId));
+    const sp = servicePrincipals.find((s) => s.id.toLowerCase() === id);
+    const app = applications.find((a) => a.id.toLowerCase() === id || a.appId.toLowerCase() === id || (sp !== undefined && a.appId === sp.appId));
     if (app?.uniqueName) out.push(app.uniqueName);
   }
   return out;

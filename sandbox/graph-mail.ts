@@ -25,7 +25,7 @@ const sendMailSchema = z.object({
 
 function findUser(ctx: GraphContext, idOrUpn: string): UserRecord | undefined {
   const wanted = idOrUpn.toLowerCase();
-  return ctx.state.users.find(
+  return ctx.tenant.users.find(
     (u) => u.id.toLowerCase() === wanted || u.userPrincipalName.toLowerCase() === wanted || u.mail.toLowerCase() === wanted,
   );
 }
@@ -70,6 +70,7 @@ function sendMail(ctx: GraphContext, idOrUpn: string): SandboxResponse {
     to,
     body: message.body?.content ?? '',
     sentAt: ctx.state.nowIso(),
+    ...(ctx.tenant.isHome ? {} : { tenantId: ctx.tenant.tenantId }),
   });
   return ok(ctx, 202);
 }

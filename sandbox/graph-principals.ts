@@ -5,7 +5,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
+import { addPasswordSchema, mintPassword, passwordDates, removePasswordSchema } from './graph-applications';
 import { reachOf } from './graph-permissions';
+import { passwordPolicyRefusal } from './graph-policies';
 import {
   appRoleAssignmentView,
   collection,
@@ -51,10 +53,10 @@ const grantPatchSchema = z.object({ scope: z.string() });
 type SpLookup = { sp: ServicePrincipalRecord } | { response: SandboxResponse };
 
 function lookupServicePrincipal(ctx: GraphContext, key: { property: string; value: string }): SpLookup {
-  const { state } = ctx;
+  const { state, tenant } = ctx;
   let sp: ServicePrincipalRecord | undefined;
-  if (key.property === 'id') sp = state.findServicePrincipalById(key.value);
-  else if (key.property === 'appId') sp = state.findServicePrincipalByAppId(key.value);
+  if (key.property === 'id') sp = tenant.findServicePrincipalById(key.value);
+  else if (key.property === 'appId') sp = tenant.findServicePrincipalByAppId(key.value);
   else return { response: fail(ctx, 400, 'Request_BadRequest', `'${key.property}' is not an alternate key of servicePrincipal.`) };
   if (!sp || !isVisible(state, sp)) return { response: resourceNotFound(ctx, key.value) };
   return { sp };
@@ -63,7 +65,7 @@ function lookupServicePrincipal(ctx: GraphContext, key: { property: string; valu
 /** A service principal referenced from a request body resolves only once it has replicated. */
 function visibleServicePrincipal(ctx: GraphContext, id: string | null | undefined): ServicePrincipalRecord | undefined {
   if (!id) return undefined;
-  const sp = ctx.state.findServicePrincipalById(id);
+  const sp = ctx.tenant.findServicePrincipalById(id);
   return sp && isVisible(ctx.state, sp) ? sp : undefined;
 }
 
@@ -71,7 +73,7 @@ function visibleServicePrincipal(ctx: GraphContext, id: string | null | undefine
 
 function listServicePrincipals(ctx: GraphContext): SandboxResponse {
   if (reachOf(ctx.claims, 'servicePrincipals.read') === 'none') return insufficientPrivileges(ctx);
-  const items = ctx.state.servicePrincipals.filter((s) => isVisible(ctx.state, s)).map((s) => servicePrincipalView(ctx.state, s));
+  const items = ctx.tenant.servicePrincipals.filter((s) => isVisible(ctx.state, s)).map((s) => servicePrincipalView(ctx.state, s));
   return collection(ctx, 'servicePrincipals', 'servicePrincipal', items);
 }
 
@@ -81,13 +83,15 @@ function createServicePrincipal(ctx: GraphContext): SandboxResponse {
   const parsed = parseBody(ctx, createServicePrincipalSchema);
   if ('response' in parsed) return parsed.response;
   const { appId } = parsed.value;
-  const { state } = ctx;
-  const app = state.findApplicationByAppId(appId);
+  const { state, tenant } = ctx;
+  // The tenant's own application, or a multi-tenant one from another tenant (provisioning it here).
+  const found = state.findApplicationAnywhere(appId);
+  const app = found && (found.tenant === tenant || found.app.signInAudience !== 'AzureADMyOrg') ? found.app : undefined;
   if (!app || !isVisible(state, app)) {
     return fail(ctx, 400, 'Request_BadRequest', `The appId '${appId}' of the service principal does not reference a valid application object.`);
   }
-  if (reach === 'owned' && !ownsApplication(ctx.claims, app)) return insufficientPrivileges(ctx);
-  if (state.findServicePrincipalByAppId(appId)) {
+  if (reach === 'owned' && (found?.tenant !== tenant || !ownsApplication(ctx.claims, app))) return insufficientPrivileges(ctx);
+  if (tenant.findServicePrincipalByAppId(appId)) {
     return fail(
       ctx,
       409,
@@ -106,8 +110,55 @@ function createServicePrincipal(ctx: GraphContext): SandboxResponse {
     visibleFrom: state.now() + state.replicationLagSeconds * 1000,
     owners: [ctx.claims.oid],
   };
-  state.servicePrincipals.push(sp);
+  tenant.servicePrincipals.push(sp);
   return entity(ctx, 'servicePrincipals', servicePrincipalView(state, sp), 201);
+}
+
+// ---- service principal credentials ---------------------------------------------------------------
+
+/**
+ * App Instance Lock: the credentials of a multi-tenant app's service principal in a tenant other than
+ * the app's home cannot be changed while the app's lock covers them
+ * (https://learn.microsoft.com/en-us/entra/identity-platform/howto-configure-app-instance-property-locks);
+ * the refusal is the observed 400 `CannotUpdateLockedServicePrincipalProperty`
+ * (https://github.com/Azure/azure-cli/issues/28734). The sandbox leaves home-tenant service principals
+ * unlocked, as the lock is described ("after the application is provisioned in another tenant"),
+ * although that issue shows a home-tenant refusal too.
+ */
+function lockRefusal(ctx: GraphContext, sp: ServicePrincipalRecord): SandboxResponse | undefined {
+  const found = ctx.state.findApplicationAnywhere(sp.appId);
+  if (!found || found.tenant === ctx.tenant) return undefined;
+  const lock = found.app.servicePrincipalLockConfiguration;
+  if (!lock?.isEnabled || !(lock.allProperties || lock.credentialsWithUsageVerify)) return undefined;
+  return fail(ctx, 400, 'CannotUpdateLockedServicePrincipalProperty', 'Property passwordCredentials is invalid.');
+}
+
+/** `POST /servicePrincipals/{id}/addPassword` and `removePassword` (https://learn.microsoft.com/en-us/graph/api/serviceprincipal-addpassword?view=graph-rest-1.0). */
+function servicePrincipalPassword(ctx: GraphContext, sp: ServicePrincipalRecord, action: 'addPassword' | 'removePassword'): SandboxResponse {
+  if (reachOf(ctx.claims, 'servicePrincipals.write') === 'owned' && !ownsServicePrincipal(ctx.claims, sp)) return insufficientPrivileges(ctx);
+  const locked = lockRefusal(ctx, sp);
+  if (locked) return locked;
+  if (action === 'removePassword') {
+    const parsed = parseBody(ctx, removePasswordSchema);
+    if ('response' in parsed) return parsed.response;
+    const credentials = sp.passwordCredentials ?? [];
+    const keyId = parsed.value.keyId.toLowerCase();
+    if (!credentials.some((c) => c.keyId.toLowerCase() === keyId)) {
+      return fail(ctx, 400, 'Request_BadRequest', `No password credential found with keyId ${parsed.value.keyId}.`);
+    }
+    sp.passwordCredentials = credentials.filter((c) => c.keyId.toLowerCase() !== keyId);
+    return ok(ctx, 204);
+  }
+  const parsed = parseBody(ctx, addPasswordSchema);
+  if ('response' in parsed) return parsed.response;
+  const requested = parsed.value.passwordCredential;
+  const dates = passwordDates(ctx, requested);
+  if ('status' in dates) return dates;
+  const refusal = passwordPolicyRefusal(ctx, { kind: 'servicePrincipal', policyId: null, createdDateTime: sp.createdDateTime }, dates.start.getTime(), dates.end.getTime());
+  if (refusal) return refusal;
+  const { response, credential } = mintPassword(ctx, requested?.displayName, dates.start, dates.end);
+  sp.passwordCredentials = [...(sp.passwordCredentials ?? []), credential];
+  return response;
 }
 
 // ---- app role assignments ------------------------------------------------------------------------
@@ -115,7 +166,7 @@ function createServicePrincipal(ctx: GraphContext): SandboxResponse {
 type AssignmentRelation = 'appRoleAssignments' | 'appRoleAssignedTo';
 
 function assignmentsOf(ctx: GraphContext, sp: ServicePrincipalRecord, relation: AssignmentRelation): AppRoleAssignmentRecord[] {
-  return ctx.state.appRoleAssignments.filter((a) => (relation === 'appRoleAssignments' ? a.principalId : a.resourceId) === sp.id);
+  return ctx.tenant.appRoleAssignments.filter((a) => (relation === 'appRoleAssignments' ? a.principalId : a.resourceId) === sp.id);
 }
 
 function listAssignments(ctx: GraphContext, sp: ServicePrincipalRecord, relation: AssignmentRelation): SandboxResponse {
@@ -126,7 +177,7 @@ function listAssignments(ctx: GraphContext, sp: ServicePrincipalRecord, relation
     // An OwnedBy-only caller sees the consents of the principals it owns, nothing else.
     if (relation === 'appRoleAssignments' && !ownsServicePrincipal(ctx.claims, sp)) return insufficientPrivileges(ctx);
     items = items.filter((a) => {
-      const principal = ctx.state.findServicePrincipalById(a.principalId);
+      const principal = ctx.tenant.findServicePrincipalById(a.principalId);
       return principal !== undefined && ownsServicePrincipal(ctx.claims, principal);
     });
   }
@@ -138,7 +189,7 @@ function createAssignment(ctx: GraphContext, pathSp: ServicePrincipalRecord, rel
   const parsed = parseBody(ctx, assignmentSchema);
   if ('response' in parsed) return parsed.response;
   const body = parsed.value;
-  const { state } = ctx;
+  const { state, tenant } = ctx;
   const pathRole = relation === 'appRoleAssignedTo' ? 'resourceId' : 'principalId';
   if (body[pathRole].toLowerCase() !== pathSp.id.toLowerCase()) {
     return fail(ctx, 400, 'Request_BadRequest', `The '${pathRole}' in the request body must be the service principal addressed by the request URL.`);
@@ -151,7 +202,7 @@ function createAssignment(ctx: GraphContext, pathSp: ServicePrincipalRecord, rel
   if (!role && !(body.appRoleId === DEFAULT_ACCESS_ROLE_ID && resource.appRoles.length === 0)) {
     return fail(ctx, 400, 'Request_BadRequest', 'Permission being assigned was not found on application.');
   }
-  const duplicate = state.appRoleAssignments.some(
+  const duplicate = tenant.appRoleAssignments.some(
     (a) => a.principalId === principal.id && a.resourceId === resource.id && a.appRoleId.toLowerCase() === body.appRoleId.toLowerCase(),
   );
   if (duplicate) {
@@ -169,7 +220,7 @@ function createAssignment(ctx: GraphContext, pathSp: ServicePrincipalRecord, rel
     createdDateTime: state.nowIso(),
     deletedDateTime: null,
   };
-  state.appRoleAssignments.push(assignment);
+  tenant.appRoleAssignments.push(assignment);
   return entity(ctx, `servicePrincipals('${pathSp.id}')/${relation}`, appRoleAssignmentView(assignment), 201);
 }
 
@@ -186,7 +237,7 @@ function assignmentItem(
     if (reach === 'none') return insufficientPrivileges(ctx);
     if (!assignment) return resourceNotFound(ctx, assignmentId);
     if (reach === 'owned') {
-      const principal = ctx.state.findServicePrincipalById(assignment.principalId);
+      const principal = ctx.tenant.findServicePrincipalById(assignment.principalId);
       if (!principal || !ownsServicePrincipal(ctx.claims, principal)) return insufficientPrivileges(ctx);
     }
     return entity(ctx, `servicePrincipals('${sp.id}')/${relation}`, appRoleAssignmentView(assignment));
@@ -194,7 +245,7 @@ function assignmentItem(
   if (method === 'DELETE') {
     if (reachOf(ctx.claims, 'appRoleAssignments.write') === 'none') return insufficientPrivileges(ctx);
     if (!assignment) return resourceNotFound(ctx, assignmentId);
-    ctx.state.appRoleAssignments = ctx.state.appRoleAssignments.filter((a) => a !== assignment);
+    ctx.tenant.appRoleAssignments = ctx.tenant.appRoleAssignments.filter((a) => a !== assignment);
     return ok(ctx, 204);
   }
   return methodNotAllowed(ctx);
@@ -203,7 +254,7 @@ function assignmentItem(
 // ---- oauth2PermissionGrants ----------------------------------------------------------------------
 
 function ownsGrantClient(ctx: GraphContext, grant: OAuth2PermissionGrantRecord): boolean {
-  const client = ctx.state.findServicePrincipalById(grant.clientId);
+  const client = ctx.tenant.findServicePrincipalById(grant.clientId);
   return client !== undefined && ownsServicePrincipal(ctx.claims, client);
 }
 
@@ -211,7 +262,7 @@ function listGrants(ctx: GraphContext, client?: ServicePrincipalRecord): Sandbox
   const reach = reachOf(ctx.claims, 'oauth2PermissionGrants.read');
   if (reach === 'none') return insufficientPrivileges(ctx);
   if (client && reach === 'owned' && !ownsServicePrincipal(ctx.claims, client)) return insufficientPrivileges(ctx);
-  const items = ctx.state.oauth2PermissionGrants
+  const items = ctx.tenant.oauth2PermissionGrants
     .filter((g) => !client || g.clientId === client.id)
     .filter((g) => reach === 'all' || ownsGrantClient(ctx, g))
     .map(grantView);
@@ -241,8 +292,8 @@ function createGrant(ctx: GraphContext): SandboxResponse {
   if (body.consentType === 'Principal' && !principalId) return invalidGrantProperty(ctx, 'principalId');
   if (body.consentType === 'AllPrincipals' && body.principalId) return invalidGrantProperty(ctx, 'principalId');
   if (unknownScopes(resource, body.scope).length > 0) return invalidGrantProperty(ctx, 'scope');
-  const { state } = ctx;
-  const duplicate = state.oauth2PermissionGrants.some(
+  const { tenant } = ctx;
+  const duplicate = tenant.oauth2PermissionGrants.some(
     (g) => g.clientId === client.id && g.resourceId === resource.id && g.consentType === body.consentType && g.principalId === principalId,
   );
   if (duplicate) return fail(ctx, 409, 'Request_MultipleObjectsWithSameKeyValue', 'Permission entry already exists.');
@@ -254,13 +305,13 @@ function createGrant(ctx: GraphContext): SandboxResponse {
     resourceId: resource.id,
     scope: body.scope,
   };
-  state.oauth2PermissionGrants.push(grant);
+  tenant.oauth2PermissionGrants.push(grant);
   return entity(ctx, 'oauth2PermissionGrants', grantView(grant), 201);
 }
 
 function grantItem(ctx: GraphContext, grantId: string): SandboxResponse {
   const method = ctx.req.method.toUpperCase();
-  const grant = ctx.state.oauth2PermissionGrants.find((g) => g.id === grantId);
+  const grant = ctx.tenant.oauth2PermissionGrants.find((g) => g.id === grantId);
   if (method === 'GET') {
     const reach = reachOf(ctx.claims, 'oauth2PermissionGrants.read');
     if (reach === 'none') return insufficientPrivileges(ctx);
@@ -272,12 +323,12 @@ function grantItem(ctx: GraphContext, grantId: string): SandboxResponse {
   if (reachOf(ctx.claims, 'oauth2PermissionGrants.write') === 'none') return insufficientPrivileges(ctx);
   if (!grant) return resourceNotFound(ctx, grantId);
   if (method === 'DELETE') {
-    ctx.state.oauth2PermissionGrants = ctx.state.oauth2PermissionGrants.filter((g) => g !== grant);
+    ctx.tenant.oauth2PermissionGrants = ctx.tenant.oauth2PermissionGrants.filter((g) => g !== grant);
     return ok(ctx, 204);
   }
   const parsed = parseBody(ctx, grantPatchSchema);
   if ('response' in parsed) return parsed.response;
-  const resource = ctx.state.findServicePrincipalById(grant.resourceId);
+  const resource = ctx.tenant.findServicePrincipalById(grant.resourceId);
   if (resource && unknownScopes(resource, parsed.value.scope).length > 0) return invalidGrantProperty(ctx, 'scope');
   grant.scope = parsed.value.scope;
   return ok(ctx, 204);
@@ -316,6 +367,13 @@ export function handleServicePrincipals(ctx: GraphContext, segments: Segment[]):
   }
 
   const relation = rest[0]?.name;
+  if ((relation === 'addPassword' || relation === 'removePassword') && rest.length === 1) {
+    if (method !== 'POST') return methodNotAllowed(ctx);
+    if (reachOf(ctx.claims, 'servicePrincipals.write') === 'none') return insufficientPrivileges(ctx);
+    const target = lookupServicePrincipal(ctx, key);
+    if ('response' in target) return target.response;
+    return servicePrincipalPassword(ctx, target.sp, relation);
+  }
   if (relation !== 'appRoleAssignments' && relation !== 'appRoleAssignedTo' && relation !== 'oauth2PermissionGrants') {
     return fail(ctx, 400, 'BadRequest', `Resource not found for the segment '${relation ?? ''}'.`);
   }

@@ -6,10 +6,12 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { z } from 'zod';
 import type { SandboxState } from './state';
+import type { TenantDirectory } from './tenants';
 import type {
   ApplicationRecord,
   AppRoleAssignmentRecord,
   OAuth2PermissionGrantRecord,
+  PasswordCredentialRecord,
   SandboxRequest,
   SandboxResponse,
   ServicePrincipalRecord,
@@ -18,15 +20,21 @@ import type {
 } from './types';
 
 export const GRAPH_VERSION_PREFIX = '/v1.0';
+export const GRAPH_BETA_PREFIX = '/beta';
+
+export type GraphVersion = 'v1.0' | 'beta';
 
 export interface GraphContext {
   req: SandboxRequest;
   state: SandboxState;
+  /** The tenant the caller's token was issued in (`tid`): the directory this request acts on. */
+  tenant: TenantDirectory;
   claims: TokenClaims;
   requestId: string;
   clientRequestId: string;
-  /** `{origin}/v1.0`: base of `@odata.context` and `@odata.nextLink`. */
+  /** `{origin}/v1.0` or `{origin}/beta`: base of `@odata.context` and `@odata.nextLink`. */
   serviceRoot: string;
+  version: GraphVersion;
 }
 
 export function header(req: SandboxRequest, name: string): string | undefined {
@@ -236,17 +244,31 @@ function matches(item: Record<string, unknown>, clause: FilterClause): boolean {
   return actual === clause.value;
 }
 
-function project(item: Record<string, unknown>, select: string[] | undefined): Record<string, unknown> {
+/** `$select` keeps the named properties; annotations such as `@odata.type` stay. */
+export function project(item: Record<string, unknown>, select: string[] | undefined): Record<string, unknown> {
   if (!select) return item;
   const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(item)) if (key.startsWith('@odata.')) out[key] = value;
   for (const key of select) if (key in item) out[key] = item[key];
   return out;
 }
 
-function selectOf(ctx: GraphContext): string[] | undefined {
+export function selectOf(ctx: GraphContext): string[] | undefined {
   const raw = ctx.req.query.get('$select');
   if (!raw) return undefined;
   return raw.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+}
+
+/**
+ * The absolute `@odata.nextLink` of the page starting at `offset`: the request's own query with a
+ * `$skiptoken`, written as Graph writes it (`$` kept, spaces as `%20`).
+ */
+export function nextLink(ctx: GraphContext, offset: number): string {
+  const query = new URLSearchParams(ctx.req.query);
+  query.set('$skiptoken', Buffer.from(String(offset)).toString('base64url'));
+  const encoded = [...query.entries()].map(([k, v]) => `${encodeURIComponent(k).replace(/%24/g, '$')}=${encodeURIComponent(v)}`).join('&');
+  const rawPath = ctx.req.rawPath.split('?')[0] ?? ctx.req.rawPath;
+  return `${ctx.req.origin}${rawPath}?${encoded}`;
 }
 
 /** A single entity with `@odata.context`, honouring `$select`. */
@@ -301,19 +323,14 @@ export function collection(
   const body: Record<string, unknown> = {
     '@odata.context': select ? `${ctx.serviceRoot}/$metadata#${contextPath}(${select.join(',')})` : `${ctx.serviceRoot}/$metadata#${contextPath}`,
   };
-  if (end < filtered.length) {
-    const query = new URLSearchParams(ctx.req.query);
-    query.set('$skiptoken', Buffer.from(String(end)).toString('base64url'));
-    const rawPath = ctx.req.rawPath.split('?')[0] ?? ctx.req.rawPath;
-    body['@odata.nextLink'] = `${ctx.req.origin}${rawPath}?${query.toString()}`;
-  }
+  if (end < filtered.length) body['@odata.nextLink'] = nextLink(ctx, end);
   body.value = filtered.slice(offset, end).map((i) => project(i, select));
   return ok(ctx, 200, body);
 }
 
 // ---- wire views ----------------------------------------------------------------------------------
 
-export function applicationView(state: SandboxState, app: ApplicationRecord): Record<string, unknown> {
+export function applicationView(tenant: TenantDirectory, app: ApplicationRecord): Record<string, unknown> {
   return {
     id: app.id,
     deletedDateTime: null,
@@ -323,7 +340,8 @@ export function applicationView(state: SandboxState, app: ApplicationRecord): Re
     description: app.description,
     notes: app.notes,
     signInAudience: app.signInAudience,
-    publisherDomain: state.verifiedDomain,
+    publisherDomain: tenant.verifiedDomain,
+    servicePrincipalLockConfiguration: app.servicePrincipalLockConfiguration ? { ...app.servicePrincipalLockConfiguration } : null,
     createdDateTime: app.createdDateTime,
     tags: [...app.tags],
     identifierUris: [],
@@ -332,27 +350,32 @@ export function applicationView(state: SandboxState, app: ApplicationRecord): Re
       resourceAccess: r.resourceAccess.map((a) => ({ id: a.id, type: a.type })),
     })),
     keyCredentials: [],
-    passwordCredentials: app.passwordCredentials.map((c) => ({
-      customKeyIdentifier: c.customKeyIdentifier,
-      displayName: c.displayName,
-      endDateTime: c.endDateTime,
-      hint: c.hint,
-      keyId: c.keyId,
-      secretText: null,
-      startDateTime: c.startDateTime,
-    })),
+    passwordCredentials: app.passwordCredentials.map(passwordCredentialView),
+  };
+}
+
+export function passwordCredentialView(c: PasswordCredentialRecord): Record<string, unknown> {
+  return {
+    customKeyIdentifier: c.customKeyIdentifier,
+    displayName: c.displayName,
+    endDateTime: c.endDateTime,
+    hint: c.hint,
+    keyId: c.keyId,
+    secretText: null,
+    startDateTime: c.startDateTime,
   };
 }
 
 export function servicePrincipalView(state: SandboxState, sp: ServicePrincipalRecord): Record<string, unknown> {
-  const app = state.findApplicationByAppId(sp.appId);
+  const found = state.findApplicationAnywhere(sp.appId);
+  const app = found?.app;
   return {
     id: sp.id,
     deletedDateTime: null,
     accountEnabled: true,
     appId: sp.appId,
     appDisplayName: app ? app.displayName : sp.displayName,
-    appOwnerOrganizationId: app ? state.tenantId : null,
+    appOwnerOrganizationId: found ? found.tenant.tenantId : null,
     displayName: sp.displayName,
     servicePrincipalType: sp.servicePrincipalType,
     servicePrincipalNames: [sp.appId],
@@ -361,7 +384,7 @@ export function servicePrincipalView(state: SandboxState, sp: ServicePrincipalRe
     appRoles: sp.appRoles.map((r) => ({ ...r, allowedMemberTypes: [...r.allowedMemberTypes] })),
     oauth2PermissionScopes: sp.oauth2PermissionScopes.map((s) => ({ ...s })),
     keyCredentials: [],
-    passwordCredentials: [],
+    passwordCredentials: (sp.passwordCredentials ?? []).map(passwordCredentialView),
   };
 }
 
@@ -375,4 +398,21 @@ export function grantView(g: OAuth2PermissionGrantRecord): Record<string, unknow
 
 export function userView(u: UserRecord): Record<string, unknown> {
   return { id: u.id, displayName: u.displayName, mail: u.mail, userPrincipalName: u.userPrincipalName };
+}
+
+/** A directory object as a navigation property lists it (`owners`): its `@odata.type` tells users and service principals apart. */
+export function directoryObjectView(tenant: TenantDirectory, id: string): Record<string, unknown> | undefined {
+  const sp = tenant.findServicePrincipalById(id);
+  if (sp) {
+    return {
+      '@odata.type': '#microsoft.graph.servicePrincipal',
+      id: sp.id,
+      appId: sp.appId,
+      displayName: sp.displayName,
+      servicePrincipalType: sp.servicePrincipalType,
+    };
+  }
+  const user = tenant.users.find((u) => u.id === id);
+  if (user) return { '@odata.type': '#microsoft.graph.user', ...userView(user) };
+  return undefined;
 }

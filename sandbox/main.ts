@@ -21,6 +21,7 @@ const USAGE = `Usage: node dist/sandbox/main.js [options]
   --latency-ms <n>                 extra latency per request
   --secret-propagation-seconds <n> delay before a new client secret works (default 2)
   --replication-lag-seconds <n>    how long fresh directory objects stay invisible (default 0)
+  --finops-spare-ports <n>         F&O listeners kept for environments of tenants added later (default 6)
 
 Environment: SANDBOX_PORT_BASE, SANDBOX_ENDPOINTS_FILE.`;
 
@@ -49,6 +50,7 @@ export function parseMainArgs(argv: string[], env: NodeJS.ProcessEnv): MainConfi
       'latency-ms': { type: 'string' },
       'secret-propagation-seconds': { type: 'string' },
       'replication-lag-seconds': { type: 'string' },
+      'finops-spare-ports': { type: 'string' },
     },
     strict: true,
   });
@@ -64,6 +66,10 @@ export function parseMainArgs(argv: string[], env: NodeJS.ProcessEnv): MainConfi
   const latencyMs = numberFlag('latency-ms', values['latency-ms']);
   const secretPropagationSeconds = numberFlag('secret-propagation-seconds', values['secret-propagation-seconds']);
   const replicationLagSeconds = numberFlag('replication-lag-seconds', values['replication-lag-seconds']);
+  const finopsSparePorts = numberFlag('finops-spare-ports', values['finops-spare-ports']);
+  if (finopsSparePorts !== undefined && (!Number.isInteger(finopsSparePorts) || finopsSparePorts > 50)) {
+    throw new Error(`--finops-spare-ports must be a whole number up to 50, not ${finopsSparePorts}`);
+  }
   const options: StartSandboxOptions = {
     ports: { base },
     // F&O sends as it does for real: every environment's Email distributor batch runs every minute.
@@ -74,6 +80,7 @@ export function parseMainArgs(argv: string[], env: NodeJS.ProcessEnv): MainConfi
     ...(latencyMs !== undefined ? { latencyMs } : {}),
     ...(secretPropagationSeconds !== undefined ? { secretPropagationSeconds } : {}),
     ...(replicationLagSeconds !== undefined ? { replicationLagSeconds } : {}),
+    ...(finopsSparePorts !== undefined ? { finopsSparePorts } : {}),
   };
   return { options, endpointsFile };
 }
@@ -88,6 +95,7 @@ function summary(sandbox: RunningSandbox, endpointsFile: string): string {
     `  Key Vault       ${e.keyVaultUrl} (${e.keyVaultName})`,
     `  Event Grid      ${e.eventGridTopic} (subscribe with POST ${e.controlUrl}/eventgrid/subscriptions)`,
     ...e.environments.map((env) => `  F&O ${env.id.padEnd(11)} ${env.url}`),
+    `  F&O spare ports ${e.finopsSparePorts.join(', ') || '(none)'} (for tenants added with POST ${e.controlUrl}/tenants)`,
     `  control API     ${e.controlUrl}`,
     `  managed identity ${e.managedIdentity.identityEndpoint}`,
     `  CA certificate  ${e.caCertPath} (NODE_EXTRA_CA_CERTS)`,

@@ -3,10 +3,12 @@
  * admin mailboxes, the function app's managed identity (with the Graph roles the product needs), a
  * read-only operator app with a client secret, and the F&O environments with SMTP email parameters, the
  * FnoGraphMail extension deployed and a stopped Email distributor batch that would run as the F&O mail user.
+ * Customer tenants added later (partner mode) get their own Graph service principal, mailboxes and one
+ * F&O environment.
  */
-import { randomBytes } from 'node:crypto';
-import { GRAPH_APP_ID, GRAPH_APP_ROLES, MAIL_SEND_SCOPE_ID, USER_READ_SCOPE_ID, type SandboxState } from './state';
-import type { ApplicationRecord, AppRole, EmailParametersRecord, PermissionScope, ServicePrincipalRecord } from './types';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { GRAPH_APP_ID, GRAPH_APP_ROLES, MAIL_SEND_SCOPE_ID, USER_READ_SCOPE_ID, TenantDirectory, type SandboxState } from './state';
+import type { ApplicationRecord, AppRole, EmailParametersRecord, FinOpsEnvironmentRecord, PermissionScope, ServicePrincipalRecord } from './types';
 
 export const DEFAULT_ENVIRONMENT_IDS = ['contoso-uat', 'contoso-prod'];
 export const DEFAULT_MANAGED_IDENTITY_ROLES = [
@@ -76,6 +78,7 @@ function graphScopes(): PermissionScope[] {
 function servicePrincipal(
   state: SandboxState,
   init: Pick<ServicePrincipalRecord, 'appId' | 'displayName' | 'servicePrincipalType'> & Partial<ServicePrincipalRecord>,
+  tenant: TenantDirectory = state.home,
 ): ServicePrincipalRecord {
   const sp: ServicePrincipalRecord = {
     id: state.newId(),
@@ -85,24 +88,24 @@ function servicePrincipal(
     visibleFrom: 0,
     ...init,
   };
-  state.servicePrincipals.push(sp);
+  tenant.servicePrincipals.push(sp);
   return sp;
 }
 
-/** Replaces the Graph application permissions of a service principal with `roles`. */
-export function setGraphRoles(state: SandboxState, servicePrincipalId: string, roles: string[]): void {
-  const graphSp = state.findServicePrincipalById(state.graphServicePrincipalId);
-  const principal = state.findServicePrincipalById(servicePrincipalId);
+/** Replaces the Graph application permissions of a service principal (of the home tenant unless `tenant`) with `roles`. */
+export function setGraphRoles(state: SandboxState, servicePrincipalId: string, roles: string[], tenant: TenantDirectory = state.home): void {
+  const graphSp = tenant.findServicePrincipalById(tenant.graphServicePrincipalId);
+  const principal = tenant.findServicePrincipalById(servicePrincipalId);
   if (!graphSp || !principal) throw new Error('the Graph or the principal service principal is missing');
   const unknown = roles.filter((r) => !graphSp.appRoles.some((role) => role.value === r));
   if (unknown.length > 0) throw new Error(`unknown Graph application permission(s): ${unknown.join(', ')}`);
-  state.appRoleAssignments = state.appRoleAssignments.filter(
+  tenant.appRoleAssignments = tenant.appRoleAssignments.filter(
     (a) => !(a.principalId === servicePrincipalId && a.resourceId === graphSp.id),
   );
   for (const value of new Set(roles)) {
     const role = graphSp.appRoles.find((r) => r.value === value);
     if (!role) continue;
-    state.appRoleAssignments.push({
+    tenant.appRoleAssignments.push({
       id: newDirectoryLinkId(),
       appRoleId: role.id,
       principalId: principal.id,
@@ -116,14 +119,14 @@ export function setGraphRoles(state: SandboxState, servicePrincipalId: string, r
   }
 }
 
-function defaultEmailParameters(): EmailParametersRecord {
+function defaultEmailParameters(senderMailbox: string = SENDER_MAILBOX): EmailParametersRecord {
   return {
     ID: EMAIL_PARAMETERS_ID,
     MaximumEmailAttachmentSize: 10,
     SMTPUseNTLM: 'No',
     SMTPPortNumber: 587,
     SMTPRelayServerName: 'smtp.office365.com',
-    SMTPUserName: SENDER_MAILBOX,
+    SMTPUserName: senderMailbox,
     SMTPRequireSSL: 'Yes',
     MailerNonInteractive: 'SMTP',
     MailerInteractiveEnabled: 'No',
@@ -134,23 +137,32 @@ function defaultEmailParameters(): EmailParametersRecord {
  * Fills an empty state. F&O environment URLs stay empty until the server knows its ports
  * (`state.finops[i].url`).
  */
-export function seedState(state: SandboxState, options: SeedOptions = {}): void {
-  const graphSp = servicePrincipal(state, {
-    appId: GRAPH_APP_ID,
-    displayName: 'Microsoft Graph',
-    servicePrincipalType: 'Application',
-    appRoles: graphAppRoles(),
-    oauth2PermissionScopes: graphScopes(),
-  });
-  state.graphServicePrincipalId = graphSp.id;
-
+/** What every tenant has: Microsoft Graph's service principal and two mailboxes (F&O's sender and an administrator). */
+function seedTenantBasics(state: SandboxState, tenant: TenantDirectory, organization: string): void {
+  const graphSp = servicePrincipal(
+    state,
+    {
+      appId: GRAPH_APP_ID,
+      displayName: 'Microsoft Graph',
+      servicePrincipalType: 'Application',
+      appRoles: graphAppRoles(),
+      oauth2PermissionScopes: graphScopes(),
+    },
+    tenant,
+  );
+  tenant.graphServicePrincipalId = graphSp.id;
+  const sender = `fno-mail@${tenant.verifiedDomain}`;
   for (const [upn, displayName] of [
-    [SENDER_MAILBOX, 'F&O mail'],
-    [ADMIN_MAILBOX, 'Contoso administrator'],
+    [sender, 'F&O mail'],
+    [`admin@${tenant.verifiedDomain}`, `${organization} administrator`],
   ] as const) {
-    state.users.push({ id: state.newId(), userPrincipalName: upn, mail: upn, displayName });
+    tenant.users.push({ id: state.newId(), userPrincipalName: upn, mail: upn, displayName });
   }
-  state.senderMailbox = SENDER_MAILBOX;
+  tenant.senderMailbox = sender;
+}
+
+export function seedState(state: SandboxState, options: SeedOptions = {}): void {
+  seedTenantBasics(state, state.home, 'Contoso');
 
   // A managed identity is a service principal with no application object behind it.
   const mi = servicePrincipal(state, {
@@ -228,5 +240,92 @@ export function seedState(state: SandboxState, options: SeedOptions = {}): void 
       outgoingEmail: [],
       emailHistory: [],
     });
+  }
+}
+
+// ---- customer tenants -----------------------------------------------------------------------------
+
+export class TenantSeedError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'TenantSeedError';
+  }
+}
+
+export interface CustomerTenant {
+  tenant: TenantDirectory;
+  environment: FinOpsEnvironmentRecord;
+}
+
+/**
+ * Adds a customer tenant (partner mode) with its mailboxes and one F&O environment served by the
+ * next spare F&O listener. The environment registers the partner's operator application(s) once
+ * they exist (`registerPartnerOperators`), as the customer does under System administration >
+ * Microsoft Entra applications. Throws `TenantSeedError` (409) when the name is taken or no spare
+ * listener is left.
+ */
+export function addCustomerTenant(state: SandboxState, name?: string): CustomerTenant {
+  const taken = new Set(state.tenants.map((t) => t.name));
+  let chosen = name?.toLowerCase();
+  if (chosen === undefined) {
+    for (let n = state.tenants.length; chosen === undefined; n += 1) if (!taken.has(`customer${n}`)) chosen = `customer${n}`;
+  }
+  if (taken.has(chosen)) throw new TenantSeedError(409, `A tenant named '${chosen}' already exists.`);
+  const environmentId = `${chosen}-prod`;
+  if (state.finops.some((e) => e.id === environmentId)) throw new TenantSeedError(409, `An F&O environment '${environmentId}' already exists.`);
+  const listener = state.spareFinOpsListeners.find((l) => l.environmentId === null);
+  if (!listener) {
+    const total = state.spareFinOpsListeners.length;
+    throw new TenantSeedError(
+      409,
+      `No spare F&O listener is left for a new environment: all ${total} opened at start are in use. Start the sandbox with more (finopsSparePorts) to add more tenants.`,
+    );
+  }
+  const tenant = new TenantDirectory({ tenantId: randomUUID(), name: chosen, isHome: false });
+  state.tenants.push(tenant);
+  seedTenantBasics(state, tenant, chosen.charAt(0).toUpperCase() + chosen.slice(1));
+  const environment: FinOpsEnvironmentRecord = {
+    id: environmentId,
+    url: `https://localhost:${listener.port}`,
+    emailParameters: defaultEmailParameters(tenant.senderMailbox),
+    graphCredential: { applicationId: null, secret: null },
+    foreignSecretFrom: null,
+    credentialSetAt: null,
+    registeredClients: [],
+    tenantId: tenant.tenantId,
+    extensionInstalled: true,
+    batch: { running: false, intervalMinutes: DEFAULT_BATCH_INTERVAL_MINUTES, user: tenant.senderMailbox, nextRunAt: null },
+    outgoingEmail: [],
+    emailHistory: [],
+  };
+  listener.environmentId = environmentId;
+  state.finops.push(environment);
+  registerPartnerOperators(state);
+  return { tenant, environment };
+}
+
+/**
+ * The partner's operator applications: multi-tenant applications of the home tenant with a federated
+ * identity credential trusting the function app's managed identity (issuer = the home tenant's
+ * issuer on the sandbox authority, subject = the identity's principal id).
+ */
+export function partnerOperatorAppIds(state: SandboxState): string[] {
+  const issuer = `${state.serviceUrls.authorityHost}/${state.tenantId}/v2.0`;
+  const subject = state.managedIdentity.servicePrincipalId;
+  return state.home.applications
+    .filter((a) => a.signInAudience === 'AzureADMultipleOrgs')
+    .filter((a) => (a.federatedIdentityCredentials ?? []).some((f) => f.issuer === issuer && f.subject === subject))
+    .map((a) => a.appId);
+}
+
+/** Every customer environment registers every partner operator application (idempotent). */
+export function registerPartnerOperators(state: SandboxState): void {
+  const operators = partnerOperatorAppIds(state);
+  for (const env of state.finops) {
+    if (env.tenantId === state.tenantId) continue;
+    for (const appId of operators) if (!env.registeredClients.includes(appId)) env.registeredClients.push(appId);
   }
 }

@@ -5,6 +5,8 @@
  * handed to the service as a `SandboxRequest`; the reply goes back as JSON with the service's headers.
  * The vault's Event Grid system topic runs alongside and is told about every vault write, and each F&O
  * environment's Email distributor batch runs on the virtual clock, reaching Entra and Graph over HTTPS.
+ * A small pool of spare F&O listeners is opened at start for the environments of tenants added later
+ * (`POST /tenants`), so their hosts are known before the function app starts.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import * as http from 'node:http';
@@ -22,7 +24,8 @@ import { FinOpsMail } from './finops-mail';
 import { createGraphService } from './graph';
 import { createKeyVaultService } from './keyvault';
 import { seedState } from './seed';
-import { SandboxState, type SandboxOptions } from './state';
+import { DEFAULT_FINOPS_SPARE_PORTS, SandboxState, type SandboxOptions } from './state';
+import { withKeyVaultThrottling } from './throttle';
 import { TokenAuthority } from './tokens';
 import type { CallRecord, Fault, SandboxRequest, SandboxResponse, ServiceHandler, ServiceName } from './types';
 
@@ -39,6 +42,8 @@ export interface SandboxPorts {
   keyvault?: number;
   /** F&O environment id → port. */
   finops?: Record<string, number>;
+  /** Ports of the spare F&O listeners (default: after the seeded environments' ports in a fixed block, else ephemeral). */
+  finopsSpare?: number[];
 }
 
 export interface StartSandboxOptions extends SandboxOptions {
@@ -55,6 +60,8 @@ export interface StartSandboxOptions extends SandboxOptions {
    * quiet); `npm start` and `npm run sandbox` run it every minute of virtual time.
    */
   finopsBatch?: { running: boolean; intervalMinutes?: number };
+  /** How many spare F&O listeners to open for tenants added later (default 6). */
+  finopsSparePorts?: number;
 }
 
 /** Exactly the shape of `.sandbox/endpoints.json`. */
@@ -77,10 +84,17 @@ export interface SandboxEndpoints {
   keyVaultName: string;
   /** The vault's resource id: the `topic` of its Event Grid events. */
   eventGridTopic: string;
+  /**
+   * Ports of the F&O listeners kept for environments of tenants added later (`POST /tenants`): their
+   * hosts (`localhost:{port}`) belong in the function app's F&O allowlist from the start.
+   */
+  finopsSparePorts: number[];
 }
 
 export interface RunningSandbox {
   state: SandboxState;
+  /** The token authority: signs every token the sandbox issues (tests forge stale or foreign ones with it). */
+  authority: TokenAuthority;
   endpoints: SandboxEndpoints;
   /** The vault's Event Grid system topic (also driven through the control API's `/eventgrid` routes). */
   eventGrid: EventGridEmulator;
@@ -283,13 +297,13 @@ function servicePipeline(
   handler: ServiceHandler,
   scheme: 'http' | 'https',
   fallbackHost: () => string,
-  environmentId?: string,
+  environmentId?: () => string | undefined,
 ): (req: http.IncomingMessage, res: http.ServerResponse) => void {
   return (req, res) => {
     void (async () => {
       let sreq: SandboxRequest;
       try {
-        sreq = await toSandboxRequest(req, service, scheme, fallbackHost(), environmentId);
+        sreq = await toSandboxRequest(req, service, scheme, fallbackHost(), environmentId?.());
       } catch {
         res.writeHead(413, { 'content-type': 'application/json; charset=utf-8' });
         res.end(JSON.stringify({ error: { code: 'RequestTooLarge', message: 'The request body is too large.' } }));
@@ -427,7 +441,8 @@ export async function startSandbox(options: StartSandboxOptions = {}): Promise<R
     ...(options.environmentIds ? { environmentIds: options.environmentIds } : {}),
     ...(options.managedIdentityRoles ? { managedIdentityRoles: options.managedIdentityRoles } : {}),
   });
-  const deps = createServiceDeps(state, new TokenAuthority());
+  const authority = new TokenAuthority();
+  const deps = createServiceDeps(state, authority);
   const eventGrid = new EventGridEmulator(state, options.eventGrid);
   const ca = ensureCa(options.caDir);
   const leaf = issueServerCert(ca);
@@ -441,7 +456,7 @@ export async function startSandbox(options: StartSandboxOptions = {}): Promise<R
 
   const started: AnyServer[] = [];
   let hostOf: Record<string, string> = {};
-  const tlsServer = (key: string, service: ServiceName, handler: ServiceHandler, environmentId?: string) => () =>
+  const tlsServer = (key: string, service: ServiceName, handler: ServiceHandler, environmentId?: () => string | undefined) => () =>
     https.createServer(
       { cert: leaf.certPem, key: leaf.keyPem, keepAliveTimeout: 5000 },
       servicePipeline(state, service, handler, 'https', () => hostOf[key] ?? 'localhost', environmentId),
@@ -457,11 +472,25 @@ export async function startSandbox(options: StartSandboxOptions = {}): Promise<R
 
     const entraPort = await listenService('entra', tlsServer('entra', 'entra', createEntraService(deps)), portFor(1, ports.entra));
     const graphPort = await listenService('graph', tlsServer('graph', 'graph', createGraphService(deps)), portFor(2, ports.graph));
-    const kvPort = await listenService('keyvault', tlsServer('keyvault', 'keyvault', withEventGrid(createKeyVaultService(deps), eventGrid)), portFor(3, ports.keyvault));
+    const vault = withKeyVaultThrottling(state, state.throttles, withEventGrid(createKeyVaultService(deps), eventGrid));
+    const kvPort = await listenService('keyvault', tlsServer('keyvault', 'keyvault', vault), portFor(3, ports.keyvault));
     const finops = createFinOpsService(deps, finopsMail);
     for (const [i, env] of state.finops.entries()) {
-      const port = await listenService(`finops:${env.id}`, tlsServer(`finops:${env.id}`, 'finops', finops, env.id), portFor(4 + i, ports.finops?.[env.id]));
+      const id = env.id;
+      const port = await listenService(`finops:${id}`, tlsServer(`finops:${id}`, 'finops', finops, () => id), portFor(4 + i, ports.finops?.[id]));
       env.url = `https://localhost:${port}`;
+    }
+    const spareCount = options.finopsSparePorts ?? DEFAULT_FINOPS_SPARE_PORTS;
+    for (let i = 0; i < spareCount; i += 1) {
+      const key = `finops-spare:${i}`;
+      const listener = { port: 0, environmentId: null as string | null };
+      const port = await listenService(
+        key,
+        tlsServer(key, 'finops', finops, () => listener.environmentId ?? undefined),
+        ports.finopsSpare?.[i] ?? portFor(4 + state.finops.length + i, undefined),
+      );
+      listener.port = port;
+      state.spareFinOpsListeners.push(listener);
     }
 
     const control = controlListener(createControlHandler(state, eventGrid, finopsMail));
@@ -501,6 +530,7 @@ export async function startSandbox(options: StartSandboxOptions = {}): Promise<R
       },
       keyVaultName: eventGrid.vaultName,
       eventGridTopic: eventGrid.topic,
+      finopsSparePorts: state.spareFinOpsListeners.map((l) => l.port),
     };
     eventGrid.start();
     if (options.finopsBatch) {
@@ -511,6 +541,7 @@ export async function startSandbox(options: StartSandboxOptions = {}): Promise<R
     let stopping: Promise<void> | undefined;
     return {
       state,
+      authority,
       endpoints,
       eventGrid,
       finopsMail,

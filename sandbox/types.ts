@@ -78,11 +78,43 @@ export interface ApplicationRecord {
   tags: string[];
   requiredResourceAccess: RequiredResourceAccess[];
   passwordCredentials: PasswordCredentialRecord[];
-  /** Object ids of service principals that own this application. */
+  /** Object ids of the directory objects (service principals or users) that own this application. */
   owners: string[];
   createdDateTime: string;
   /** Virtual ms until which reads of this fresh object answer with replication-lag errors. */
   visibleFrom: number;
+  /** Federated identity credentials (absent = none). */
+  federatedIdentityCredentials?: FederatedIdentityCredentialRecord[];
+  /** App Instance Lock of the app's service principals in other tenants (absent or null = not configured). */
+  servicePrincipalLockConfiguration?: ServicePrincipalLockConfiguration | null;
+  /** Id of the app management policy assigned to this application (absent = none). */
+  appManagementPolicyId?: string | null;
+}
+
+/**
+ * A federated identity credential of an application, as Graph shows it
+ * (https://learn.microsoft.com/en-us/graph/api/resources/federatedidentitycredential?view=graph-rest-1.0).
+ */
+export interface FederatedIdentityCredentialRecord {
+  id: string;
+  name: string;
+  issuer: string;
+  subject: string;
+  description: string | null;
+  audiences: string[];
+  /** Virtual ms from which Entra matches assertions against it (propagation, AADSTS70021 before). */
+  usableFrom: number;
+}
+
+/**
+ * App Instance Lock (https://learn.microsoft.com/en-us/graph/api/resources/serviceprincipallockconfiguration?view=graph-rest-1.0).
+ */
+export interface ServicePrincipalLockConfiguration {
+  isEnabled: boolean;
+  allProperties: boolean;
+  credentialsWithUsageVerify: boolean;
+  credentialsWithUsageSign: boolean;
+  tokenEncryptionKeyId: boolean;
 }
 
 export interface AppRole {
@@ -114,6 +146,8 @@ export interface ServicePrincipalRecord {
   visibleFrom: number;
   /** Object ids of service principals that own this one (Graph's `Application.ReadWrite.OwnedBy` scope). */
   owners?: string[];
+  /** Client secrets added to the service principal itself (`POST /servicePrincipals/{id}/addPassword`). */
+  passwordCredentials?: PasswordCredentialRecord[];
 }
 
 export interface AppRoleAssignmentRecord {
@@ -146,6 +180,8 @@ export interface SentMailRecord {
   to: string[];
   body: string;
   sentAt: string;
+  /** Tenant of the mailbox (absent = the home tenant). */
+  tenantId?: string;
 }
 
 export interface UserRecord {

@@ -40,6 +40,8 @@ const endpointsSchema = z.looseObject({
   managedIdentity: z.object({ identityEndpoint: z.string(), identityHeader: z.string(), clientId: z.string(), servicePrincipalId: z.string() }),
   keyVaultName: z.string(),
   eventGridTopic: z.string(),
+  // Absent in endpoints files written before spare F&O listeners existed.
+  finopsSparePorts: z.array(z.number().int()).default([]),
 });
 
 function readJson(file: string, what: string): unknown {

@@ -236,7 +236,7 @@ describe('calls and settings', () => {
   it('validates and applies settings, latency included', async () => {
     expect((await sandbox.control('/settings', { body: { latencyMs: -5 } })).status).toBe(400);
     const applied = await sandbox.control<Record<string, number>>('/settings', { body: { latencyMs: 300, secretPropagationSeconds: 9 } });
-    expect(applied.body).toEqual({ latencyMs: 300, secretPropagationSeconds: 9, replicationLagSeconds: 0 });
+    expect(applied.body).toEqual({ latencyMs: 300, secretPropagationSeconds: 9, replicationLagSeconds: 0, signInLogDelayMinutes: 2, throttling: false });
     const started = Date.now();
     await fetch(`${sandbox.endpoints.keyVaultUrl}/secrets?api-version=7.6`);
     expect(Date.now() - started).toBeGreaterThanOrEqual(280);
@@ -421,8 +421,9 @@ describe('npm run sandbox (main)', () => {
       }
       const endpoints = JSON.parse(fs.readFileSync(endpointsFile, 'utf8')) as SandboxEndpoints;
       expect(Object.keys(endpoints).sort()).toEqual(
-        ['authorityHost', 'caCertPath', 'controlUrl', 'environments', 'eventGridTopic', 'graphUrl', 'keyVaultName', 'keyVaultUrl', 'managedIdentity', 'operator', 'senderMailbox', 'tenantId'].sort(),
+        ['authorityHost', 'caCertPath', 'controlUrl', 'environments', 'eventGridTopic', 'finopsSparePorts', 'graphUrl', 'keyVaultName', 'keyVaultUrl', 'managedIdentity', 'operator', 'senderMailbox', 'tenantId'].sort(),
       );
+      expect(endpoints.finopsSparePorts).toHaveLength(6);
       expect(endpoints.authorityHost).toMatch(/^https:\/\/localhost:\d+$/);
       expect(endpoints.graphUrl).toMatch(/^https:\/\/localhost:\d+$/);
       expect(endpoints.keyVaultUrl).toMatch(/^https:\/\/localhost:\d+$/);

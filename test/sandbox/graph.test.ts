@@ -140,11 +140,13 @@ describe('Graph authentication', () => {
     expect(byAppId.status).toBe(200);
   });
 
-  it('rejects a path without the v1.0 version segment', async () => {
+  it('rejects a path without a version Graph serves (v1.0 or beta)', async () => {
     const w = world();
-    const res = await call(w, managedIdentity(w), 'GET', '/beta/applications');
+    const res = await call(w, managedIdentity(w), 'GET', '/v2.0/applications');
     expect(res.status).toBe(400);
     expect(errorOf(res).code).toBe('BadRequest');
+    // beta is a version Graph serves.
+    expect((await call(w, managedIdentity(w), 'GET', '/beta/applications')).status).toBe(200);
   });
 });
 
@@ -211,20 +213,25 @@ describe('applications', () => {
     expect(w.state.applications.filter((a) => a.uniqueName === 'a1' || a.displayName === 'a2')).toHaveLength(0);
   });
 
-  it('lets an OwnedBy caller see and change only the applications it owns', async () => {
+  it('lets an OwnedBy caller read every application but change only the ones it owns', async () => {
     const w = world();
     const mi = managedIdentity(w);
     const mine = await upsertApp(w, mi, 'mine');
     const operatorApp = w.state.findApplicationByAppId(w.state.operator.appId);
     expect(operatorApp).toBeDefined();
 
+    // Application.ReadWrite.OwnedBy is among the permissions of List and Get applications.
     const list = await call(w, mi, 'GET', '/v1.0/applications');
     expect(list.status).toBe(200);
-    expect((body(list).value as Json[]).map((a) => a.id)).toEqual([mine.id]);
+    expect((body(list).value as Json[]).map((a) => a.id).sort()).toEqual([mine.id, operatorApp?.id].sort());
 
     const readOther = await call(w, mi, 'GET', `/v1.0/applications/${operatorApp?.id ?? ''}`);
-    expect(readOther.status).toBe(403);
-    expect(errorOf(readOther)).toMatchObject({ code: 'Authorization_RequestDenied', message: 'Insufficient privileges to complete the operation.' });
+    expect(readOther.status).toBe(200);
+    expect(body(readOther).uniqueName).toBe('fno-graph-mail-operator');
+
+    const rename = await call(w, mi, 'PATCH', `/v1.0/applications/${operatorApp?.id ?? ''}`, { body: { displayName: 'hijacked' } });
+    expect(rename.status).toBe(403);
+    expect(errorOf(rename)).toMatchObject({ code: 'Authorization_RequestDenied', message: 'Insufficient privileges to complete the operation.' });
 
     const takeOver = await call(w, mi, 'PATCH', "/v1.0/applications(uniqueName='fno-graph-mail-operator')", {
       body: { displayName: 'hijacked' },
@@ -260,9 +267,10 @@ describe('applications', () => {
     const byName = await call(w, mi, 'GET', "/v1.0/applications?$filter=uniqueName eq 'app-b'");
     expect((body(byName).value as Json[]).map((a) => a.uniqueName)).toEqual(['app-b']);
 
-    const page1 = await call(w, mi, 'GET', '/v1.0/applications?$top=2&$select=id,uniqueName');
+    // Four applications: the seeded operator's and the three above.
+    const page1 = await call(w, mi, 'GET', '/v1.0/applications?$top=3&$select=id,uniqueName');
     const p1 = body(page1);
-    expect((p1.value as Json[]).map((a) => Object.keys(a).sort())).toEqual([['id', 'uniqueName'], ['id', 'uniqueName']]);
+    expect((p1.value as Json[]).map((a) => Object.keys(a).sort())).toEqual([['id', 'uniqueName'], ['id', 'uniqueName'], ['id', 'uniqueName']]);
     const next = new URL(p1['@odata.nextLink'] as string);
     expect(next.origin).toBe(ORIGIN);
     const page2 = await call(w, mi, 'GET', `${decodeURIComponent(next.pathname)}?${next.searchParams.toString()}`);
@@ -651,15 +659,23 @@ describe('permission table', () => {
     const w = world();
     const claims = claimsWith(managedIdentity(w).roles);
     const expected: Record<GraphOperation, string> = {
-      'applications.read': 'owned',
+      'applications.read': 'all',
       'applications.create': 'all',
       'applications.write': 'owned',
+      // Adding an owner also needs Directory.Read.All, which the identity does not hold by default.
+      'applications.owners.write': 'none',
       'servicePrincipals.read': 'all',
       'servicePrincipals.create': 'owned',
+      'servicePrincipals.write': 'owned',
       'appRoleAssignments.read': 'all',
       'appRoleAssignments.write': 'all',
       'oauth2PermissionGrants.read': 'all',
       'oauth2PermissionGrants.write': 'all',
+      'policies.read': 'none',
+      'policies.write': 'none',
+      'policies.assign': 'none',
+      'auditLogs.signIns.read': 'none',
+      'reports.credentialActivity.read': 'none',
       'users.read': 'none',
       'mail.send': 'none',
     };
