@@ -5,6 +5,7 @@
  * app settings; a test keeps them in step.
  */
 import { z } from 'zod';
+import { GRAPH_CREDENTIAL_ENTITY } from './contracts/finopsExtension';
 import { DISPLAY_NAME_PATTERN, DISPLAY_NAME_RULE, MAILBOX_ADDRESS_PATTERN } from './contracts/setup';
 
 const intInRange = (min: number, max: number) =>
@@ -88,7 +89,7 @@ export const SETTINGS = {
   },
   FINOPS_CREDENTIAL_ENTITY: {
     schema: z.string().trim().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { message: 'must be an OData entity set name' }),
-    default: 'GraphEmailCredentials',
+    default: GRAPH_CREDENTIAL_ENTITY.entitySet,
     description: 'Entity set of the customer-deployed F&O extension that stores the Graph application id and secret (delivery strategy `odata`).',
   },
   FINOPS_CREDENTIAL_KEY: {
@@ -98,12 +99,12 @@ export const SETTINGS = {
   },
   FINOPS_CREDENTIAL_APP_ID_FIELD: {
     schema: z.string().trim().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { message: 'must be an OData property name' }),
-    default: 'ApplicationId',
+    default: GRAPH_CREDENTIAL_ENTITY.fields.applicationId,
     description: 'Property of that entity holding the application (client) id.',
   },
   FINOPS_CREDENTIAL_SECRET_FIELD: {
     schema: z.string().trim().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { message: 'must be an OData property name' }),
-    default: 'ClientSecret',
+    default: GRAPH_CREDENTIAL_ENTITY.fields.clientSecret,
     description: 'Property of that entity holding the client secret (write-only).',
   },
   CONSENT_STRATEGY: {
