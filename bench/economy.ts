@@ -43,7 +43,8 @@ export interface EconomyResult {
 
 export const ECONOMY_TARGETS = {
   freshSetupGraph: 15,
-  freshSetupKeyVault: 4,
+  // Store, tag as delivered (read + write), and the F&O evidence tag (read + write); nothing else.
+  freshSetupKeyVault: 6,
   rerunWrites: 0,
   sweepPageSize: 25,
 } as const;

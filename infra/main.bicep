@@ -65,9 +65,9 @@ param finopsCredentialSecretField string = 'ClientSecret'
 @description('CONSENT_STRATEGY: grant (the identity grants admin consent itself) or request (an administrator does).')
 param consentStrategy string = 'grant'
 
-@allowed([ 'odata', 'manual' ])
-@description('DELIVERY_STRATEGY: odata (written through the F&O extension) or manual (a person enters it).')
-param deliveryStrategy string = 'odata'
+@allowed([ 'auto', 'odata', 'manual' ])
+@description('DELIVERY_STRATEGY: auto (odata where the F&O extension is installed, else manual), odata (written through the F&O extension) or manual (a person enters it).')
+param deliveryStrategy string = 'auto'
 
 @description('APP_DISPLAY_NAME_TEMPLATE: display name of each environment app registration; must contain {environmentId}.')
 param appDisplayNameTemplate string = 'F&O Graph mail ({environmentId})'
@@ -78,8 +78,20 @@ param secretLifetimeDays string = '180'
 @description('ROTATION_LEAD_DAYS: rotate when the secret expires within this many days.')
 param rotationLeadDays string = '30'
 
-@description('ROTATION_GRACE_HOURS: hours the previous secret stays valid after a rotation.')
+@description('ROTATION_GRACE_HOURS: least hours the previous secret stays valid after F&O receives the new one.')
 param rotationGraceHours string = '24'
+
+@description('ROTATION_REVOKE_MAX_HOURS: longest wait for F&O to use the new secret before the previous one is kept and an alert raised.')
+param rotationRevokeMaxHours string = '168'
+
+@description('EVIDENCE_POLL_MINUTES: how often a run waiting for F&O reads the Entra sign-in log.')
+param evidencePollMinutes string = '5'
+
+@description('EVIDENCE_TIMEOUT_HOURS: how long a run waits for Entra to show F&O using a delivered secret.')
+param evidenceTimeoutHours string = '72'
+
+@description('EVIDENCE_SILENCE_HOURS: hours without a sign-in by F&O after which the drift check alerts (0: never).')
+param evidenceSilenceHours string = '48'
 
 @description('ROTATION_SWEEP_SCHEDULE: NCRONTAB schedule (six fields, UTC) of the rotation sweep.')
 param rotationSweepSchedule string = '0 0 3 * * *'
@@ -237,6 +249,10 @@ var productSettings = {
   SECRET_LIFETIME_DAYS: secretLifetimeDays
   ROTATION_LEAD_DAYS: rotationLeadDays
   ROTATION_GRACE_HOURS: rotationGraceHours
+  ROTATION_REVOKE_MAX_HOURS: rotationRevokeMaxHours
+  EVIDENCE_POLL_MINUTES: evidencePollMinutes
+  EVIDENCE_TIMEOUT_HOURS: evidenceTimeoutHours
+  EVIDENCE_SILENCE_HOURS: evidenceSilenceHours
   ROTATION_SWEEP_SCHEDULE: rotationSweepSchedule
   DRIFT_CHECK_SCHEDULE: driftCheckSchedule
   ROTATION_CONCURRENCY: rotationConcurrency

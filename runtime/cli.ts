@@ -163,11 +163,13 @@ async function rotate(command: Extract<Command, { kind: 'rotate' }>, io: Io): Pr
       );
       if (graceHours > 0) {
         io.err(
-          `  Grace period ${graceHours} h: once the new credential is verified, the previous one stays valid for ${graceHours} hour(s) so F&O batch servers pick up the new one, ` +
-            'and this command waits that long before revoking it (Ctrl-C leaves the run saved; `rotate` again later finishes it; --grace-hours 0 revokes at once).',
+          `  Grace period ${graceHours} h: once F&O holds the new credential, the previous one stays valid for at least ${graceHours} hour(s), and until Entra shows F&O signing in with the new one and not the old; ` +
+            'this command waits that long before revoking it (Ctrl-C leaves the run saved; `rotate` again later finishes it; --grace-hours 0 revokes as soon as F&O is seen on the new one).',
         );
       } else {
-        io.err('  Grace period 0 h: the previous credential is revoked as soon as the new one is verified; F&O batch jobs still holding it cannot send until they reload.');
+        io.err(
+          '  Grace period 0 h: the previous credential is revoked as soon as Entra shows F&O signing in with the new one and not the old (without access to sign-in logs: as soon as F&O holds it).',
+        );
       }
       return { kind: 'rotation', input };
     },

@@ -29,6 +29,7 @@ function portFlag(name: string, fallback: number): number {
 async function main(): Promise<void> {
   const { repositoryRoot } = await import('../sandbox/ca');
   const { startSandboxedApp } = await import('./sandboxedApp');
+  const { DEPLOYED_MANAGED_IDENTITY_ROLES } = await import('../sandbox/seed');
   const sandboxDir = path.resolve(flag('state-dir') ?? path.join(repositoryRoot(), '.sandbox'));
   const endpointsFile = path.join(sandboxDir, 'endpoints.json');
   mkdirSync(sandboxDir, { recursive: true });
@@ -39,7 +40,15 @@ async function main(): Promise<void> {
   const port = portFlag('port', 7071);
   const app = await startSandboxedApp({
     // F&O sends as it does for real: both environments' Email distributor batches run every minute.
-    sandbox: { ports: { base: portFlag('sandbox-port-base', 8440) }, secretPropagationSeconds: 5, finopsBatch: { running: true, intervalMinutes: 1 } },
+    // Its identity may read sign-in logs, as a deployment's may after grant-graph-permissions.
+    sandbox: {
+      ports: { base: portFlag('sandbox-port-base', 8440) },
+      secretPropagationSeconds: 5,
+      finopsBatch: { running: true, intervalMinutes: 1 },
+      managedIdentityRoles: DEPLOYED_MANAGED_IDENTITY_ROLES,
+    },
+    // A run waiting for F&O's first sign-in looks every sandbox minute (Azure's default is five).
+    appSettings: { EVIDENCE_POLL_MINUTES: '1' },
     port,
     // The durable RPC listener follows --port 0: a fixed 17071 would stop a second instance.
     rpcPort: portFlag('rpc-port', port === 0 ? 0 : 17071),

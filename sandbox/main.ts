@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { repositoryRoot } from './ca';
 import { startSandbox, type RunningSandbox, type StartSandboxOptions } from './server';
+import { DEPLOYED_MANAGED_IDENTITY_ROLES } from './seed';
 
 export const DEFAULT_PORT_BASE = 8440;
 
@@ -74,6 +75,7 @@ export function parseMainArgs(argv: string[], env: NodeJS.ProcessEnv): MainConfi
     ports: { base },
     // F&O sends as it does for real: every environment's Email distributor batch runs every minute.
     finopsBatch: { running: true, intervalMinutes: 1 },
+    managedIdentityRoles: DEPLOYED_MANAGED_IDENTITY_ROLES,
     ...(values['ca-dir'] ? { caDir: path.resolve(values['ca-dir']) } : {}),
     ...(values['tenant-id'] ? { tenantId: values['tenant-id'] } : {}),
     ...(environmentIds && environmentIds.length > 0 ? { environmentIds } : {}),

@@ -16,6 +16,13 @@ export const DEFAULT_MANAGED_IDENTITY_ROLES = [
   'AppRoleAssignment.ReadWrite.All',
   'DelegatedPermissionGrant.ReadWrite.All',
 ];
+/**
+ * What reading Entra's service principal sign-in log takes (Microsoft Graph List signIns, a documented
+ * known issue requires both): https://learn.microsoft.com/graph/api/signin-list?view=graph-rest-beta
+ */
+export const SIGN_IN_EVIDENCE_ROLES = ['AuditLog.Read.All', 'Directory.Read.All'];
+/** The identity as a deployment leaves it (`grant-graph-permissions` grants the evidence roles too): `npm start`, `npm run sandbox`. */
+export const DEPLOYED_MANAGED_IDENTITY_ROLES = [...DEFAULT_MANAGED_IDENTITY_ROLES, ...SIGN_IN_EVIDENCE_ROLES];
 export const OPERATOR_ROLES = ['Application.Read.All', 'Directory.Read.All'];
 export const SENDER_MAILBOX = 'fno-mail@contoso.onmicrosoft.com';
 export const ADMIN_MAILBOX = 'admin@contoso.onmicrosoft.com';

@@ -17,7 +17,8 @@ import { SETTINGS } from '../src/config';
 import { GRAPH_APP_ID } from '../src/contracts/wellKnown';
 
 export type ConsentStrategy = 'grant' | 'request';
-export type DeliveryStrategy = 'odata' | 'manual';
+export type { DeliveryStrategy } from '../src/contracts/operations';
+import type { DeliveryStrategy } from '../src/contracts/operations';
 
 /**
  * The Graph application permissions the consent strategies need. Only these are ever removed
@@ -431,7 +432,7 @@ export async function grantGraphPermissions(client: Client, options: GrantOption
 export function finOpsInstructions(options: GrantOptions): string[] {
   const clientId = options.clientId || '<MANAGED_IDENTITY_CLIENT_ID>';
   const lines = ['Finance and Operations, in every environment this deployment manages:'];
-  if (options.deliveryStrategy === 'odata') {
+  if (options.deliveryStrategy !== 'manual') {
     const key = options.finOps.key ? `record key ${options.finOps.key}` : 'record key: the same as the EmailParameters record';
     lines.push(
       '  1. System administration > Setup > Microsoft Entra applications > New:',

@@ -7,6 +7,7 @@
 import type { TokenCredential } from '@azure/core-auth';
 import type { Activities } from './activities';
 import type { EntraApplications, ServicePrincipal } from './clients/entraApplications';
+import type { SignInLog } from './clients/signInLog';
 import { appConfig, type AppConfig } from './config';
 import { secretNameFor } from './contracts/names';
 import type { FleetRegistry } from './contracts/registry';
@@ -76,6 +77,18 @@ export function createProductServices(config: AppConfig, credential?: TokenCrede
     }
     return client;
   };
+  const signInLogs = new Map<string, SignInLog>();
+  const signIns = (tenantId: string): SignInLog => {
+    let client = signInLogs.get(tenantId);
+    if (!client) {
+      client = new clients.SignInLog(productCredential, {
+        graphBaseUrl: config.graphBaseUrl,
+        ...(pacing ? { retry: { delaySeconds: pacing.graphDelaySeconds } } : {}),
+      });
+      signInLogs.set(tenantId, client);
+    }
+    return client;
+  };
   const vaultHost = new URL(config.keyVaultUrl).hostname;
   const vault = new clients.CredentialVault(productCredential, {
     vaultUrl: config.keyVaultUrl,
@@ -95,6 +108,7 @@ export function createProductServices(config: AppConfig, credential?: TokenCrede
 
   const activities = createActivities({
     entra,
+    signIns,
     vault,
     finOps,
     signInAs: (input) =>

@@ -6,6 +6,7 @@
  */
 import { z } from 'zod';
 import { GRAPH_CREDENTIAL_ENTITY } from './contracts/finopsExtension';
+import { DELIVERY_STRATEGIES, type DeliveryStrategy } from './contracts/operations';
 import { DISPLAY_NAME_PATTERN, DISPLAY_NAME_RULE, MAILBOX_ADDRESS_PATTERN } from './contracts/setup';
 
 const intInRange = (min: number, max: number) =>
@@ -113,9 +114,10 @@ export const SETTINGS = {
     description: '`grant`: the identity grants admin consent itself; `request`: publish the admin-consent URL and wait for an administrator.',
   },
   DELIVERY_STRATEGY: {
-    schema: z.enum(['odata', 'manual'], { message: 'must be "odata" or "manual"' }),
-    default: 'odata',
-    description: '`odata`: write the credential into F&O through OData; `manual`: publish instructions and wait for confirmation.',
+    schema: z.enum(DELIVERY_STRATEGIES, { message: 'must be "auto", "odata" or "manual"' }),
+    default: 'auto',
+    description:
+      '`auto`: read F&O’s metadata once per run and write through the FnoGraphMail extension where it is installed, else publish instructions; `odata`: always write through the extension; `manual`: publish instructions and wait for a person.',
   },
   APP_DISPLAY_NAME_TEMPLATE: {
     schema: z
@@ -141,7 +143,29 @@ export const SETTINGS = {
   ROTATION_GRACE_HOURS: {
     schema: intInRange(0, 720),
     default: '24',
-    description: 'Hours the previous secret stays valid after a rotation, so F&O batch servers pick up the new one.',
+    description: 'Least hours the previous secret stays valid after F&O receives the new one (0 allowed); it is revoked only once Entra shows F&O using the new one.',
+  },
+  ROTATION_REVOKE_MAX_HOURS: {
+    schema: intInRange(1, 2160),
+    default: '168',
+    description:
+      'After a rotation the previous secret is revoked once the grace period has passed and Entra shows F&O signing in with the new one and not the old; past this many hours without that, an alert is raised and the previous secret stays.',
+  },
+  EVIDENCE_POLL_MINUTES: {
+    schema: intInRange(1, 1440),
+    default: '5',
+    description: 'How often a run waiting for F&O to use a credential reads the Entra sign-in log (5 requests per 10 s per tenant is Graph’s limit for it).',
+  },
+  EVIDENCE_TIMEOUT_HOURS: {
+    schema: intInRange(1, 720),
+    default: '72',
+    description: 'How long setup, rotation and repair wait for Entra to show F&O signing in with a delivered credential before they fail.',
+  },
+  EVIDENCE_SILENCE_HOURS: {
+    schema: intInRange(0, 2160),
+    default: '48',
+    description:
+      'The drift check raises an alert when F&O has not signed in with its current credential for longer than this while its batch provider is Graph (0: never; raise it for environments that send rarely).',
   },
   ROTATION_SWEEP_SCHEDULE: {
     schema: ncrontab,
@@ -221,10 +245,11 @@ export interface AppConfig {
     credentialEntity: { entitySet: string; key: string | undefined; applicationIdField: string; secretField: string };
   };
   consentStrategy: 'grant' | 'request';
-  deliveryStrategy: 'odata' | 'manual';
+  deliveryStrategy: DeliveryStrategy;
   appDisplayNameTemplate: string;
   secretLifetimeDays: number;
-  rotation: { leadDays: number; graceHours: number; sweepSchedule: string; driftSchedule: string; concurrency: number };
+  rotation: { leadDays: number; graceHours: number; revokeMaxHours: number; sweepSchedule: string; driftSchedule: string; concurrency: number };
+  evidence: { pollMinutes: number; timeoutHours: number; silenceHours: number };
   consent: { timeoutHours: number; pollMinutes: number };
   manualDelivery: { timeoutHours: number; reminderHours: number };
   senderMailbox: string | undefined;
@@ -285,10 +310,13 @@ export function loadConfig(env: Record<string, string | undefined>): AppConfig {
     rotation: {
       leadDays: v.ROTATION_LEAD_DAYS,
       graceHours: v.ROTATION_GRACE_HOURS,
+      // A maximum below the minimum means the minimum.
+      revokeMaxHours: Math.max(v.ROTATION_REVOKE_MAX_HOURS, v.ROTATION_GRACE_HOURS),
       sweepSchedule: v.ROTATION_SWEEP_SCHEDULE,
       driftSchedule: v.DRIFT_CHECK_SCHEDULE,
       concurrency: v.ROTATION_CONCURRENCY,
     },
+    evidence: { pollMinutes: v.EVIDENCE_POLL_MINUTES, timeoutHours: v.EVIDENCE_TIMEOUT_HOURS, silenceHours: v.EVIDENCE_SILENCE_HOURS },
     consent: { timeoutHours: v.CONSENT_TIMEOUT_HOURS, pollMinutes: v.CONSENT_POLL_MINUTES },
     manualDelivery: { timeoutHours: v.MANUAL_DELIVERY_TIMEOUT_HOURS, reminderHours: v.MANUAL_DELIVERY_REMINDER_HOURS },
     senderMailbox: v.SENDER_MAILBOX || undefined,

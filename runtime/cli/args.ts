@@ -4,6 +4,7 @@
  * `setupRequestSchema`), so a bad id or field is refused here, before anything starts, with the
  * option's name in the message.
  */
+import type { DeliveryStrategy } from '../../src/contracts/operations';
 import * as path from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { environmentIdSchema } from '../../src/contracts/setup';
@@ -39,7 +40,7 @@ export interface RunOptions extends CommonOptions {
 export type Command =
   | { kind: 'help'; topic?: CommandName }
   | { kind: 'setup'; options: RunOptions; environmentId: string; request: SetupRequest }
-  | { kind: 'rotate'; options: RunOptions; environmentId: string; graceHours?: number; delivery?: 'odata' | 'manual' }
+  | { kind: 'rotate'; options: RunOptions; environmentId: string; graceHours?: number; delivery?: DeliveryStrategy }
   | { kind: 'status'; options: CommonOptions; environmentId?: string };
 
 /** A usage or validation problem: exit code 2, nothing started. */
@@ -101,7 +102,7 @@ Options:
                         its host must be in FINOPS_ALLOWED_HOSTS (required)
   --tenant <guid>       tenant to register the app in (default ENTRA_TENANT_ID)
   --consent <s>         grant | request (default CONSENT_STRATEGY)
-  --delivery <s>        odata | manual (default DELIVERY_STRATEGY)
+  --delivery <s>        auto | odata | manual (default DELIVERY_STRATEGY)
   --lifetime-days <n>   lifetime of the client secret, 1-730 (default SECRET_LIFETIME_DAYS)
   --display-name <s>    display name of the app registration (default APP_DISPLAY_NAME_TEMPLATE)
   --sender <mail>       mailbox a test message is sent from (default SENDER_MAILBOX)
@@ -113,15 +114,15 @@ ${SETTINGS_HELP}`,
 
   rotate: `Usage: fno-graph-mail rotate <environmentId> [options]
 
-Runs the rotateCredential orchestration (instance rotate-<environmentId>): a new client secret into
-Key Vault and F&O, verified, then - after the grace period - the previous credential is revoked. The
-previous credential stays valid until the grace period ends, so F&O batch servers pick up the new
-one; this command waits for it (Ctrl-C leaves the run saved; \`rotate\` again later finishes it).
+Runs the rotateCredential orchestration (instance rotate-<environmentId>): a new client secret,
+verified, into Key Vault and F&O; Entra shows F&O signing in with it; then - after the grace period,
+and once F&O no longer signs in with the previous credential - the previous credential is revoked.
+This command waits for it (Ctrl-C leaves the run saved; \`rotate\` again later finishes it).
 
 Options:
-  --grace-hours <n>     hours the previous credential stays valid, 0-720 (default ROTATION_GRACE_HOURS;
-                        0 revokes it as soon as the new one is verified)
-  --delivery <s>        odata | manual (default DELIVERY_STRATEGY)
+  --grace-hours <n>     least hours the previous credential stays valid, 0-720 (default
+                        ROTATION_GRACE_HOURS; 0 revokes it as soon as F&O is seen on the new one)
+  --delivery <s>        auto | odata | manual (default DELIVERY_STRATEGY)
 ${RUN_HELP}
 ${COMMON_HELP}
 
@@ -311,7 +312,7 @@ function parseRotate(args: readonly string[], cwd: string): Command {
   }
   const delivery = values.delivery;
   if (delivery !== undefined) {
-    if (delivery !== 'odata' && delivery !== 'manual') throw new UsageError('--delivery must be "odata" or "manual".', 'rotate');
+    if (delivery !== 'auto' && delivery !== 'odata' && delivery !== 'manual') throw new UsageError('--delivery must be "auto", "odata" or "manual".', 'rotate');
     command.delivery = delivery;
   }
   return command;

@@ -8,6 +8,7 @@
  * the value, the credential just created is removed before failing. In `ensure` mode (setup) a live,
  * recorded credential with enough lifetime left is kept, so a second setup writes nothing.
  */
+import { parseEvidenceTag } from '../contracts/evidence';
 import type { SecretVersionProperties } from '../clients/credentialVault';
 import { credentialDisplayName, isProductCredentialName, secretNameFor } from '../contracts/names';
 import type { PasswordCredentialInfo } from '../clients/entraApplications';
@@ -58,7 +59,8 @@ export function createClientSecret(deps: ActivityDeps): ActivityHandler<CreateCl
     if (current && currentRef && currentLive) {
       const delivered = current.tags[SECRET_TAGS.delivered] === 'true';
       const scope = current.tags[SECRET_TAGS.mailboxScope];
-      const kept = { reference: currentRef, delivered, removedOrphans, ...(scope ? { mailboxScope: scope } : {}) };
+      const evidence = parseEvidenceTag(current.tags[SECRET_TAGS.finOpsEvidence]);
+      const kept = { reference: currentRef, delivered, removedOrphans, ...(scope ? { mailboxScope: scope } : {}), ...(evidence ? { evidence } : {}) };
       if (current.tags[SECRET_TAGS.operationId] === input.operationId) {
         return { ...kept, created: true };
       }

@@ -23,12 +23,14 @@ export function manualInstructions(vaultUrl: string, environmentUrl: string, app
     emailParametersUrl,
     applicationId: appId,
     keyVaultSecret: { vaultUrl, name: reference.secretName, version: reference.secretVersion },
+    // The form's labels as F&O shows them from 10.0.38 ("Application key" in documentation before 2026):
+    // https://learn.microsoft.com/dynamics365/fin-ops-core/fin-ops/organization-administration/configure-email
     steps: [
       `Open ${emailParametersUrl} (System administration > Setup > Email > Email parameters).`,
-      'On the Configuration tab set the batch email provider to Graph; on the Microsoft Graph settings tab enter:',
+      'On the Configuration tab set the Batch email provider to Graph; on the Microsoft Graph settings tab enter:',
       `Application ID: ${appId}`,
-      `Application key: the value of Key Vault secret ${reference.secretName}, version ${reference.secretVersion}, in ${vaultUrl} (az keyvault secret show --vault-name <vault> --name ${reference.secretName} --version ${reference.secretVersion} --query value -o tsv).`,
-      'Save, then raise the EmailParametersUpdated event on this operation.',
+      `Application secret: the value of Key Vault secret ${reference.secretName}, version ${reference.secretVersion}, in ${vaultUrl} (az keyvault secret show --vault-name <vault> --name ${reference.secretName} --version ${reference.secretVersion} --query value -o tsv).`,
+      "Save. The run completes once Entra shows F&O signing in with this secret (F&O's email batch signs in when it sends); raise EmailParametersUpdated on this operation to have it checked at once.",
     ],
   };
 }
@@ -50,7 +52,7 @@ export function deliverToFinOps(deps: ActivityDeps): ActivityHandler<DeliverToFi
     const finOpsOpts = { ...opts, emailParameters: await deps.finOps.getEmailParameters(input.environmentUrl, opts) };
     const provider = await deps.finOps.setBatchProviderToGraph(input.environmentUrl, finOpsOpts);
     const secret = await deps.vault.readSecret(input.reference.secretName, input.reference.secretVersion, opts);
-    if (secret.properties.tags[SECRET_TAGS.delivered] === 'true') {
+    if (secret.properties.tags[SECRET_TAGS.delivered] === 'true' && !input.force) {
       // A repeated run: the tag is written only after F&O accepted this very version. F&O never returns
       // the secret, so the application id is what can be checked; if it still matches, writing again
       // would change nothing.

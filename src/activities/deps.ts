@@ -7,6 +7,7 @@ import type { ApplicationSession } from '../clients/applicationSession';
 import type { CredentialVault } from '../clients/credentialVault';
 import type { EntraApplications } from '../clients/entraApplications';
 import type { FinOpsEmailSettings } from '../clients/finOpsEmailSettings';
+import type { SignInLog } from '../clients/signInLog';
 
 export interface ActivityLogger {
   info(message: string): void;
@@ -17,6 +18,8 @@ export interface ActivityLogger {
 export interface ActivityDeps {
   /** Graph client acting as the product's identity in a tenant (cached per tenant by the composition root). */
   entra(tenantId: string): EntraApplications;
+  /** Entra's sign-in log of a tenant, read as the product's identity (optional evidence: may answer "unavailable"). */
+  signIns(tenantId: string): SignInLog;
   vault: CredentialVault;
   finOps: FinOpsEmailSettings;
   /**

@@ -15,6 +15,7 @@ import { readEnvironment } from './readEnvironment';
 import { revokePreviousCredentials } from './revokePreviousCredentials';
 import { inspectEnvironment, removeOrphanedCredentials } from './inspectEnvironment';
 import { prepareMailboxScope, verifyMailboxScope } from './mailboxScope';
+import { describeFinOps, readFinOpsEvidence, recordFinOpsEvidence, sendFinOpsTestEmail } from './finOpsEvidence';
 
 export type Activities = { [N in ActivityName]: ActivityHandler<ActivityInput<N>, ActivityOutput<N>> };
 
@@ -27,6 +28,10 @@ export function createActivities(deps: ActivityDeps): Activities {
     createClientSecret: createClientSecret(deps),
     deliverToFinOps: deliverToFinOps(deps),
     recordDelivery: recordDelivery(deps),
+    describeFinOps: describeFinOps(deps),
+    readFinOpsEvidence: readFinOpsEvidence(deps),
+    recordFinOpsEvidence: recordFinOpsEvidence(deps),
+    sendFinOpsTestEmail: sendFinOpsTestEmail(deps),
     verifyCredential: verifyCredential(deps),
     notify: notify(deps),
     readEnvironment: readEnvironment(deps),

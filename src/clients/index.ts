@@ -9,3 +9,4 @@ export * from './entraApplications';
 export * from './credentialVault';
 export * from './finOpsEmailSettings';
 export * from './applicationSession';
+export * from './signInLog';

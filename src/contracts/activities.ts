@@ -5,6 +5,7 @@
  * stored in plain text: ids and references only, never a secret.
  */
 import type { EnvironmentRecord, SecretReference } from './environment';
+import type { EvidenceReading, FinOpsCapabilities, FinOpsEvidence } from './evidence';
 import type { ConsentStrategy, DeliveryStrategy, MailboxScopeInstructions, ManualDeliveryInstructions } from './operations';
 import type { MailboxScope } from './setup';
 
@@ -84,6 +85,8 @@ export interface CreateClientSecretOutput {
   removedOrphans: string[];
   /** The mailbox scope recorded on the version, if any (`describeMailboxScope`). */
   mailboxScope?: string;
+  /** What is known of F&O using the kept credential (its `finops-evidence` tag), if anything. */
+  evidence?: FinOpsEvidence;
 }
 
 export interface DeliverToFinOpsInput {
@@ -91,11 +94,58 @@ export interface DeliverToFinOpsInput {
   environmentUrl: string;
   appId: string;
   reference: SecretReference;
-  strategy: DeliveryStrategy;
+  /** Resolved by the run (`auto` becomes one of these once F&O's metadata is read). */
+  strategy: Exclude<DeliveryStrategy, 'auto'>;
+  /** Write even when the version is tagged as delivered (a repair: F&O lost it, e.g. to a database copy). */
+  force?: boolean;
 }
 export type DeliverToFinOpsOutput =
   | { strategy: 'odata'; providerChanged: boolean; credentialWritten: boolean }
   | { strategy: 'manual'; instructions: ManualDeliveryInstructions };
+
+export interface DescribeFinOpsInput {
+  environmentId: string;
+  environmentUrl: string;
+}
+/** What the environment's F&O offers (its `$metadata`); never fails for an F&O that cannot be read: `reachable` says so. */
+export type DescribeFinOpsOutput = FinOpsCapabilities;
+
+export interface ReadFinOpsEvidenceInput {
+  environmentId: string;
+  environmentUrl: string;
+  tenantId: string;
+  appId: string;
+  /** The environment's Key Vault secret: its enabled versions tell previous credentials from foreign ones. */
+  secretName: string;
+  /** The credential whose use is looked for. */
+  keyId: string;
+  /** ISO start of the window of sign-ins read. */
+  since: string;
+  /** ISO time of the reading (the orchestration's clock). */
+  asOf: string;
+  /** Which of F&O's own views to read besides the sign-in log. */
+  read: { provider: boolean; credential: boolean; health: boolean };
+}
+export type ReadFinOpsEvidenceOutput = EvidenceReading;
+
+export interface RecordFinOpsEvidenceInput {
+  environmentId: string;
+  reference: SecretReference;
+  evidence: FinOpsEvidence;
+}
+export interface RecordFinOpsEvidenceOutput {
+  updated: boolean;
+}
+
+export interface SendFinOpsTestEmailInput {
+  environmentId: string;
+  environmentUrl: string;
+  recipient: string;
+}
+export interface SendFinOpsTestEmailOutput {
+  status: 'Sent' | 'Failed' | 'NotGraph' | 'InvalidRecipient';
+  message: string;
+}
 
 export interface RecordDeliveryInput {
   environmentId: string;
@@ -222,6 +272,10 @@ export interface ActivityContracts {
   createClientSecret: { input: CreateClientSecretInput; output: CreateClientSecretOutput };
   deliverToFinOps: { input: DeliverToFinOpsInput; output: DeliverToFinOpsOutput };
   recordDelivery: { input: RecordDeliveryInput; output: RecordDeliveryOutput };
+  describeFinOps: { input: DescribeFinOpsInput; output: DescribeFinOpsOutput };
+  readFinOpsEvidence: { input: ReadFinOpsEvidenceInput; output: ReadFinOpsEvidenceOutput };
+  recordFinOpsEvidence: { input: RecordFinOpsEvidenceInput; output: RecordFinOpsEvidenceOutput };
+  sendFinOpsTestEmail: { input: SendFinOpsTestEmailInput; output: SendFinOpsTestEmailOutput };
   verifyCredential: { input: VerifyCredentialInput; output: VerifyCredentialOutput };
   notify: { input: NotifyInput; output: NotifyOutput };
   readEnvironment: { input: ReadEnvironmentInput; output: ReadEnvironmentOutput };
@@ -248,6 +302,10 @@ const ACTIVITY_NAME_SET: { readonly [N in ActivityName]: true } = {
   createClientSecret: true,
   deliverToFinOps: true,
   recordDelivery: true,
+  describeFinOps: true,
+  readFinOpsEvidence: true,
+  recordFinOpsEvidence: true,
+  sendFinOpsTestEmail: true,
   verifyCredential: true,
   notify: true,
   readEnvironment: true,

@@ -5,6 +5,8 @@
  * uses these shapes too.
  */
 
+import type { FinOpsEvidence } from './evidence';
+
 /** Lowercase letters, digits and hyphens, starting with a letter or digit, at most 63 characters. */
 export const ENVIRONMENT_ID_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
 
@@ -22,7 +24,11 @@ export interface SecretReference {
   expiresOn: string;
 }
 
-export type EnvironmentStatus = 'active' | 'pending-delivery' | 'expiring' | 'expired' | 'disabled';
+/**
+ * `unproven`: delivered, but Entra has not (yet) shown F&O signing in with the credential, or the
+ * product cannot read sign-in logs. Expiry and delivery come first: they decide what runs.
+ */
+export type EnvironmentStatus = 'active' | 'unproven' | 'pending-delivery' | 'expiring' | 'expired' | 'disabled';
 
 /** The fleet registry's view of one environment, read from Key Vault tags. */
 export interface EnvironmentRecord {
@@ -35,6 +41,8 @@ export interface EnvironmentRecord {
   status: EnvironmentStatus;
   /** Set when sending is limited to a group or mailboxes by Exchange RBAC for Applications. */
   mailboxScope?: string;
+  /** What Entra and F&O have shown of F&O using the current credential; absent before the first reading. */
+  finops?: FinOpsEvidence;
 }
 
 /** Body of `GET /api/environments`: ordered by environment id. */

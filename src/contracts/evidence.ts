@@ -119,6 +119,8 @@ export interface FinOpsCapabilities {
 export interface FinOpsEvidence {
   /** ISO time of the last reading. */
   checkedAt: string;
+  /** ISO time from which sign-ins with this credential are F&O's (its delivery; the product's own verification comes before). */
+  since?: string;
   /** ISO time of the first successful sign-in with this credential after it was delivered. */
   provenAt?: string;
   /** ISO time of the newest successful sign-in with this credential seen. */
@@ -135,7 +137,7 @@ export interface FinOpsEvidence {
 // ---------------------------------------------------------------------------------------------------
 // The tag: `k=v` pairs joined by `;` (Key Vault tag values hold at most 256 characters).
 
-const TAG_KEYS = { checkedAt: 'c', provenAt: 'p', lastSignInAt: 's', lastFailureAt: 'f', lastFailureCode: 'e', provider: 'b', unavailable: 'u' } as const;
+const TAG_KEYS = { checkedAt: 'c', since: 'd', provenAt: 'p', lastSignInAt: 's', lastFailureAt: 'f', lastFailureCode: 'e', provider: 'b', unavailable: 'u' } as const;
 const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,3})?Z$/;
 const PROVIDER = /^[A-Za-z0-9]{1,20}$/;
 const REASONS: readonly EvidenceUnavailableReason[] = ['permission', 'licence', 'unsupported'];
@@ -147,6 +149,7 @@ function isoSeconds(iso: string): string {
 
 export function formatEvidenceTag(e: FinOpsEvidence): string {
   const parts = [`${TAG_KEYS.checkedAt}=${isoSeconds(e.checkedAt)}`];
+  if (e.since) parts.push(`${TAG_KEYS.since}=${isoSeconds(e.since)}`);
   if (e.provenAt) parts.push(`${TAG_KEYS.provenAt}=${isoSeconds(e.provenAt)}`);
   if (e.lastSignInAt) parts.push(`${TAG_KEYS.lastSignInAt}=${isoSeconds(e.lastSignInAt)}`);
   if (e.lastFailureAt) parts.push(`${TAG_KEYS.lastFailureAt}=${isoSeconds(e.lastFailureAt)}`);
@@ -172,6 +175,8 @@ export function parseEvidenceTag(tag: string | undefined): FinOpsEvidence | unde
   const checkedAt = time(TAG_KEYS.checkedAt);
   if (!checkedAt) return undefined;
   const out: FinOpsEvidence = { checkedAt };
+  const since = time(TAG_KEYS.since);
+  if (since) out.since = since;
   const provenAt = time(TAG_KEYS.provenAt);
   if (provenAt) out.provenAt = provenAt;
   const lastSignInAt = time(TAG_KEYS.lastSignInAt);
@@ -193,9 +198,32 @@ export function parseEvidenceTag(tag: string | undefined): FinOpsEvidence | unde
 const later = (a: string | undefined, b: string | undefined): string | undefined =>
   a === undefined ? b : b === undefined ? a : Date.parse(a) >= Date.parse(b) ? a : b;
 
-/** The evidence to keep after a reading, carrying forward what earlier readings established. */
+/**
+ * The evidence to keep after a reading, carrying forward what earlier readings established. A success
+ * with the credential proves F&O's use of it only from `proofSince` on (its delivery), as recorded.
+ */
 export function nextEvidence(previous: FinOpsEvidence | undefined, reading: EvidenceReading, proofSince?: string): FinOpsEvidence {
+  const out = nextEvidenceExact(previous, reading, proofSince);
+  // Kept at whole seconds, as the tag keeps it: the record a run returns is the record the registry shows.
+  for (const key of ['checkedAt', 'since', 'provenAt', 'lastSignInAt', 'lastFailureAt'] as const) {
+    const value = out[key];
+    if (value !== undefined) out[key] = isoSeconds(value);
+  }
+  return out;
+}
+
+/** Whether two pieces of evidence show the same of F&O (when they were read, and from when, aside). */
+export function sameFindings(a: FinOpsEvidence | undefined, b: FinOpsEvidence | undefined): boolean {
+  if (a === undefined || b === undefined) return a === b;
+  const keys = ['provenAt', 'lastSignInAt', 'lastFailureAt', 'lastFailureCode', 'provider', 'unavailable'] as const;
+  return keys.every((k) => a[k] === b[k]);
+}
+
+function nextEvidenceExact(previous: FinOpsEvidence | undefined, reading: EvidenceReading, proofSince?: string): FinOpsEvidence {
   const out: FinOpsEvidence = { checkedAt: reading.asOf };
+  const since = proofSince ?? previous?.since;
+  if (since) out.since = since;
+  proofSince = since;
   const s = reading.signIns;
   const provenBefore = previous?.provenAt;
   if (provenBefore) out.provenAt = provenBefore;

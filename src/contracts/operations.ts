@@ -21,20 +21,38 @@ export const ORCHESTRATION_OF: Readonly<Record<RunKind, string>> = {
 };
 
 export type ConsentStrategy = 'grant' | 'request';
-export type DeliveryStrategy = 'odata' | 'manual';
+/**
+ * How the credential reaches F&O: `odata` writes it through the FnoGraphMail extension's entity;
+ * `manual` publishes instructions and waits for a person; `auto` reads F&O's metadata once per run and
+ * takes `odata` where the extension is installed, `manual` where it is not.
+ */
+export type DeliveryStrategy = 'auto' | 'odata' | 'manual';
+export const DELIVERY_STRATEGIES = ['auto', 'odata', 'manual'] as const satisfies readonly DeliveryStrategy[];
 
-export const SETUP_STEPS = ['registerApplication', 'ensureServicePrincipal', 'grantAdminConsent', 'createClientSecret', 'verifyCredential', 'deliverToFinOps'] as const;
+export const SETUP_STEPS = [
+  'registerApplication',
+  'ensureServicePrincipal',
+  'grantAdminConsent',
+  'createClientSecret',
+  'verifyCredential',
+  'deliverToFinOps',
+  // Entra shows F&O signing in with the new credential (and F&O's own test send, with the extension).
+  'proveFinOpsUses',
+] as const;
 
 /** With mailbox scoping, a last step applies the scope and proves it by sending with the new credential. */
 export const SCOPED_SETUP_STEPS = [...SETUP_STEPS, 'restrictMailboxes'] as const;
 
 /** Steps that replace a credential, shared by the rotation and by a drift check that finds it deleted or due. */
-export const REPLACEMENT_STEPS = ['createClientSecret', 'verifyCredential', 'deliverToFinOps', 'gracePeriod', 'revokePreviousCredentials'] as const;
+export const REPLACEMENT_STEPS = ['createClientSecret', 'verifyCredential', 'deliverToFinOps', 'proveFinOpsUses', 'gracePeriod', 'revokePreviousCredentials'] as const;
 
 export const ROTATION_STEPS = ['readEnvironment', ...REPLACEMENT_STEPS] as const;
 
-/** The drift run: inspect, repair what is quick, alert (at once: F&O may not be sending), then replace a deleted or due credential. */
-export const DRIFT_STEPS = ['readEnvironment', 'inspectEnvironment', 'removeOrphans', 'grantAdminConsent', 'alert', ...REPLACEMENT_STEPS] as const;
+/**
+ * The drift run: inspect Entra and F&O, repair what is quick, alert (at once: F&O may not be sending),
+ * then replace a deleted or due credential, or re-deliver the current one F&O lost.
+ */
+export const DRIFT_STEPS = ['readEnvironment', 'inspectEnvironment', 'inspectFinOps', 'removeOrphans', 'grantAdminConsent', 'alert', ...REPLACEMENT_STEPS] as const;
 
 /** Every step a run of each kind may publish, in order. */
 export const RUN_STEPS = { setup: SCOPED_SETUP_STEPS, rotation: ROTATION_STEPS, drift: DRIFT_STEPS } as const satisfies Record<RunKind, readonly string[]>;

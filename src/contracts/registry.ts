@@ -3,6 +3,7 @@
  * the value) to the public environment record.
  */
 import type { EnvironmentRecord, EnvironmentStatus } from './environment';
+import { parseEvidenceTag } from './evidence';
 import { environmentIdOfSecretName } from './names';
 import { MANAGED_BY_MARKER, SECRET_TAGS } from './wellKnown';
 
@@ -52,11 +53,13 @@ function recordOf(entry: RegistryEntry, environmentId: string, nowMs: number, le
   const keyId = t[SECRET_TAGS.credentialKeyId];
   if (!environmentUrl || !tenantId || !appId || !appObjectId || !keyId || !entry.expiresOn) return undefined;
   const expires = Date.parse(entry.expiresOn);
+  const finops = parseEvidenceTag(t[SECRET_TAGS.finOpsEvidence]);
   let status: EnvironmentStatus;
   if (!entry.enabled) status = 'disabled';
   else if (expires <= nowMs) status = 'expired';
   else if (t[SECRET_TAGS.delivered] !== 'true') status = 'pending-delivery';
   else if (expires - nowMs <= leadDays * DAY) status = 'expiring';
+  else if (!finops?.provenAt) status = 'unproven';
   else status = 'active';
   return {
     environmentId,
@@ -67,5 +70,6 @@ function recordOf(entry: RegistryEntry, environmentId: string, nowMs: number, le
     credential: { keyId, secretName: entry.name.toLowerCase(), secretVersion: entry.version, expiresOn: new Date(expires).toISOString() },
     status,
     ...(t[SECRET_TAGS.mailboxScope] ? { mailboxScope: t[SECRET_TAGS.mailboxScope] } : {}),
+    ...(finops ? { finops } : {}),
   };
 }

@@ -8,14 +8,27 @@ import type { ConsentStrategy, DeliveryStrategy, RunStart } from './operations';
 /** What started a rotation: the daily sweep, a Key Vault event, or a person. */
 export type RotationReason = 'sweep' | 'near-expiry' | 'expired' | 'manual';
 
+/** How long and how often runs wait for Entra to show F&O using a credential (settings `EVIDENCE_*`). */
+export interface EvidencePolicy {
+  pollMinutes: number;
+  timeoutHours: number;
+  /** Drift: hours without a successful sign-in by F&O after which silence is a finding (0: never). */
+  silenceHours: number;
+}
+
 /** How a replacement credential is made and handed over (from the settings; orchestrations cannot read them). */
 export interface CredentialPolicy {
   secretLifetimeDays: number;
   delivery: DeliveryStrategy;
-  /** Hours the previous credential stays valid after F&O holds the new one. */
+  /** Least hours the previous credential stays valid after F&O holds the new one. */
   graceHours: number;
+  /** Hours after delivery when, if F&O has still not been seen using the new credential, the previous one is kept and a person told. */
+  revokeMaxHours: number;
   leadDays: number;
   waits: { manualTimeoutHours: number; reminderHours: number };
+  evidence: EvidencePolicy;
+  /** Where F&O's own test send (FnoGraphMail extension) goes; absent: no test send. */
+  finOpsTestRecipient?: string;
   /** Link for notifications (no key in it). */
   dashboardUrl?: string;
 }

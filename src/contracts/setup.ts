@@ -4,7 +4,8 @@
  */
 import { z } from 'zod';
 import { ENVIRONMENT_ID_PATTERN, ENVIRONMENT_ID_RULE } from './environment';
-import type { ConsentStrategy, DeliveryStrategy, RunStart } from './operations';
+import { DELIVERY_STRATEGIES, type ConsentStrategy, type DeliveryStrategy, type RunStart } from './operations';
+import type { EvidencePolicy } from './rotation';
 
 /** The `{environmentId}` of every route. */
 export const environmentIdSchema = z.string().regex(ENVIRONMENT_ID_PATTERN, { message: ENVIRONMENT_ID_RULE });
@@ -57,7 +58,7 @@ export const setupRequestSchema = z.strictObject({
   senderMailbox: mailboxAddressSchema.optional(),
   testRecipient: mailboxAddressSchema.optional(),
   consent: z.enum(['grant', 'request'], { message: 'must be "grant" or "request"' }).optional(),
-  delivery: z.enum(['odata', 'manual'], { message: 'must be "odata" or "manual"' }).optional(),
+  delivery: z.enum(DELIVERY_STRATEGIES, { message: 'must be "auto", "odata" or "manual"' }).optional(),
   mailboxScope: z
     .strictObject({
       groupOrMailboxes: z.union(
@@ -103,6 +104,9 @@ export interface SetupInput extends RunStart {
     manualTimeoutHours: number;
     reminderHours: number;
   };
+  evidence: EvidencePolicy;
+  /** Where F&O's own test send goes (FnoGraphMail extension): the request's test recipient, else the first alert recipient. */
+  finOpsTestRecipient?: string;
   /** Renew the credential during setup when it has fewer days left than this. */
   minRemainingDays: number;
   /** Restrict the mailboxes the app may send as (the optional last step). */

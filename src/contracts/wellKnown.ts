@@ -36,6 +36,8 @@ export const SECRET_TAGS = {
   delivered: 'delivered-to-finops',
   /** The group or mailboxes Exchange RBAC for Applications limits sending to (absent: tenant-wide Mail.Send). */
   mailboxScope: 'mailbox-scope',
+  /** What Entra and F&O show of F&O using this version's credential (`formatEvidenceTag` in evidence.ts). */
+  finOpsEvidence: 'finops-evidence',
 } as const;
 
 export type SecretTagName = (typeof SECRET_TAGS)[keyof typeof SECRET_TAGS];

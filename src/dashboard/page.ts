@@ -224,6 +224,7 @@ export function renderDashboard(config: DashboardConfig): string {
             <th scope="col">Application id</th>
             <th scope="col">Credential expiry <span class="muted" id="horizon"></span></th>
             <th scope="col">Last rotation</th>
+            <th scope="col">F&amp;O evidence</th>
             <th scope="col">Status</th>
             <th scope="col"><span class="visually-hidden">Actions</span></th>
           </tr>

@@ -97,8 +97,12 @@ export function credentialPolicy(config: AppConfig): CredentialPolicy {
     secretLifetimeDays: config.secretLifetimeDays,
     delivery: config.deliveryStrategy,
     graceHours: config.rotation.graceHours,
+    revokeMaxHours: config.rotation.revokeMaxHours,
     leadDays: config.rotation.leadDays,
     waits: { manualTimeoutHours: config.manualDelivery.timeoutHours, reminderHours: config.manualDelivery.reminderHours },
+    evidence: { ...config.evidence },
+    // F&O's own test send goes where alerts go: the people who want to know that mail leaves F&O.
+    ...(config.alertRecipients[0] ? { finOpsTestRecipient: config.alertRecipients[0] } : {}),
     ...(config.dashboardUrl ? { dashboardUrl: config.dashboardUrl } : {}),
   };
 }
@@ -156,10 +160,13 @@ export function buildSetupInput(environmentId: string, environmentUrl: string, r
       manualTimeoutHours: config.manualDelivery.timeoutHours,
       reminderHours: config.manualDelivery.reminderHours,
     },
+    evidence: { ...config.evidence },
     minRemainingDays: config.rotation.leadDays,
   };
   if (config.senderMailbox !== undefined) input.senderMailbox = config.senderMailbox;
   if (request.testRecipient !== undefined) input.testRecipient = request.testRecipient;
+  const finOpsTestRecipient = request.testRecipient ?? config.alertRecipients[0];
+  if (finOpsTestRecipient !== undefined) input.finOpsTestRecipient = finOpsTestRecipient;
   if (config.dashboardUrl) input.dashboardUrl = config.dashboardUrl;
   if (request.mailboxScope) {
     const target = request.mailboxScope.groupOrMailboxes;

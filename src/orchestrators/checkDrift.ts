@@ -10,10 +10,18 @@
 import type { OrchestrationContext, Task } from 'durable-functions';
 import { DRIFT_STEPS, REPLACEMENT_STEPS, type SupersededRun } from '../contracts/operations';
 import type { DriftInput, DriftReport } from '../contracts/rotation';
+import { judgeFinOpsDrift, nextEvidence, type FinOpsCapabilities } from '../contracts/evidence';
 import { callActivity } from './activityCalls';
+import { deliverAndProve, describeFinOps, resolveStrategy } from './delivery';
+import { readEvidence, recordEvidence } from './evidence';
 import { Progress } from './progress';
 import { replaceCredential, withCredential } from './replaceCredential';
 import { exclusiveRun } from './runLock';
+
+const HOUR = 3_600_000;
+const DAY = 24 * HOUR;
+/** The oldest sign-ins read: seven days is what a tenant without P1/P2 keeps (Entra's data retention). */
+const SIGN_IN_WINDOW_MAX_MS = 7 * DAY;
 
 export function* checkDrift(context: OrchestrationContext): Generator<Task, DriftReport | SupersededRun, unknown> {
   const input = context.df.getInput<DriftInput>();
@@ -60,6 +68,32 @@ function* check(context: OrchestrationContext, input: DriftInput, progress: Prog
     if (inspected.orphans.length > 0) found.push(`${inspected.orphans.length} orphaned credential(s) ${inspected.orphans.join(', ')}`);
     if (consentRevoked) found.push('admin consent was revoked');
     progress.set('inspectEnvironment', 'succeeded', found.length > 0 ? found.join('; ') : 'no drift');
+
+    // F&O's side: what Entra's sign-in log and F&O itself show since the last check.
+    progress.set('inspectFinOps', 'running');
+    const target = { environmentId, environmentUrl: env.environmentUrl, tenantId: env.tenantId, appId: env.appId, reference: env.credential };
+    const nowMs = context.df.currentUtcDateTime.getTime();
+    const lastChecked = env.finops?.checkedAt ? Date.parse(env.finops.checkedAt) : nowMs - DAY;
+    const windowStart = Math.max(nowMs - SIGN_IN_WINDOW_MAX_MS, Math.min(lastChecked, nowMs - input.evidence.silenceHours * HOUR, nowMs - DAY));
+    const reading = yield* readEvidence(context, target, new Date(windowStart).toISOString(), { provider: true, credential: true, health: true });
+    const finOpsDrift = judgeFinOpsDrift(reading, {
+      appId: env.appId,
+      keyId: env.credential.keyId,
+      ...(env.finops?.checkedAt ? { lastCheckedAt: env.finops.checkedAt } : {}),
+      ...(env.finops?.lastSignInAt ? { lastSignInAt: env.finops.lastSignInAt } : {}),
+      silenceHours: env.status === 'pending-delivery' ? 0 : input.evidence.silenceHours,
+      ...(env.finops?.since ? { deliveredSinceMs: Date.parse(env.finops.since) } : {}),
+    });
+    const evidence = nextEvidence(env.finops, reading);
+    yield* recordEvidence(context, target, evidence);
+    env = { ...env, finops: evidence, ...(env.status === 'unproven' && evidence.provenAt ? { status: 'active' as const } : {}) };
+    for (const finding of finOpsDrift.findings) found.push(`F&O: ${finding}`);
+    const unread = reading.signIns.access === 'unavailable' ? `sign-in evidence unavailable (${reading.signIns.reason})` : reading.signIns.access === 'failed' ? 'the sign-in log could not be read' : undefined;
+    progress.set(
+      'inspectFinOps',
+      'succeeded',
+      [finOpsDrift.findings.length > 0 ? finOpsDrift.findings.join('; ') : 'F&O uses its credential as recorded', ...(unread ? [unread] : []), ...reading.finOps.problems].join('; '),
+    );
 
     if (inspected.orphans.length > 0) {
       progress.set('removeOrphans', 'running');
@@ -108,14 +142,36 @@ function* check(context: OrchestrationContext, input: DriftInput, progress: Prog
     // environment just as the sweep's rotation tried to, and the credential must not wait a day).
     const due = env.status === 'expiring' || env.status === 'expired' || env.status === 'pending-delivery';
     const replace = inspected.credentialMissing || due;
+    // F&O lost or never used its credential (a database copy, a reset provider, a wrong value entered):
+    // give it this environment's own current credential again, through OData where possible.
+    const redeliver = !replace && finOpsDrift.redeliver;
+    let capabilities: FinOpsCapabilities | undefined;
+    let manualLines: string[] = [];
     if (inspected.credentialMissing) done.push(`replacing the credential now (run ${context.df.instanceId})`);
+    if (redeliver) {
+      capabilities = yield* describeFinOps(context, environmentId, env.environmentUrl);
+      const resolved = resolveStrategy(input.delivery, capabilities);
+      if (resolved.strategy === 'odata') done.push(`re-delivering credential ${env.credential.keyId} to F&O now (${resolved.why}, run ${context.df.instanceId})`);
+      else {
+        const prepared = yield* callActivity(context, 'deliverToFinOps', {
+          environmentId,
+          environmentUrl: env.environmentUrl,
+          appId: env.appId,
+          reference: env.credential,
+          strategy: 'manual',
+        });
+        if (prepared.strategy === 'manual') manualLines = ['An administrator must enter the credential again:', ...prepared.instructions.steps];
+        done.push(`nothing: F&O must be given its credential again by hand (${resolved.why})`);
+        capabilities = undefined;
+      }
+    }
     if (found.length > 0) {
       progress.set('alert', 'running');
       yield* callActivity(context, 'notify', {
         environmentId,
         kind: 'alert',
         subject: `Drift found on the F&O email setup of ${environmentId}`,
-        lines: [`Found: ${found.join('; ')}.`, `Done: ${done.join('; ') || 'nothing'}.`],
+        lines: [`Found: ${found.join('; ')}.`, `Done: ${done.join('; ') || 'nothing'}.`, ...manualLines],
       });
       progress.set('alert', 'succeeded', 'alert raised');
     } else {
@@ -124,10 +180,31 @@ function* check(context: OrchestrationContext, input: DriftInput, progress: Prog
 
     if (replace) {
       const replaced = yield* replaceCredential(context, progress, env, input);
-      env = withCredential(env, replaced.reference);
+      env = withCredential(env, replaced);
       done.push(`credential replaced by ${replaced.reference.keyId}`);
+    } else if (redeliver && capabilities) {
+      for (const step of ['createClientSecret', 'verifyCredential'] as const) progress.set(step, 'skipped', 'the current credential is re-delivered');
+      const outcome = yield* deliverAndProve(context, progress, {
+        environmentId,
+        environmentUrl: env.environmentUrl,
+        tenantId: env.tenantId,
+        appId: env.appId,
+        reference: env.credential,
+        strategy: 'odata',
+        waits: input.waits,
+        evidence: input.evidence,
+        alreadyDelivered: true,
+        force: true,
+        previous: evidence,
+        ...(input.finOpsTestRecipient ? { testRecipient: input.finOpsTestRecipient } : {}),
+        ...(input.dashboardUrl ? { dashboardUrl: input.dashboardUrl } : {}),
+      });
+      env = { ...env, finops: outcome.evidence, status: outcome.proven ? 'active' : 'unproven' };
+      done.push(outcome.proven ? `credential ${env.credential.keyId} re-delivered; F&O signs in with it again` : `credential ${env.credential.keyId} re-delivered`);
+      for (const step of ['gracePeriod', 'revokePreviousCredentials'] as const) progress.set(step, 'skipped', 'no credential was replaced');
     } else {
-      for (const step of REPLACEMENT_STEPS) progress.set(step, 'skipped', 'the recorded credential exists and is not due for rotation');
+      const why = redeliver ? 'F&O must be given its credential by hand (see the alert)' : 'the recorded credential exists and is not due for rotation';
+      for (const step of REPLACEMENT_STEPS) progress.set(step, 'skipped', why);
     }
     return { environmentId, found, done, record: env };
   } catch (error) {

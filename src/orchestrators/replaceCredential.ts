@@ -1,23 +1,26 @@
 /**
  * Replacing an environment's credential, shared by the rotation and by a drift check that finds the
- * recorded credential deleted: new credential → Key Vault → verified (a token acquired with it carries
- * `Mail.Send`) → F&O → grace period → previous credentials revoked. F&O only ever receives a credential
- * that has been verified; if verification or delivery fails, F&O keeps the previous credential, which
- * is never revoked before its successor is in place.
+ * recorded credential deleted or due: new credential → Key Vault → verified (a token acquired with it
+ * carries `Mail.Send`) → F&O → proven (Entra shows F&O signing in with it) → grace period → previous
+ * credentials revoked once F&O has moved to the new one. F&O only ever receives a credential that has
+ * been verified; if verification, delivery or proof fails, F&O keeps the previous credential, which is
+ * never revoked before its successor is in use.
  */
 import type { OrchestrationContext, Task } from 'durable-functions';
 import type { EnvironmentRecord, SecretReference } from '../contracts/environment';
 import type { CredentialPolicy } from '../contracts/rotation';
 import { callActivity } from './activityCalls';
-import { deliverStep } from './delivery';
+import type { FinOpsEvidence } from '../contracts/evidence';
+import { deliverAndProve } from './delivery';
+import { revocationGate } from './evidence';
 import type { Progress } from './progress';
-import { sleepUntil } from './waits';
-
-const HOUR = 3_600_000;
 
 export interface Replacement {
   reference: SecretReference;
   created: boolean;
+  evidence: FinOpsEvidence;
+  /** Entra showed F&O signing in with the new credential. */
+  proven: boolean;
 }
 
 export function* replaceCredential(
@@ -64,22 +67,44 @@ export function* replaceCredential(
     verified.roles.length > 0 ? `token carries ${verified.roles.join(', ')}` : 'token acquired (sending is granted by the mailbox scope)',
   );
 
-  yield* deliverStep(context, progress, {
+  const outcome = yield* deliverAndProve(context, progress, {
     environmentId,
     environmentUrl: env.environmentUrl,
+    tenantId: env.tenantId,
     appId: env.appId,
     reference,
     strategy: policy.delivery,
     waits: policy.waits,
+    evidence: policy.evidence,
     alreadyDelivered: secret.delivered,
+    ...(secret.evidence ? { previous: secret.evidence } : {}),
+    ...(policy.finOpsTestRecipient ? { testRecipient: policy.finOpsTestRecipient } : {}),
     ...(policy.dashboardUrl ? { dashboardUrl: policy.dashboardUrl } : {}),
   });
 
-  // F&O batch servers cache the credential: the old one stays valid until they have picked up the new one.
-  const graceEnds = new Date(context.df.currentUtcDateTime.getTime() + policy.graceHours * HOUR);
-  progress.set('gracePeriod', 'waiting', `previous credential stays valid until ${graceEnds.toISOString()}`);
-  yield* sleepUntil(context, graceEnds.getTime());
-  progress.set('gracePeriod', 'succeeded');
+  // The previous credential goes only once F&O has moved to the new one: never an outage to tidy up.
+  const gate = yield* revocationGate(context, progress, {
+    target: { environmentId, environmentUrl: env.environmentUrl, tenantId: env.tenantId, appId: env.appId, reference },
+    deliveredAt: outcome.since,
+    graceHours: policy.graceHours,
+    revokeMaxHours: policy.revokeMaxHours,
+    pollMinutes: policy.evidence.pollMinutes,
+    evidenceUnavailable: outcome.evidenceUnavailable,
+  });
+  if (gate.decision === 'keep') {
+    progress.set('revokePreviousCredentials', 'skipped', `kept: ${gate.detail}`);
+    yield* callActivity(context, 'notify', {
+      environmentId,
+      kind: 'alert',
+      subject: `F&O ${environmentId} still uses the previous email credential`,
+      lines: [
+        `${gate.detail}.`,
+        `The new credential ${reference.keyId} is in F&O's hands and in Key Vault; the previous one was not revoked, so F&O keeps sending until it expires.`,
+        "Check that every F&O batch server reads the current Email parameters; the next rotation removes the previous credential.",
+      ],
+    });
+    return { reference, created: secret.created, evidence: outcome.evidence, proven: outcome.proven };
+  }
 
   progress.set('revokePreviousCredentials', 'running');
   const revoked = yield* callActivity(context, 'revokePreviousCredentials', {
@@ -94,10 +119,10 @@ export function* replaceCredential(
     'succeeded',
     `removed ${revoked.removedKeyIds.length} credential(s), disabled ${revoked.disabledVersions.length} version(s)`,
   );
-  return { reference, created: secret.created };
+  return { reference, created: secret.created, evidence: outcome.evidence, proven: outcome.proven };
 }
 
-/** The record after a replacement: the same environment with its new credential. */
-export function withCredential(env: EnvironmentRecord, reference: SecretReference): EnvironmentRecord {
-  return { ...env, credential: { ...reference }, status: 'active' };
+/** The record after a replacement: the same environment with its new credential and what is known of F&O using it. */
+export function withCredential(env: EnvironmentRecord, replacement: Replacement): EnvironmentRecord {
+  return { ...env, credential: { ...replacement.reference }, status: replacement.proven ? 'active' : 'unproven', finops: replacement.evidence };
 }

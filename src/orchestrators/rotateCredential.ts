@@ -58,7 +58,7 @@ function* rotate(context: OrchestrationContext, input: RotationInput, progress: 
     }
 
     const replaced = yield* replaceCredential(context, progress, env, input);
-    return withCredential(env, replaced.reference);
+    return withCredential(env, replaced);
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
     progress.failCurrent(message);

@@ -1,7 +1,8 @@
 /**
  * Orchestration `setupEnvironment`: register the app, its service principal, admin consent, a client
- * secret straight into Key Vault, verification, and delivery to F&O, in that order: F&O only ever
- * receives a credential that has produced a token carrying `Mail.Send`. It holds the environment's
+ * secret straight into Key Vault, verification, delivery to F&O, and proof that F&O uses it (Entra's
+ * sign-in log shows F&O signing in with the new credential), in that order: F&O only ever receives a
+ * credential that has produced a token carrying `Mail.Send`, and the run ends when mail can leave F&O. It holds the environment's
  * run lock, so no rotation or drift repair of the same environment runs meanwhile. Deterministic:
  * only `context.df` APIs; time comes from `currentUtcDateTime`; no secret ever passes through here.
  * Waits for people (consent requests, manual delivery, mailbox scoping) use durable timers and
@@ -12,7 +13,7 @@ import type { EnvironmentRecord } from '../contracts/environment';
 import { SCOPED_SETUP_STEPS, SETUP_STEPS, type SupersededRun } from '../contracts/operations';
 import { describeMailboxScope, type SetupInput } from '../contracts/setup';
 import { callActivity } from './activityCalls';
-import { deliverStep } from './delivery';
+import { deliverAndProve } from './delivery';
 import { Progress } from './progress';
 import { exclusiveRun } from './runLock';
 import { waitForPerson } from './waits';
@@ -139,14 +140,18 @@ function* setup(context: OrchestrationContext, input: SetupInput, progress: Prog
       `${verified.roles.length > 0 ? `token carries ${verified.roles.join(', ')}` : 'token acquired (sending is granted by the mailbox scope)'}${verified.testMessageSent ? '; test message sent' : ''}`,
     );
 
-    yield* deliverStep(context, progress, {
+    const delivery = yield* deliverAndProve(context, progress, {
       environmentId: input.environmentId,
       environmentUrl: input.environmentUrl,
+      tenantId: input.tenantId,
       appId: app.appId,
       reference,
       strategy: input.delivery,
       waits: input.waits,
+      evidence: input.evidence,
       alreadyDelivered: secret.delivered,
+      ...(secret.evidence ? { previous: secret.evidence } : {}),
+      ...(input.finOpsTestRecipient ? { testRecipient: input.finOpsTestRecipient } : {}),
       ...dashboard,
     });
 
@@ -211,8 +216,9 @@ function* setup(context: OrchestrationContext, input: SetupInput, progress: Prog
         secretVersion: reference.secretVersion,
         expiresOn: reference.expiresOn,
       },
-      status: 'active',
+      status: delivery.proven ? 'active' : 'unproven',
       ...(scope ? { mailboxScope: describeMailboxScope(scope) } : {}),
+      finops: delivery.evidence,
     };
   } catch (error) {
     progress.failCurrent(error instanceof Error ? error.message : String(error));

@@ -40,8 +40,23 @@ export interface PersonWait {
   dashboardUrl?: string;
   /** What the timeout failure says and what to do then. */
   timeout: { message: string; action: string };
-  /** Optional self-check: resolves the wait without the event (or confirms the event). */
-  check?: { everyMinutes: number; run: () => Generator<Task, boolean, unknown> };
+  /**
+   * Optional self-check, run every `everyMinutes` and when the event arrives (`byEvent`): `true` (or
+   * `{done: true}`) resolves the wait, with or without the event. Otherwise the wait goes on; `detail`
+   * replaces the step's detail (what is still wrong), so an announcement the check contradicts is not
+   * taken as done.
+   */
+  check?: { everyMinutes: number; run: (byEvent: boolean) => Generator<Task, CheckResult, unknown> };
+}
+
+export type CheckResult = boolean | { done: boolean; detail?: string };
+
+function* runCheck(progress: Progress, wait: PersonWait, byEvent: boolean): Generator<Task, boolean, unknown> {
+  if (!wait.check) return byEvent;
+  const result = yield* wait.check.run(byEvent);
+  if (typeof result === 'boolean') return result;
+  if (!result.done && result.detail !== undefined) progress.set(wait.step, 'waiting', result.detail);
+  return result.done;
 }
 
 export function* waitForPerson(context: OrchestrationContext, progress: Progress, wait: PersonWait): Generator<Task, void, unknown> {
@@ -69,9 +84,8 @@ export function* waitForPerson(context: OrchestrationContext, progress: Progress
     const winner: unknown = yield context.df.Task.any([event, timer]);
     if (winner === event) {
       timer.cancel();
-      if (!wait.check) break;
-      if (yield* wait.check.run()) break;
-      // Announced but not visible yet (replication): keep checking, and listen for another announcement.
+      if (yield* runCheck(progress, wait, true)) break;
+      // Announced but not visible yet (replication), or contradicted: keep checking, and listen for another announcement.
       event = context.df.waitForExternalEvent(wait.event);
       continue;
     }
@@ -80,7 +94,7 @@ export function* waitForPerson(context: OrchestrationContext, progress: Progress
       yield* callActivity(context, 'notify', { environmentId: wait.environmentId, kind: 'reminder', subject: `Reminder: ${wait.notice.subject}`, lines });
       nextReminder += wait.reminderHours * HOUR;
     }
-    if (wait.check && woke < deadline && (yield* wait.check.run())) break;
+    if (wait.check && woke < deadline && (yield* runCheck(progress, wait, false))) break;
   }
   progress.waitFor(undefined);
 }

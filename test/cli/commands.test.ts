@@ -172,31 +172,33 @@ it('setup: shows each step as it happens, then prints the environment record', a
   expect(result.code).toBe(0);
 
   // One line per transition, in the order the orchestration runs them.
-  const stepLines = result.stderr.split('\n').filter((l) => /^ {2}\[\d\/6\]/.test(l));
+  const stepLines = result.stderr.split('\n').filter((l) => /^ {2}\[\d\/7\]/.test(l));
   const succeeded = stepLines.filter((l) => /\bsucceeded\b/.test(l)).map((l) => /\] (\w+)/.exec(l)?.[1]);
   expect(succeeded).toEqual(['registerApplication', 'ensureServicePrincipal', 'grantAdminConsent', 'createClientSecret', 'verifyCredential', 'deliverToFinOps']);
-  expect(stepLines.filter((l) => /\brunning\b/.test(l))).toHaveLength(6);
+  expect(stepLines.filter((l) => /\brunning\b/.test(l))).toHaveLength(7);
   expect(new Set(stepLines).size).toBe(stepLines.length);
-  expect(result.stderr).toContain('[5/6] verifyCredential        succeeded  token carries Mail.Send');
+  expect(result.stderr).toContain('[5/7] verifyCredential        succeeded  token carries Mail.Send');
+  // This identity may not read sign-in logs: the run says so, and the environment is unproven.
+  expect(result.stderr).toMatch(/\[7\/7\] proveFinOpsUses\s+skipped\s+sign-in evidence unavailable/);
 
   // The result goes to stdout, and only the result.
   expect(result.stdout).toMatch(/^environment\s+contoso-uat$/m);
-  expect(result.stdout).toMatch(/^status\s+active$/m);
+  expect(result.stdout).toMatch(/^status\s+unproven$/m);
   const keyIds = await passwordKeyIds('contoso-uat');
   expect(keyIds).toHaveLength(1);
   uatKeyId = keyIds[0] as string;
   expect(result.stdout).toMatch(new RegExp(`^credential\\s+${uatKeyId}, expires `, 'm'));
-  expect(result.stdout).not.toContain('[1/6]');
+  expect(result.stdout).not.toContain('[1/7]');
 }, 90_000);
 
 it('setup --json: exactly one JSON document, the record, on stdout', async () => {
   const result = await cli(['setup', 'contoso-prod', '--url', url('contoso-prod'), '--json', ...sandboxArgs()]);
   expect(result.code).toBe(0);
   const record = JSON.parse(result.stdout) as Record;
-  expect(record).toMatchObject({ environmentId: 'contoso-prod', environmentUrl: url('contoso-prod'), status: 'active' });
+  expect(record).toMatchObject({ environmentId: 'contoso-prod', environmentUrl: url('contoso-prod'), status: 'unproven' });
   expect(await passwordKeyIds('contoso-prod')).toEqual([record.credential.keyId]);
   // Progress still goes to stderr.
-  expect(result.stderr).toContain('[6/6] deliverToFinOps');
+  expect(result.stderr).toContain('[6/7] deliverToFinOps');
 }, 90_000);
 
 it('status: the registry as a table, as JSON, and one environment', async () => {
@@ -205,8 +207,8 @@ it('status: the registry as a table, as JSON, and one environment', async () => 
   const rows = table.stdout.trim().split('\n');
   expect(rows[0]).toMatch(/^ENVIRONMENT\s+STATUS\s+EXPIRES\s+APPLICATION\s+URL$/);
   expect(rows.slice(1).map((r) => r.split(/\s+/).slice(0, 2))).toEqual([
-    ['contoso-prod', 'active'],
-    ['contoso-uat', 'active'],
+    ['contoso-prod', 'unproven'],
+    ['contoso-uat', 'unproven'],
   ]);
 
   const json = await cli(['status', '--json', ...sandboxArgs()]);
@@ -217,7 +219,7 @@ it('status: the registry as a table, as JSON, and one environment', async () => 
 
   const one = await cli(['status', 'contoso-uat', '--json', ...sandboxArgs()]);
   expect(one.code).toBe(0);
-  expect(JSON.parse(one.stdout)).toMatchObject({ environmentId: 'contoso-uat', status: 'active', credential: { keyId: uatKeyId } });
+  expect(JSON.parse(one.stdout)).toMatchObject({ environmentId: 'contoso-uat', status: 'unproven', credential: { keyId: uatKeyId } });
 }, 90_000);
 
 it('rotate --grace-hours 0: a new credential delivered and verified, the previous one revoked at once', async () => {
@@ -227,8 +229,8 @@ it('rotate --grace-hours 0: a new credential delivered and verified, the previou
   expect(record.environmentId).toBe('contoso-uat');
   expect(record.credential.keyId).not.toBe(uatKeyId);
   expect(await passwordKeyIds('contoso-uat')).toEqual([record.credential.keyId]);
-  expect(result.stderr).toMatch(/Grace period 0 h: the previous credential is revoked as soon as the new one is verified/);
-  expect(result.stderr).toMatch(/\[6\/6\] revokePreviousCredentials\s+succeeded\s+removed 1 credential/);
+  expect(result.stderr).toMatch(/Grace period 0 h: the previous credential is revoked as soon as Entra shows F&O signing in with the new one/);
+  expect(result.stderr).toMatch(/\[7\/7\] revokePreviousCredentials\s+succeeded\s+removed 1 credential/);
   uatKeyId = record.credential.keyId;
 }, 90_000);
 
@@ -244,8 +246,8 @@ it('rotate with the grace period: the previous credential stays valid; after Ctr
     },
   });
   expect(first.code).toBe(130);
-  expect(first.stderr).toMatch(/Grace period 24 h: once the new credential is verified, the previous one stays valid for 24 hour\(s\)/);
-  expect(first.stderr).toMatch(/gracePeriod\s+waiting\s+previous credential stays valid until \d{4}-\d\d-\d\dT/);
+  expect(first.stderr).toMatch(/Grace period 24 h: once F&O holds the new credential, the previous one stays valid for at least 24 hour\(s\)/);
+  expect(first.stderr).toMatch(/gracePeriod\s+waiting\s+previous credential stays valid at least until \d{4}-\d\d-\d\dT/);
   expect(first.stderr).toMatch(/Interrupted\. The rotation run rotate-contoso-uat stays saved in .*; run the same command again to resume it/);
   // Both credentials live during the grace period.
   const during = await passwordKeyIds('contoso-uat');
@@ -288,7 +290,7 @@ it('manual delivery: prints what to enter where and waits; --wait-timeout leaves
   const confirmed = await cli(['rotate', 'contoso-prod', '--confirm', ...sandboxArgs()]);
   expect(confirmed.code).toBe(0);
   expect(confirmed.stderr).toContain('Told the run: EmailParametersUpdated.');
-  expect(confirmed.stderr).toMatch(/deliverToFinOps\s+succeeded\s+confirmed by an administrator/);
+  expect(confirmed.stderr).toMatch(/deliverToFinOps\s+succeeded\s+delivery strategy manual: confirmed by an administrator/);
   expect(confirmed.stdout).toMatch(/^environment\s+contoso-prod$/m);
 }, 120_000);
 

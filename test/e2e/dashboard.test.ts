@@ -120,8 +120,9 @@ suite(browserInstalled || inCi ? 'the dashboard in a browser' : `the dashboard i
     const run = article('Setup · contoso-uat');
     await run.getByText('Completed', { exact: true }).waitFor({ timeout: 60_000 });
     // A finished run folds its steps into a summary; opening it shows every step.
-    await run.getByText('Steps: 6 succeeded', { exact: true }).click();
-    for (const step of ['Register app', 'Service principal', 'Admin consent', 'Secret to Key Vault', 'Deliver to F&O', 'Verify credential']) {
+    // This deployment's identity may not read sign-in logs: the proof step says so and is skipped.
+    await run.getByText('Steps: 6 succeeded, 1 skipped', { exact: true }).click();
+    for (const step of ['Register app', 'Service principal', 'Admin consent', 'Secret to Key Vault', 'Deliver to F&O', 'Verify credential', 'F&O uses it']) {
       await run.getByText(step, { exact: true }).waitFor();
     }
     expect(await run.locator('.step-succeeded').count()).toBe(6);
@@ -130,7 +131,9 @@ suite(browserInstalled || inCi ? 'the dashboard in a browser' : `the dashboard i
     const row = fleetRow('contoso-uat');
     await row.waitFor();
     await row.getByText(record.body.appId, { exact: true }).waitFor();
-    await row.getByText('active', { exact: true }).waitFor();
+    await row.getByText('unproven: F&O not yet seen using it', { exact: true }).waitFor();
+    // The F&O evidence column says why.
+    await row.getByText('no sign-in log access', { exact: true }).waitFor();
     const expiry = new Intl.DateTimeFormat('en-GB', { dateStyle: 'medium', timeZone: 'UTC' }).format(new Date(record.body.credential.expiresOn));
     await row.getByText(`Expires ${expiry} (in 180 days)`).waitFor();
     await row.getByText(/rotation due/).waitFor();
@@ -182,7 +185,7 @@ suite(browserInstalled || inCi ? 'the dashboard in a browser' : `the dashboard i
     await run.getByRole('button', { name: 'I granted consent: send ConsentGranted' }).click();
     await page.getByText('ConsentGranted sent to setup-contoso-prod.').waitFor();
     await run.getByText('Completed', { exact: true }).waitFor({ timeout: 60_000 });
-    await fleetRow('contoso-prod').getByText('active', { exact: true }).waitFor();
+    await fleetRow('contoso-prod').getByText('unproven: F&O not yet seen using it', { exact: true }).waitFor();
     expect(await page.getByRole('button', { name: /send ConsentGranted/ }).count()).toBe(0);
   });
 

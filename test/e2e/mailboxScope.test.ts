@@ -57,6 +57,7 @@ describe('mailbox scoping', () => {
       'createClientSecret',
       'verifyCredential',
       'deliverToFinOps',
+      'proveFinOpsUses',
       'restrictMailboxes',
     ]);
     const instructions = waiting.waitingFor!.instructions as { commands: string[]; steps: string[] };
@@ -164,6 +165,8 @@ describe('notifications for runs that wait for a person', () => {
     const reminders = (await waitMail()).slice(1);
     for (const r of reminders) expect(r.subject).toBe('Reminder: Enter the Graph email credential in F&O contoso-prod');
 
+    const waiting = await app.waitForOperation(started.body.instanceId, (op) => op.waitingFor?.event === 'EmailParametersUpdated');
+    await app.enterInFinOps('contoso-prod', waiting.waitingFor!.instructions);
     expect((await app.api('POST', `/api/operations/${started.body.instanceId}/events/EmailParametersUpdated`, {})).status).toBe(202);
     expect((await app.waitForOperation(started.body.instanceId)).runtimeStatus).toBe('Completed');
     await app.advanceClock('PT30H');

@@ -85,7 +85,13 @@ describe('setup over HTTP (grant consent, odata delivery)', () => {
       ['createClientSecret', 'succeeded'],
       ['verifyCredential', 'succeeded'],
       ['deliverToFinOps', 'succeeded'],
+      // This deployment's identity may not read sign-in logs (test/e2e/evidence.test.ts has one that may).
+      ['proveFinOpsUses', 'skipped'],
     ]);
+    expect(first.steps.find((s) => s.name === 'proveFinOpsUses')?.detail).toBe(
+      "sign-in evidence unavailable: the product's identity may not read sign-in logs (Microsoft Graph AuditLog.Read.All and Directory.Read.All, application permissions); the environment stays unproven" +
+        "; F&O's own test send: Sent: Microsoft Graph accepted the test message.",
+    );
 
     const s = await state();
     const { application, sp, secret, finops } = environmentView(s, 'contoso-uat');
@@ -121,10 +127,15 @@ describe('setup over HTTP (grant consent, odata delivery)', () => {
       appId: application!.appId,
       appObjectId: application!.id,
       credential: { keyId: credential.keyId, secretName: 'fno-graph-mail-contoso-uat', secretVersion: version.version },
-      status: 'active',
+      status: 'unproven',
+      finops: { provider: 'Graph', unavailable: 'permission' },
     });
-    const sent = (await app.control<{ sentMail: Array<{ to: string[]; senderAppId: string }> }>('/state')).sentMail;
-    expect(sent.filter((m) => m.to.includes('admin@contoso.onmicrosoft.com') && m.senderAppId === application!.appId)).toHaveLength(1);
+    const sent = (await app.control<{ sentMail: Array<{ to: string[]; senderAppId: string; subject: string }> }>('/state')).sentMail;
+    // One from the product's verification before delivery, one F&O sent itself (the extension's SendTestEmail) after it.
+    expect(sent.filter((m) => m.to.includes('admin@contoso.onmicrosoft.com') && m.senderAppId === application!.appId).map((m) => m.subject)).toEqual([
+      'F&O Graph email is set up for contoso-uat',
+      'Test message from Finance and Operations',
+    ]);
   });
 
   it('lists the environment in the registry', async () => {
@@ -210,6 +221,20 @@ describe('delivery strategy manual', () => {
     await app.advanceClock('PT25H');
     await waitUntil(() => app.logs.filter((l) => l.message.includes('fno-graph-mail.reminder') && l.message.includes('adatum-qa')).length > remindersBefore);
 
+    // Announced before anything was entered: F&O still sends with SMTP, so it is not taken as done.
+    expect((await app.api('POST', `/api/operations/${instanceId}/events/EmailParametersUpdated`, {})).status).toBe(202);
+    const refused = await app.waitForOperation(instanceId, (op) => (op.steps.find((s) => s.name === 'deliverToFinOps')?.detail ?? '').startsWith('confirmation not accepted'));
+    expect(refused.runtimeStatus).toBe('Running');
+    expect(refused.steps.find((s) => s.name === 'deliverToFinOps')?.detail).toBe(
+      'confirmation not accepted: the batch email provider is still SMTP, not Graph; F&O holds no Graph application id',
+    );
+
+    // What the administrator does on the Email parameters form, then says so.
+    await app.control(`/finops/adatum-qa/form`, {
+      applicationId: instructions.applicationId,
+      secret: await readStoredSecret(instructions.keyVaultSecret.name),
+      batchProvider: 'Graph',
+    });
     expect((await app.api('POST', `/api/operations/${instanceId}/events/EmailParametersUpdated`, {})).status).toBe(202);
     const done = await app.waitForOperation(instanceId);
     expect(done.runtimeStatus).toBe('Completed');

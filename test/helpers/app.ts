@@ -30,6 +30,12 @@ export interface TestApp extends SandboxedApp {
   waitForOperation(instanceId: string, until?: (op: Operation) => boolean, timeoutMs?: number): Promise<Operation>;
   advanceClock(duration: string): Promise<void>;
   environmentUrl(id: string): string;
+  /**
+   * What an administrator does with manual instructions: reads the Key Vault secret version they name
+   * (as the operator, never through the product) and enters it with the application id on F&O's Email
+   * parameters form, with Graph as the batch provider.
+   */
+  enterInFinOps(environmentId: string, instructions: Record<string, unknown>): Promise<void>;
 }
 
 export interface Operation {
@@ -148,6 +154,18 @@ export async function startTestApp(options: SandboxedAppOptions = {}): Promise<T
     },
     advanceClock: async (duration) => {
       await control('/clock', { advance: duration });
+    },
+    async enterInFinOps(environmentId, instructions) {
+      const { ClientSecretCredential } = await import('@azure/identity');
+      const { SecretClient } = await import('@azure/keyvault-secrets');
+      const operator = new ClientSecretCredential(app.endpoints.tenantId, app.endpoints.operator.clientId, app.endpoints.operator.clientSecret, {
+        authorityHost: app.endpoints.authorityHost,
+        disableInstanceDiscovery: true,
+      });
+      const vault = new SecretClient(app.endpoints.keyVaultUrl, operator, { disableChallengeResourceVerification: true });
+      const where = instructions.keyVaultSecret as { name: string; version: string };
+      const secret = (await vault.getSecret(where.name, { version: where.version })).value ?? '';
+      await control(`/finops/${environmentId}/form`, { applicationId: instructions.applicationId, secret, batchProvider: 'Graph' });
     },
     environmentUrl: (id) => {
       const env = app.endpoints.environments.find((e) => e.id === id);

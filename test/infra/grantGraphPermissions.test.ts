@@ -42,7 +42,7 @@ describe('command line', () => {
         clientId: CLIENT_ID,
         tenantId: TENANT_ID,
         consentStrategy: 'grant',
-        deliveryStrategy: 'odata',
+        deliveryStrategy: 'auto',
         graphBaseUrl: 'https://graph.microsoft.com',
         revokeUnneeded: false,
         grantMailSend: false,
@@ -79,7 +79,7 @@ describe('command line', () => {
       return parsed.kind === 'error' ? parsed.message : `accepted: ${parsed.kind}`;
     };
     expect(problem(['--consent-strategy', 'always'])).toBe('--consent-strategy must be "grant" or "request" (got "always")');
-    expect(problem(['--delivery-strategy', 'email'])).toMatch(/^--delivery-strategy must be "odata" or "manual"/);
+    expect(problem(['--delivery-strategy', 'email'])).toMatch(/^--delivery-strategy must be "auto", "odata" or "manual"/);
     expect(problem(['--client-id', 'not-a-guid'])).toMatch(/^--client-id must be a GUID/);
     expect(problem(['--tenant-id', 'contoso.onmicrosoft.com'])).toMatch(/^--tenant-id must be a GUID/);
     expect(problem(['--graph-url', 'http://graph.microsoft.com'])).toMatch(/^--graph-url must use https/);

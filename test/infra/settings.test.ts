@@ -125,9 +125,9 @@ describe('app settings consistency (src/config.ts = Bicep = local.settings.sampl
 
   it('limits the strategy parameters to the values the product accepts', () => {
     expect(main.params.get('consentStrategy')?.decorators.get('allowed')).toEqual([['grant', 'request']]);
-    expect(main.params.get('deliveryStrategy')?.decorators.get('allowed')).toEqual([['odata', 'manual']]);
+    expect(main.params.get('deliveryStrategy')?.decorators.get('allowed')).toEqual([['auto', 'odata', 'manual']]);
     for (const value of ['grant', 'request']) expect(SETTINGS.CONSENT_STRATEGY.schema.safeParse(value).success).toBe(true);
-    for (const value of ['odata', 'manual']) expect(SETTINGS.DELIVERY_STRATEGY.schema.safeParse(value).success).toBe(true);
+    for (const value of ['auto', 'odata', 'manual']) expect(SETTINGS.DELIVERY_STRATEGY.schema.safeParse(value).success).toBe(true);
   });
 
   it('lets `azd env set <SETTING>` override each parameter, and maps nothing that main.bicep does not declare', () => {

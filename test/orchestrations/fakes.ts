@@ -31,6 +31,49 @@ export function fakeRecord(environmentId: string, overrides: Partial<Environment
   };
 }
 
+/** What a reading shows, in a test's words. */
+export interface Shows {
+  /** Sign-in log: `unavailable` (no permission) or what it holds. */
+  access?: 'available' | 'unavailable';
+  /** First and last success with the credential looked for. */
+  current?: string;
+  currentLast?: string;
+  /** Last success with a previous credential. */
+  previous?: string;
+  /** A newer failure (code, time). */
+  failure?: { at: string; code: number };
+  /** Successes with a credential the environment does not hold. */
+  otherKeyIds?: string[];
+  /** F&O's batch provider; `null`: not readable. */
+  provider?: string | null;
+  applicationId?: string | null;
+}
+
+export function reading(input: ActivityInput<'readFinOpsEvidence'>, shows: Shows = {}): ActivityOutput<'readFinOpsEvidence'> {
+  const provider = shows.provider === undefined ? 'Graph' : shows.provider;
+  const finOps = {
+    ...(provider !== null ? { provider } : {}),
+    ...(input.read.credential ? { applicationId: shows.applicationId === undefined ? input.appId : shows.applicationId } : {}),
+    problems: provider === null ? ["F&O's batch email provider could not be read: 401"] : [],
+  };
+  if (shows.access === 'unavailable') {
+    return { asOf: input.asOf, since: input.since, signIns: { access: 'unavailable', reason: 'permission', message: 'Insufficient privileges' }, finOps };
+  }
+  return {
+    asOf: input.asOf,
+    since: input.since,
+    signIns: {
+      access: 'available',
+      current: shows.current ? { successes: 1, firstSuccessAt: shows.current, lastSuccessAt: shows.currentLast ?? shows.current } : { successes: 0 },
+      previous: shows.previous ? { successes: 1, firstSuccessAt: shows.previous, lastSuccessAt: shows.previous } : { successes: 0 },
+      other: { keyIds: shows.otherKeyIds ?? [] },
+      failures: shows.failure ? { count: 1, last: { at: shows.failure.at, code: shows.failure.code, reason: 'Invalid client secret provided.' } } : { count: 0 },
+      truncated: false,
+    },
+    finOps,
+  };
+}
+
 class Fakes {
   calls: FakeCall[] = [];
   private script: Script = {};
@@ -102,6 +145,15 @@ class Fakes {
           : { strategy: 'odata', providerChanged: true, credentialWritten: true };
       case 'recordDelivery':
         return { recorded: true };
+      case 'describeFinOps':
+        return { reachable: true, credentialEntity: true, sendTestEmail: true, emailHealth: true };
+      case 'readFinOpsEvidence':
+        // F&O signs in with the credential looked for, as soon as anyone looks, and holds the app.
+        return reading(raw as ActivityInput<'readFinOpsEvidence'>, { current: String(input.asOf) });
+      case 'recordFinOpsEvidence':
+        return { updated: true };
+      case 'sendFinOpsTestEmail':
+        return { status: 'Sent', message: 'The test message was sent.' };
       case 'verifyCredential':
         return { roles: ['Mail.Send'], testMessageSent: input.senderMailbox !== undefined };
       case 'notify':

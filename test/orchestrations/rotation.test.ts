@@ -7,7 +7,7 @@
 import { HistoryEventType } from '../../runtime/durable/history';
 import { buildDriftInput, buildRotationInput } from '../../src/functions/runs';
 import type { RotationReason } from '../../src/contracts/rotation';
-import { fakeRecord, fakes } from './fakes';
+import { fakeRecord, fakes, reading } from './fakes';
 import { configWith, startHarness, type Harness } from './harness';
 
 let h: Harness;
@@ -29,7 +29,16 @@ describe('rotation', () => {
   it('creates, verifies, delivers, keeps the previous credential through the grace period, then revokes it', async () => {
     const id = h.start('rotation', rotation('rot', 'sweep', { ROTATION_GRACE_HOURS: '24' }));
     await h.settle();
-    expect(fakes.names()).toEqual(['readEnvironment', 'createClientSecret', 'verifyCredential', 'deliverToFinOps']);
+    expect(fakes.names()).toEqual([
+      'readEnvironment',
+      'createClientSecret',
+      'verifyCredential',
+      'describeFinOps',
+      'deliverToFinOps',
+      'readFinOpsEvidence',
+      'recordFinOpsEvidence',
+    ]);
+    expect(h.steps(id).find(([n]) => n === 'proveFinOpsUses')?.[1]).toBe('succeeded');
     expect(h.steps(id).find(([n]) => n === 'gracePeriod')?.[1]).toBe('waiting');
     const start = h.clock.now();
     await h.nextTimer(id);
@@ -92,7 +101,75 @@ describe('rotation', () => {
     expect(fakes.callsOf('revokePreviousCredentials')).toEqual([]);
     await h.raise(id, 'EmailParametersUpdated');
     expect(h.status(id).runtimeStatus).toBe('Completed');
-    expect(fakes.names().slice(-2)).toEqual(['recordDelivery', 'revokePreviousCredentials']);
+    const names = fakes.names();
+    expect(names.indexOf('recordDelivery')).toBeLessThan(names.indexOf('revokePreviousCredentials'));
+    expect(names.at(-1)).toBe('revokePreviousCredentials');
+  });
+});
+
+describe('revocation waits for F&O', () => {
+  const iso = (ms: number) => new Date(ms).toISOString();
+
+  it('keeps the previous credential past the grace minimum while F&O is silent, and revokes within one poll of its first sign-in with the new one', async () => {
+    // F&O's batch is stopped: no sign-in at all until it resumes, 30 hours after delivery.
+    let resumeAt = Number.POSITIVE_INFINITY;
+    fakes.on('readFinOpsEvidence', (i) => {
+      const now = Date.parse(i.asOf);
+      return reading(i, now >= resumeAt ? { current: iso(resumeAt) } : {});
+    });
+    const id = h.start('rotation', rotation('stopped', 'sweep', { ROTATION_GRACE_HOURS: '24', EVIDENCE_POLL_MINUTES: '5', EVIDENCE_TIMEOUT_HOURS: '72' }));
+    await h.settle();
+    const delivered = h.clock.now();
+    resumeAt = delivered + 30 * HOUR;
+    while (h.clock.now() < delivered + 29 * HOUR) await h.nextTimer(id);
+    expect(h.steps(id).find(([n]) => n === 'proveFinOpsUses')?.[1]).toBe('waiting');
+    expect(fakes.callsOf('revokePreviousCredentials')).toEqual([]);
+    while (h.status(id).runtimeStatus === 'Running' && (await h.nextTimer(id)));
+    expect(h.status(id).runtimeStatus).toBe('Completed');
+    expect(fakes.callsOf('revokePreviousCredentials')).toHaveLength(1);
+    // The grace minimum had passed long before: revoked at the first poll that saw the new credential.
+    expect(h.clock.now() - resumeAt).toBeLessThanOrEqual(5 * 60_000);
+    expect(h.detail(id, 'gracePeriod')).toContain('F&O signs in with the new credential since');
+  });
+
+  it('keeps the previous credential and raises an alert when F&O still signs in with it at ROTATION_REVOKE_MAX_HOURS', async () => {
+    fakes.on('readFinOpsEvidence', (i) => {
+      const now = Date.parse(i.asOf);
+      // One batch server moved, another still uses the old secret after it.
+      return reading(i, { current: iso(now - 2 * HOUR), previous: iso(now - 60_000) });
+    });
+    const id = h.start('rotation', rotation('two-servers', 'sweep', { ROTATION_GRACE_HOURS: '24', ROTATION_REVOKE_MAX_HOURS: '48', EVIDENCE_POLL_MINUTES: '60' }));
+    await h.settle();
+    const start = h.clock.now();
+    while (h.status(id).runtimeStatus === 'Running' && (await h.nextTimer(id)));
+    expect(h.status(id).runtimeStatus).toBe('Completed');
+    expect(h.clock.now() - start).toBe(48 * HOUR);
+    expect(fakes.callsOf('revokePreviousCredentials')).toEqual([]);
+    expect(h.steps(id).find(([n]) => n === 'revokePreviousCredentials')).toEqual(['revokePreviousCredentials', 'skipped']);
+    expect(alerts().map((a) => a.subject)).toEqual(['F&O two-servers still uses the previous email credential']);
+    expect(alerts()[0]?.lines[0]).toMatch(/^F&O still signs in with the previous credential .*; the previous credential stays\.$/);
+  });
+
+  it('without access to the sign-in log revokes at the end of the grace period, as before', async () => {
+    fakes.on('readFinOpsEvidence', (i) => reading(i, { access: 'unavailable' }));
+    const id = h.start('rotation', rotation('blind-rot', 'sweep', { ROTATION_GRACE_HOURS: '24' }));
+    await h.settle();
+    const start = h.clock.now();
+    while (h.status(id).runtimeStatus === 'Running' && (await h.nextTimer(id)));
+    expect(h.clock.now() - start).toBe(24 * HOUR);
+    expect(fakes.callsOf('revokePreviousCredentials')).toHaveLength(1);
+    expect(h.status(id).output).toMatchObject({ status: 'unproven' });
+  });
+
+  it('fails and keeps the previous credential when F&O is never seen with the new one', async () => {
+    fakes.on('readFinOpsEvidence', (i) => reading(i, { previous: i.asOf }));
+    const id = h.start('rotation', rotation('never', 'sweep', { EVIDENCE_TIMEOUT_HOURS: '6', EVIDENCE_POLL_MINUTES: '60' }));
+    await h.settle();
+    while (h.status(id).runtimeStatus === 'Running' && (await h.nextTimer(id)));
+    expect(h.status(id).runtimeStatus).toBe('Failed');
+    expect(fakes.callsOf('revokePreviousCredentials')).toEqual([]);
+    expect(alerts().map((a) => a.subject)).toEqual(['Rotating the F&O email credential of never failed']);
+    expect(alerts()[0]?.lines[0]).toContain('F&O still signs in with the previous credential');
   });
 });
 
@@ -101,9 +178,87 @@ describe('drift check', () => {
     const id = h.start('drift', drift('healthy'));
     await h.settle();
     expect(h.status(id).runtimeStatus).toBe('Completed');
-    expect(fakes.names()).toEqual(['readEnvironment', 'inspectEnvironment']);
-    expect(h.steps(id).slice(2).every(([, s]) => s === 'skipped')).toBe(true);
-    expect(h.status(id).output).toMatchObject({ found: [], done: [] });
+    expect(fakes.names()).toEqual(['readEnvironment', 'inspectEnvironment', 'readFinOpsEvidence', 'recordFinOpsEvidence']);
+    expect(fakes.callsOf('readFinOpsEvidence')[0]).toMatchObject({ read: { provider: true, credential: true, health: true } });
+    expect(h.steps(id).slice(3).every(([, s]) => s === 'skipped')).toBe(true);
+    expect(h.detail(id, 'inspectFinOps')).toBe('F&O uses its credential as recorded');
+    expect(h.status(id).output).toMatchObject({ found: [], done: [], record: { finops: { provenAt: expect.any(String) } } });
+  });
+
+  describe("F&O's side", () => {
+    it('finds a reset provider and a database copy, alerts, re-delivers its own credential through OData and proves it', async () => {
+      let copied = true;
+      fakes.on('readFinOpsEvidence', (i) =>
+        copied && !i.read.health ? reading(i, {}) : copied ? reading(i, { provider: 'SMTP', applicationId: 'app-contoso-prod' }) : reading(i, { current: i.asOf }),
+      );
+      fakes.on('deliverToFinOps', () => {
+        copied = false;
+        return { strategy: 'odata', providerChanged: true, credentialWritten: true };
+      });
+      const id = h.start('drift', drift('copied'));
+      await h.settle();
+      expect(h.status(id).runtimeStatus).toBe('Completed');
+      const found = (h.status(id).output as { found: string[] }).found;
+      expect(found).toEqual(['F&O: the batch email provider is still SMTP, not Graph', 'F&O: F&O holds application app-contoso-prod, not app-copied']);
+      const names = fakes.names();
+      expect(names.indexOf('notify')).toBeLessThan(names.indexOf('deliverToFinOps'));
+      expect(fakes.callsOf('deliverToFinOps')).toEqual([expect.objectContaining({ strategy: 'odata', force: true, reference: expect.objectContaining({ keyId: 'key-0' }) })]);
+      expect(fakes.callsOf('createClientSecret')).toEqual([]);
+      expect(h.steps(id).find(([n]) => n === 'proveFinOpsUses')?.[1]).toBe('succeeded');
+      expect(alerts()[0]?.lines[1]).toContain('re-delivering credential key-0 to F&O now');
+    });
+
+    it('with manual delivery puts the exact instructions in the alert and writes nothing', async () => {
+      fakes.on('readFinOpsEvidence', (i) => reading(i, { failure: { at: i.asOf, code: 7000215 } }));
+      const id = h.start('drift', drift('copied-manual', { DELIVERY_STRATEGY: 'manual' }));
+      await h.settle();
+      expect(h.status(id).runtimeStatus).toBe('Completed');
+      expect(fakes.callsOf('deliverToFinOps')).toEqual([expect.objectContaining({ strategy: 'manual' })]);
+      const lines = alerts()[0]?.lines ?? [];
+      expect(lines[0]).toMatch(/^Found: F&O: F&O signs in with a secret that does not match \(AADSTS7000215 at /);
+      expect(lines).toContain('An administrator must enter the credential again:');
+      expect(lines).toContain('Enter it.');
+      expect(h.steps(id).filter(([, s]) => s === 'running' || s === 'waiting')).toEqual([]);
+    });
+
+    it('calls silence a finding: no sign-in with the current credential for longer than EVIDENCE_SILENCE_HOURS', async () => {
+      const lastSeen = new Date(h.clock.now() - 72 * HOUR).toISOString();
+      fakes.on('readEnvironment', (i) => ({
+        found: true,
+        record: fakeRecord(i.environmentId, { finops: { checkedAt: lastSeen, provenAt: lastSeen, lastSignInAt: lastSeen } }),
+        delivered: true,
+      }));
+      let silent = true;
+      fakes.on('readFinOpsEvidence', (i) => reading(i, silent ? {} : { current: i.asOf }));
+      fakes.on('deliverToFinOps', () => {
+        silent = false;
+        return { strategy: 'odata', providerChanged: false, credentialWritten: true };
+      });
+      const id = h.start('drift', drift('silent-drift', { EVIDENCE_SILENCE_HOURS: '48' }));
+      await h.settle();
+      expect((h.status(id).output as { found: string[] }).found).toEqual([
+        `F&O: no successful sign-in by F&O with credential key-0 since ${lastSeen} (more than 48 hours)`,
+      ]);
+      expect(fakes.callsOf('deliverToFinOps')).toHaveLength(1);
+    });
+
+    it('raises F&O\'s own send failures since the last check, with its failure details', async () => {
+      fakes.on('readFinOpsEvidence', (i) => ({
+        ...reading(i, { current: i.asOf }),
+        finOps: {
+          provider: 'Graph',
+          applicationId: i.appId,
+          health: { lastSuccessAt: null, lastSuccessProvider: null, failuresLast24Hours: 3, lastFailureAt: i.asOf, lastFailureDetails: 'Microsoft Graph returned (403) Forbidden. ErrorAccessDenied' },
+          problems: [],
+        },
+      }));
+      const id = h.start('drift', drift('health'));
+      await h.settle();
+      expect((h.status(id).output as { found: string[] }).found[0]).toContain("F&O's email history shows 3 failed send(s) in the last 24 hours");
+      expect(alerts()).toHaveLength(1);
+      // Not a credential failure: nothing to re-deliver.
+      expect(fakes.callsOf('deliverToFinOps')).toEqual([]);
+    });
   });
 
   it('removes orphans and says so in one alert', async () => {

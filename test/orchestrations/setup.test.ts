@@ -6,7 +6,7 @@
  */
 import { buildSetupInput } from '../../src/functions/runs';
 import type { SetupRequest } from '../../src/contracts/setup';
-import { fakes } from './fakes';
+import { fakes, reading, type Shows } from './fakes';
 import { configWith, startHarness, type Harness } from './harness';
 
 let h: Harness;
@@ -37,10 +37,35 @@ describe('setup', () => {
       'grantAdminConsent',
       'createClientSecret',
       'verifyCredential',
+      'describeFinOps',
       'deliverToFinOps',
+      'readFinOpsEvidence',
+      'recordFinOpsEvidence',
     ]);
     expect(h.steps(id).every(([, s]) => s === 'succeeded')).toBe(true);
-    expect(h.status(id).output).toMatchObject({ environmentId: 'happy', appId: 'app-happy', credential: { keyId: 'key-1' }, status: 'active' });
+    expect(h.detail(id, 'deliverToFinOps')).toBe("auto: F&O's metadata shows the FnoGraphMail extension: credential written; batch email provider set to Graph");
+    expect(h.detail(id, 'proveFinOpsUses')).toMatch(/^Entra shows F&O signing in with credential key-1 at /);
+    // Sign-ins count from the delivery on: the product's own verification, before it, proves nothing.
+    const delivered = fakes.names().indexOf('deliverToFinOps');
+    expect(fakes.names().indexOf('verifyCredential')).toBeLessThan(delivered);
+    expect(fakes.callsOf('readFinOpsEvidence')[0]).toMatchObject({ keyId: 'key-1', read: { provider: true, credential: true, health: false } });
+    expect(fakes.callsOf('recordFinOpsEvidence')[0]?.evidence).toMatchObject({ provenAt: expect.any(String), since: expect.any(String) });
+    expect(h.status(id).output).toMatchObject({
+      environmentId: 'happy',
+      appId: 'app-happy',
+      credential: { keyId: 'key-1' },
+      status: 'active',
+      finops: { provenAt: expect.any(String), provider: 'Graph' },
+    });
+  });
+
+  it("has F&O send a test message itself where the extension offers it, to the request's test recipient", async () => {
+    const id = h.start('setup', input('own-send', { testRecipient: 'it@contoso.com' }, { SENDER_MAILBOX: 'erp@contoso.com', ALERT_RECIPIENTS: 'ops@contoso.com' }));
+    await h.settle();
+    expect(h.status(id).runtimeStatus).toBe('Completed');
+    expect(fakes.callsOf('sendFinOpsTestEmail')).toEqual([expect.objectContaining({ recipient: 'it@contoso.com' })]);
+    expect(fakes.names().indexOf('sendFinOpsTestEmail')).toBeGreaterThan(fakes.names().indexOf('deliverToFinOps'));
+    expect(h.detail(id, 'proveFinOpsUses')).toContain("F&O's own test send: Sent: The test message was sent.");
   });
 
   it('sends the test message only when something changed and both sender and recipient are known', async () => {
@@ -151,16 +176,124 @@ describe('setup', () => {
       await h.raise(id, 'EmailParametersUpdated');
       expect(h.status(id).runtimeStatus).toBe('Completed');
       expect(fakes.callsOf('recordDelivery')).toHaveLength(1);
-      expect(h.detail(id, 'deliverToFinOps')).toBe('confirmed by an administrator');
+      expect(h.detail(id, 'deliverToFinOps')).toBe('delivery strategy manual: entered in F&O');
+      expect(h.steps(id).find(([n]) => n === 'proveFinOpsUses')?.[1]).toBe('succeeded');
+    });
+
+    it('does not take a confirmation the evidence contradicts, says what is wrong, and completes once F&O signs in', async () => {
+      let shows: Shows = { provider: 'SMTP' };
+      fakes.on('readFinOpsEvidence', (i) => reading(i, shows));
+      const id = h.start('setup', input('manual-wrong', { delivery: 'manual' }, { EVIDENCE_POLL_MINUTES: '5' }));
+      await h.settle();
+      await h.raise(id, 'EmailParametersUpdated');
+      expect(h.status(id).runtimeStatus).toBe('Running');
+      expect(h.custom(id).waitingFor?.event).toBe('EmailParametersUpdated');
+      expect(h.detail(id, 'deliverToFinOps')).toBe(
+        'confirmation not accepted: the batch email provider is still SMTP, not Graph; no sign-in with credential key-1 yet (F&O signs in when its email batch sends)',
+      );
+      expect(fakes.callsOf('recordDelivery')).toEqual([]);
+      const told = fakes.callsOf('notify').at(-1);
+      expect(told).toMatchObject({ kind: 'action-needed', subject: 'F&O manual-wrong: the email parameters are not right yet' });
+      expect(told?.lines[0]).toBe('EmailParametersUpdated was raised, but the batch email provider is still SMTP, not Graph; no sign-in with credential key-1 yet (F&O signs in when its email batch sends).');
+
+      // A wrong secret pasted: Entra shows the failure.
+      shows = { provider: 'Graph', failure: { at: new Date(h.clock.now()).toISOString(), code: 7000215 } };
+      await h.raise(id, 'EmailParametersUpdated');
+      expect(h.detail(id, 'deliverToFinOps')).toMatch(/^confirmation not accepted: F&O signs in with a secret that does not match \(AADSTS7000215 at /);
+
+      // The right value entered: the next poll sees F&O sign in, with no announcement needed.
+      shows = { provider: 'Graph', current: new Date(h.clock.now() + 60_000).toISOString() };
+      await h.nextTimer(id);
+      expect(h.status(id).runtimeStatus).toBe('Completed');
+      expect(fakes.callsOf('recordDelivery')).toHaveLength(1);
+      expect(h.status(id).output).toMatchObject({ status: 'active' });
+    });
+
+    it('without access to sign-in logs takes a confirmation F&O does not contradict, says so once, and leaves the environment unproven', async () => {
+      let provider = 'SMTP';
+      fakes.on('readFinOpsEvidence', (i) => reading(i, { access: 'unavailable', provider }));
+      const id = h.start('setup', input('manual-blind', { delivery: 'manual' }));
+      await h.settle();
+      // Polls learn nothing without the log: only the announcement can end the wait.
+      await h.nextTimer(id);
+      expect(h.custom(id).waitingFor?.event).toBe('EmailParametersUpdated');
+      await h.raise(id, 'EmailParametersUpdated');
+      expect(h.detail(id, 'deliverToFinOps')).toBe('confirmation not accepted: the batch email provider is still SMTP, not Graph');
+      provider = 'Graph';
+      await h.raise(id, 'EmailParametersUpdated');
+      expect(h.status(id).runtimeStatus).toBe('Completed');
+      expect(h.detail(id, 'deliverToFinOps')).toBe('delivery strategy manual: confirmed by an administrator');
+      expect(h.steps(id).find(([n]) => n === 'proveFinOpsUses')?.[1]).toBe('skipped');
+      expect(h.detail(id, 'proveFinOpsUses')).toContain("sign-in evidence unavailable: the product's identity may not read sign-in logs");
+      expect(h.status(id).output).toMatchObject({ status: 'unproven', finops: { unavailable: 'permission' } });
     });
 
     it('times out after MANUAL_DELIVERY_TIMEOUT_HOURS', async () => {
+      fakes.on('readFinOpsEvidence', (i) => reading(i, { provider: 'SMTP' }));
       const id = h.start('setup', input('manual-timeout', { delivery: 'manual' }, { MANUAL_DELIVERY_TIMEOUT_HOURS: '12', MANUAL_DELIVERY_REMINDER_HOURS: '24' }));
       await h.settle();
       while (h.status(id).runtimeStatus === 'Running' && (await h.nextTimer(id)));
       expect(h.status(id).runtimeStatus).toBe('Failed');
       expect(String(h.status(id).output)).toContain('within 12 hours');
       expect(fakes.callsOf('recordDelivery')).toEqual([]);
+    });
+  });
+
+  describe('delivery strategy auto', () => {
+    it("falls back to instructions when F&O's metadata shows no extension, and says why", async () => {
+      fakes.on('describeFinOps', () => ({ reachable: true, credentialEntity: false, sendTestEmail: false, emailHealth: false }));
+      const id = h.start('setup', input('auto-manual'));
+      await h.settle();
+      expect(fakes.callsOf('deliverToFinOps')).toEqual([expect.objectContaining({ strategy: 'manual' })]);
+      expect(h.custom(id).waitingFor?.event).toBe('EmailParametersUpdated');
+      expect(h.detail(id, 'deliverToFinOps')).toBe("auto: F&O's metadata shows no FnoGraphMail extension, so a person enters it: waiting for an administrator to enter the credential in F&O");
+      expect(fakes.callsOf('describeFinOps')).toHaveLength(1);
+    });
+
+    it("falls back to instructions when F&O's metadata cannot be read", async () => {
+      fakes.on('describeFinOps', () => ({ reachable: false, credentialEntity: false, sendTestEmail: false, emailHealth: false, reason: 'F&O answered 401' }));
+      const id = h.start('setup', input('auto-unreadable'));
+      await h.settle();
+      expect(h.detail(id, 'deliverToFinOps')).toContain("auto: F&O's metadata could not be read (F&O answered 401), so a person enters it");
+    });
+  });
+
+  describe('proof', () => {
+    it('waits for F&O to sign in, reminds, and fails at EVIDENCE_TIMEOUT_HOURS saying what it saw', async () => {
+      fakes.on('readFinOpsEvidence', (i) => reading(i, {}));
+      const id = h.start('setup', input('silent', {}, { EVIDENCE_POLL_MINUTES: '30', EVIDENCE_TIMEOUT_HOURS: '3', MANUAL_DELIVERY_REMINDER_HOURS: '1' }));
+      await h.settle();
+      expect(h.steps(id).find(([n]) => n === 'proveFinOpsUses')?.[1]).toBe('waiting');
+      expect(h.detail(id, 'proveFinOpsUses')).toBe('waiting for F&O to sign in with credential key-1: no sign-in with credential key-1 yet (F&O signs in when its email batch sends)');
+      const start = h.clock.now();
+      while (h.status(id).runtimeStatus === 'Running' && (await h.nextTimer(id)));
+      expect(h.status(id).runtimeStatus).toBe('Failed');
+      expect(h.clock.now() - start).toBe(3 * HOUR);
+      expect(String(h.status(id).output)).toContain('F&O was not seen using credential key-1 of environment silent within 3 hours');
+      // Other tests' runs still wait on the same clock: count this environment's calls.
+      expect(fakes.callsOf('readFinOpsEvidence').filter((c) => c.environmentId === 'silent')).toHaveLength(3 * 2 + 1);
+      expect(fakes.callsOf('notify').filter((n) => n.environmentId === 'silent').map((n) => n.kind)).toEqual(['action-needed', 'reminder']);
+      expect(h.steps(id).find(([n]) => n === 'proveFinOpsUses')?.[1]).toBe('failed');
+    });
+
+    it('without access to sign-in logs goes on as before: the step says so and the environment is unproven', async () => {
+      fakes.on('readFinOpsEvidence', (i) => reading(i, { access: 'unavailable' }));
+      const id = h.start('setup', input('blind'));
+      await h.settle();
+      expect(h.status(id).runtimeStatus).toBe('Completed');
+      expect(fakes.callsOf('readFinOpsEvidence')).toHaveLength(1);
+      expect(h.status(id).output).toMatchObject({ status: 'unproven' });
+    });
+
+    it('a reading that fails is no evidence either way: it keeps waiting', async () => {
+      let fail = true;
+      fakes.on('readFinOpsEvidence', (i) => (fail ? { fail: { kind: 'permanent', service: 'graph', message: 'Graph answered 400', action: 'x' } } : reading(i, { current: i.asOf })));
+      const id = h.start('setup', input('flaky-log', {}, { EVIDENCE_POLL_MINUTES: '5' }));
+      await h.settle();
+      expect(h.detail(id, 'proveFinOpsUses')).toContain('the sign-in log could not be read: Step readFinOpsEvidence failed: Graph answered 400');
+      fail = false;
+      await h.nextTimer(id);
+      expect(h.status(id).runtimeStatus).toBe('Completed');
     });
   });
 

@@ -17,7 +17,9 @@ import { findLeaks } from '../helpers/leakForms';
 import { drive, endState, NEVER, rotationProblems, setupProblems, sleep, stepsOf, TimeKeeper } from './support';
 
 /** Setup's steps up to the last one (verify before deliver); the last one is the "next" of the step before it. */
-const SETUP_STEPS = ['registerApplication', 'ensureServicePrincipal', 'grantAdminConsent', 'createClientSecret', 'verifyCredential'];
+const SETUP_STEPS = ['registerApplication', 'ensureServicePrincipal', 'grantAdminConsent', 'createClientSecret', 'verifyCredential', 'deliverToFinOps'];
+/** The activity that calls out first after each step: the next step's, or the delivery's and the proof's own first ones. */
+const NEXT_ACTIVITY: Record<string, string> = { verifyCredential: 'describeFinOps', deliverToFinOps: 'readFinOpsEvidence' };
 const ROTATION_STEPS = ['readEnvironment', 'createClientSecret', 'verifyCredential', 'deliverToFinOps'];
 
 let app: TestApp;
@@ -281,7 +283,7 @@ async function kill(): Promise<void> {
 }
 
 describe('the runtime killed at a step boundary and started again on the same durable directory', () => {
-  it.each(SETUP_STEPS.map((step, i) => [step, SETUP_STEPS[i + 1] ?? 'deliverToFinOps']))(
+  it.each(SETUP_STEPS.map((step, i) => [step, NEXT_ACTIVITY[step] ?? SETUP_STEPS[i + 1] ?? '']))(
     'setup killed after %s, while %s is calling out, ends as a clean setup does, with no orphan credential',
     async (step, next) => {
       const environmentId = `kill-${step.toLowerCase()}`;

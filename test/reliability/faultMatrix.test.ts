@@ -129,11 +129,19 @@ const PERMANENT: Array<{ service: CallRecord['service']; fault: Omit<FaultSpec, 
 ];
 
 const environments = {
-  setup: Array.from({ length: 185 }, (_, i) => `s-${i}`),
+  setup: Array.from({ length: 240 }, (_, i) => `s-${i}`),
   lag: Array.from({ length: 20 }, (_, i) => `l-${i}`),
-  permanent: Array.from({ length: 36 }, (_, i) => `p-${i}`),
-  rotation: Array.from({ length: 30 }, (_, i) => `r-${i}`),
+  permanent: Array.from({ length: 48 }, (_, i) => `p-${i}`),
+  rotation: Array.from({ length: 40 }, (_, i) => `r-${i}`),
 };
+
+/**
+ * Activities whose calls only look (F&O's metadata and the sign-in log, with F&O's own test send and
+ * the evidence tag): a refusal there is reported in the step's detail and the run goes on (or falls
+ * back to instructions), never a failed run. Transient faults on them are in the matrix like any call;
+ * their refusals are tested in test/orchestrations (setup.test.ts, proof and auto).
+ */
+const ADVISORY_ACTIVITIES = new Set(['describeFinOps', 'readFinOpsEvidence', 'recordFinOpsEvidence', 'sendFinOpsTestEmail']);
 
 let app: TestApp;
 let keeper: TimeKeeper;
@@ -141,6 +149,10 @@ let setupSignatures: CallSignature[] = [];
 let rotationSignatures: CallSignature[] = [];
 /** Signature key → the setup step that makes its first call. */
 const setupStepOf = new Map<string, string>();
+/** Signature key → the rotation activity that makes its first call. */
+const rotationStepOf = new Map<string, string>();
+/** How often the clean rotation scheduled each activity. */
+let rotationScheduled: Record<string, number> = {};
 const results: CellResult[] = [];
 /** Cells each section must have, derived from the calls the clean runs made. */
 const expected: Record<Section, number> = { setup: 0, rotation: 0, lag: 0, permanent: 0 };
@@ -190,8 +202,10 @@ async function setupCell(section: Section, name: string, sig: CallSignature, env
       const status = await drive(app, keeper, `setup-${environmentId}`);
       if (status.runtimeStatus !== 'Completed') problems.push(failureOf(status));
       else problems.push(...setupProblems(endState(app, environmentId)));
-      if (unconsumed(name) > 0) problems.push('the fault was never hit');
-      if (expectRetry && historyCounts(app, `setup-${environmentId}`).timers === 0) problems.push('no durable retry was scheduled');
+      // An advisory read that fails is a reading that shows nothing, not a step to retry: the run goes on.
+      const advisory = ADVISORY_ACTIVITIES.has(setupStepOf.get(keyOf(sig)) ?? '');
+      if (!advisory && unconsumed(name) > 0) problems.push('the fault was never hit');
+      if (!advisory && expectRetry && historyCounts(app, `setup-${environmentId}`).timers === 0) problems.push('no durable retry was scheduled');
     }
   } catch (error) {
     problems.push(error instanceof Error ? error.message : String(error));
@@ -215,11 +229,14 @@ async function rotationLane(section: Section, sig: CallSignature, environmentId:
         const previous = before.versions[before.versions.length - 1]?.keyId ?? '';
         const instanceId = `rotate-${environmentId}`;
         keeper.watchGrace(instanceId, environmentId);
+        // The on-demand trigger reads Key Vault only: a Key Vault fault is armed once the rotation has
+        // started (so the trigger's own read does not take it), any other before, so the run cannot outrun it.
+        const early = sig.service !== 'keyvault';
+        if (early) await inject(sig, environmentId, fault, name);
         const reply = await app.api('POST', `/api/environments/${environmentId}/rotate`, {});
         if (reply.status !== 202) problems.push(`rotate answered ${reply.status}: ${reply.text}`);
         else {
-          // Armed once the rotation has started, so the on-demand trigger's own read does not take it.
-          await inject(sig, environmentId, fault, name);
+          if (!early) await inject(sig, environmentId, fault, name);
           const status = await drive(app, keeper, instanceId);
           if (status.runtimeStatus !== 'Completed') problems.push(failureOf(status));
           else {
@@ -229,8 +246,14 @@ async function rotationLane(section: Section, sig: CallSignature, environmentId:
             problems.push(...rotationProblems(endState(app, environmentId), previous, 'done').map((p) => `after grace: ${p}`));
           }
           keeper.unwatch(instanceId);
-          if (unconsumed(name) > 0) problems.push('the fault was never hit');
-          if (expectRetry && historyCounts(app, instanceId).timers < 2) problems.push('no durable retry was scheduled');
+          const advisory = ADVISORY_ACTIVITIES.has(rotationStepOf.get(keyOf(sig)) ?? '');
+          if (!advisory && unconsumed(name) > 0) problems.push('the fault was never hit');
+          // An activity was scheduled more often than in the clean rotation: a durable retry (counted this
+          // way because the grace timer may not exist at all when another lane's clock move has passed it,
+          // and because a Key Vault fault armed after the start may meet a later activity's call).
+          const scheduled = historyCounts(app, instanceId).scheduled;
+          const retried = Object.entries(scheduled).some(([activity, n]) => n > (rotationScheduled[activity] ?? 0));
+          if (!advisory && expectRetry && !retried) problems.push('no durable retry was scheduled');
         }
       }
     } catch (error) {
@@ -333,6 +356,11 @@ beforeAll(async () => {
     rotationCalls.filter((c) => rotationActivities.get(c) !== 'trigger'),
     'baseline',
   );
+  rotationScheduled = historyCounts(app, 'rotate-baseline').scheduled;
+  for (const sig of rotationSignatures) {
+    const first = rotationCalls.find((c) => matches(sig, c) && rotationActivities.get(c) !== 'trigger');
+    if (first) rotationStepOf.set(keyOf(sig), rotationActivities.get(first) ?? 'trigger');
+  }
 
   const tasks: Array<() => Promise<void>> = [];
   // Rotation lanes first: each is a sequence of rotations, the longest path of the run.
@@ -379,7 +407,13 @@ beforeAll(async () => {
     expected.lag += sigs.length * COUNTS.length;
   }
   for (const refusal of PERMANENT) {
-    const sigs = setupSignatures.filter((s) => s.service === refusal.service && !isTenantWide(s) && (refusal.only?.test(s.example) ?? s.example !== '/msi/token'));
+    const sigs = setupSignatures.filter(
+      (s) =>
+        s.service === refusal.service &&
+        !isTenantWide(s) &&
+        !ADVISORY_ACTIVITIES.has(setupStepOf.get(keyOf(s)) ?? '') &&
+        (refusal.only?.test(s.example) ?? s.example !== '/msi/token'),
+    );
     if (sigs.length === 0) unmatched.push(`${refusal.service} ${refusal.fault.status} ${refusal.fault.code}: no setup call of that service`);
     for (const sig of sigs) {
       const environmentId = take(environments.permanent, 'permanent');

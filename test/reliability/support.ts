@@ -135,12 +135,16 @@ export class TimeKeeper {
         const record = persistedInstance(this.app, instanceId);
         // A finished instance may be the previous run under the same id, about to be replaced.
         if (!record || TERMINAL.has(record.runtimeStatus)) continue;
-        if (stepStatus(record.customStatus, 'gracePeriod') === 'waiting' && !this.graceStates.has(instanceId)) {
+        // From delivery to revocation (proof, grace period) both credentials must be live: photograph that.
+        const delivered = stepStatus(record.customStatus, 'deliverToFinOps') === 'succeeded' || stepStatus(record.customStatus, 'deliverToFinOps') === 'skipped';
+        const revoking = stepStatus(record.customStatus, 'revokePreviousCredentials');
+        if (delivered && revoking === 'pending' && !this.graceStates.has(instanceId)) {
           this.graceStates.set(instanceId, endState(this.app, environmentId));
         }
-        // A rotation whose verification result is being processed is about to arm its grace timer
-        // from the current time: let that episode finish first.
-        if (stepStatus(record.customStatus, 'verifyCredential') === 'running' && record.inbox.length > 0) settling = true;
+        // A rotation whose verification or delivery result is being processed is about to start the
+        // grace period from the current time: let that episode finish first.
+        const handingOver = stepStatus(record.customStatus, 'verifyCredential') === 'running' || stepStatus(record.customStatus, 'deliverToFinOps') === 'running';
+        if (handingOver && record.inbox.length > 0) settling = true;
       }
       if (!settling || attempt >= 2000) {
         const ms = targetMs - this.app.sandbox.state.now();

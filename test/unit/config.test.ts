@@ -18,9 +18,10 @@ describe('loadConfig', () => {
     expect(config.keyVaultUrl).toBe('https://kv-fno.vault.azure.net');
     expect(config.tenantId).toBe(minimal.ENTRA_TENANT_ID);
     expect(config.consentStrategy).toBe('grant');
-    expect(config.deliveryStrategy).toBe('odata');
+    expect(config.deliveryStrategy).toBe('auto');
     expect(config.secretLifetimeDays).toBe(180);
-    expect(config.rotation).toEqual({ leadDays: 30, graceHours: 24, sweepSchedule: '0 0 3 * * *', driftSchedule: '0 30 4 * * *', concurrency: 10 });
+    expect(config.rotation).toEqual({ leadDays: 30, graceHours: 24, revokeMaxHours: 168, sweepSchedule: '0 0 3 * * *', driftSchedule: '0 30 4 * * *', concurrency: 10 });
+    expect(config.evidence).toEqual({ pollMinutes: 5, timeoutHours: 72, silenceHours: 48 });
     // Cloud-hosted development VMs (*.cloudax.dynamics.com) are opt-in: they run in customers' own subscriptions.
     expect(config.finOps.allowedHosts).toEqual(['*.operations.dynamics.com']);
     expect(config.graphBaseUrl).toBe('https://graph.microsoft.com');

@@ -71,7 +71,7 @@ describe('buildSetupInput', () => {
       appDisplayName: 'F&O Graph mail (contoso-uat)',
       secretLifetimeDays: 180,
       consent: 'grant',
-      delivery: 'odata',
+      delivery: 'auto',
       senderMailbox: 'erp@contoso.com',
       minRemainingDays: 30,
       waits: { consentTimeoutHours: 72, consentPollMinutes: 5, manualTimeoutHours: 72, reminderHours: 24 },
@@ -121,7 +121,8 @@ describe('toEnvironmentRecord', () => {
   });
 
   it('maps tags to the record', () => {
-    expect(toEnvironmentRecord(entry(), now, 30)).toEqual({
+    const proven = { ...tags, 'finops-evidence': 'c=2025-12-31T10:00:00Z;d=2025-12-01T00:00:00Z;p=2025-12-01T00:05:00Z;b=Graph' };
+    expect(toEnvironmentRecord(entry({ tags: proven }), now, 30)).toEqual({
       environmentId: 'contoso-uat',
       environmentUrl: 'https://contoso-uat.operations.dynamics.com',
       tenantId: 't',
@@ -129,7 +130,19 @@ describe('toEnvironmentRecord', () => {
       appObjectId: 'o',
       credential: { keyId: 'k', secretName: 'fno-graph-mail-contoso-uat', secretVersion: 'v1', expiresOn: '2026-06-01T00:00:00.000Z' },
       status: 'active',
+      finops: { checkedAt: '2025-12-31T10:00:00Z', since: '2025-12-01T00:00:00Z', provenAt: '2025-12-01T00:05:00Z', provider: 'Graph' },
     });
+  });
+
+  it('calls a delivered credential F&O was never seen using unproven; expiry and delivery come first', () => {
+    expect(toEnvironmentRecord(entry(), now, 30)?.status).toBe('unproven');
+    expect(toEnvironmentRecord(entry({ tags: { ...tags, 'finops-evidence': 'c=2025-12-31T10:00:00Z;u=licence' } }), now, 30)).toMatchObject({
+      status: 'unproven',
+      finops: { unavailable: 'licence' },
+    });
+    expect(toEnvironmentRecord(entry({ expiresOn: '2026-01-20T00:00:00Z' }), now, 30)?.status).toBe('expiring');
+    // A tag someone edited by hand is no evidence.
+    expect(toEnvironmentRecord(entry({ tags: { ...tags, 'finops-evidence': 'proven' } }), now, 30)).not.toHaveProperty('finops');
   });
 
   it('derives the status', () => {

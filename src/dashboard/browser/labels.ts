@@ -13,6 +13,8 @@ export const STEP_LABELS: Readonly<Record<StepName, string>> = {
   grantAdminConsent: 'Admin consent',
   createClientSecret: 'Secret to Key Vault',
   deliverToFinOps: 'Deliver to F&O',
+  proveFinOpsUses: 'F&O uses it',
+  inspectFinOps: 'Inspect F&O',
   verifyCredential: 'Verify credential',
   restrictMailboxes: 'Restrict mailboxes',
   readEnvironment: 'Read environment',
@@ -36,6 +38,7 @@ export const KIND_LABELS: Readonly<Record<RunKind, string>> = {
 
 export const ENVIRONMENT_STATUS_LABELS: Readonly<Record<EnvironmentStatus, { text: string; tone: Tone }>> = {
   active: { text: 'active', tone: 'ok' },
+  unproven: { text: 'unproven: F&O not yet seen using it', tone: 'warn' },
   'pending-delivery': { text: 'not delivered to F&O', tone: 'warn' },
   expiring: { text: 'expiring', tone: 'warn' },
   expired: { text: 'expired', tone: 'bad' },

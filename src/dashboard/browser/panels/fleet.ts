@@ -71,6 +71,7 @@ function fleetRow(row: FleetRow, horizon: number, ctx: RenderContext): View {
     h('td', {}, env ? h('code', { className: 'app-id', text: env.appId }) : h('span', { className: 'muted', text: 'not registered yet' })),
     h('td', { className: 'timeline-cell' }, env ? timeline(env, horizon, ctx) : h('span', { className: 'muted small', text: 'no credential yet' })),
     h('td', { className: 'last-rotation' }, lastRotation(latest('rotation'), ctx)),
+    h('td', { className: 'finops-evidence' }, finOpsCell(env, ctx)),
     h('td', {}, statusCell(env, active, latest('setup'))),
     h(
       'td',
@@ -125,6 +126,26 @@ function lastRotation(op: OperationView | undefined, ctx: RenderContext): Child 
   if (isActive(op)) return [h('span', { text: 'in progress' }), h('span', { className: 'sub', text: `started ${formats.ago(op.createdTime)}` })];
   if (op.runtimeStatus === 'Completed') return [h('span', { text: formats.dateTime(op.lastUpdatedTime) }), h('span', { className: 'sub', text: formats.ago(op.lastUpdatedTime) })];
   return [chip(op.runtimeStatus.toLowerCase(), runTone(op.runtimeStatus)), h('span', { className: 'sub', text: formats.ago(op.lastUpdatedTime) })];
+}
+
+/** What Entra and F&O have shown of F&O using the current credential. */
+function finOpsCell(env: EnvironmentRecord | undefined, ctx: RenderContext): Child {
+  const { formats } = ctx;
+  const e = env?.finops;
+  if (!env) return h('span', { className: 'muted', text: '—' });
+  if (!e) return h('span', { className: 'muted', text: 'not checked yet' });
+  const cells: Child[] = [];
+  if (e.provenAt) cells.push(chip('F&O signs in with it', 'ok'));
+  else if (e.unavailable) cells.push(chip(e.unavailable === 'licence' ? 'no sign-in log (licence)' : e.unavailable === 'permission' ? 'no sign-in log access' : 'no sign-in log here', 'idle'));
+  else cells.push(chip('not seen yet', 'warn'));
+  if (e.provider && e.provider !== 'Graph') cells.push(chip(`provider ${e.provider}`, 'bad'));
+  const lines: string[] = [];
+  if (e.lastSignInAt) lines.push(`last sign-in ${formats.ago(e.lastSignInAt)}`);
+  if (e.lastFailureAt && (!e.lastSignInAt || Date.parse(e.lastFailureAt) > Date.parse(e.lastSignInAt))) {
+    lines.push(`failed ${formats.ago(e.lastFailureAt)}${e.lastFailureCode !== undefined ? ` (AADSTS${e.lastFailureCode})` : ''}`);
+  }
+  lines.push(`checked ${formats.ago(e.checkedAt)}`);
+  return [...cells, h('span', { className: 'sub', text: lines.join(' · ') })];
 }
 
 function statusCell(env: EnvironmentRecord | undefined, active: OperationView | undefined, setup: OperationView | undefined): View[] {
