@@ -22,6 +22,10 @@ export interface BenchAppOptions {
   schedulerIntervalMs?: number;
   environmentIds?: string[];
   appSettings?: Record<string, string>;
+  /** Graph roles of the app's identity (default: the sandbox's, without the sign-in log permissions). */
+  managedIdentityRoles?: string[];
+  /** F&O's email batch at start (default stopped). */
+  finopsBatch?: { running: boolean; intervalMinutes?: number };
 }
 
 export interface RunObservation {
@@ -58,6 +62,8 @@ export async function startBenchApp(options: BenchAppOptions): Promise<BenchApp>
       latencyMs: options.latencyMs,
       secretPropagationSeconds: options.secretPropagationSeconds,
       ...(options.environmentIds ? { environmentIds: options.environmentIds } : {}),
+      ...(options.managedIdentityRoles ? { managedIdentityRoles: options.managedIdentityRoles } : {}),
+      ...(options.finopsBatch ? { finopsBatch: options.finopsBatch } : {}),
     },
     appSettings: { ROTATION_SWEEP_SCHEDULE: NEVER, DRIFT_CHECK_SCHEDULE: NEVER, ...(options.appSettings ?? {}) },
   });

@@ -6,7 +6,7 @@
  *
  * Flags: --latency-ms N (80), --propagation-s N (2), --scheduler-ms N (10), --latency-samples N (3),
  * --poll-ms N (20), --fleet-latency-ms N (20), --fleet-sizes 1000,10000, --cold-samples N (15),
- * --only economy,latency,fleet,cold, --out PATH, --no-fail.
+ * --only economy,latency,revocation,fleet,cold, --out PATH, --no-fail.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
@@ -14,11 +14,12 @@ import { coldStartFigures, measureColdStart, type ColdStartResult } from './cold
 import { economyFigures, type EconomyResult } from './economy';
 import { fleetFigures, measureFleet, type FleetResult } from './fleet';
 import { latencyFigures, type LatencyResult } from './latency';
+import { revocationFigures, type RevocationCase } from './revocation';
 import { describeMachine, machineInfo } from './machine';
 import { formatTable, ms, type Figure } from './report';
 import { inChildProcess } from './worker';
 
-const SECTIONS = ['economy', 'latency', 'fleet', 'cold'] as const;
+const SECTIONS = ['economy', 'latency', 'revocation', 'fleet', 'cold'] as const;
 type Section = (typeof SECTIONS)[number];
 
 /** The runtime's own default scheduler interval (runtime/durable/driver.ts), measured for comparison. */
@@ -84,7 +85,7 @@ async function main(): Promise<number> {
   const step = (text: string): void => void process.stdout.write(`  ${text} (${ms(performance.now() - started)} elapsed)\n`);
 
   const figures: Figure[] = [];
-  const results: { economy?: EconomyResult; latency?: LatencyResult; fleet?: FleetResult; coldStart?: ColdStartResult } = {};
+  const results: { economy?: EconomyResult; latency?: LatencyResult; revocation?: RevocationCase[]; fleet?: FleetResult; coldStart?: ColdStartResult } = {};
   const wants = (s: Section): boolean => settings.only.includes(s);
 
   if (wants('economy')) {
@@ -115,6 +116,14 @@ async function main(): Promise<number> {
       runtimeDefault,
     };
     figures.push(...latencyFigures(results.latency));
+  }
+  if (wants('revocation')) {
+    step('revocation waits for F&O: virtual time from its first sign-in with the new key to the old key revoked');
+    results.revocation = [
+      await inChildProcess({ kind: 'revocation', options: { graceHours: 24, pollMinutes: 5, stoppedHours: 0 } }),
+      await inChildProcess({ kind: 'revocation', options: { graceHours: 2, pollMinutes: 5, stoppedHours: 6 } }),
+    ];
+    figures.push(...revocationFigures(results.revocation));
   }
   if (wants('fleet')) {
     step(`fleet sweep over ${settings.fleetSizes.join(', ')} environments at ${settings.fleetLatencyMs} ms per call`);

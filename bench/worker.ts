@@ -7,9 +7,13 @@
 import { fork } from 'node:child_process';
 import { measureApiEconomy, type EconomyOptions, type EconomyResult } from './economy';
 import { measureLatencySamples, type LatencySample, type LatencySampleOptions } from './latency';
+import { measureRevocationCase, type RevocationCase, type RevocationOptions } from './revocation';
 
-export type WorkerJob = { kind: 'economy'; options: EconomyOptions } | { kind: 'latency'; options: LatencySampleOptions };
-type WorkerResult<J extends WorkerJob> = J extends { kind: 'economy' } ? EconomyResult : LatencySample[];
+export type WorkerJob =
+  | { kind: 'economy'; options: EconomyOptions }
+  | { kind: 'latency'; options: LatencySampleOptions }
+  | { kind: 'revocation'; options: RevocationOptions };
+type WorkerResult<J extends WorkerJob> = J extends { kind: 'economy' } ? EconomyResult : J extends { kind: 'revocation' } ? RevocationCase : LatencySample[];
 type WorkerReply = { ok: true; result: unknown } | { ok: false; error: string };
 
 export function inChildProcess<J extends WorkerJob>(job: J): Promise<WorkerResult<J>> {
@@ -34,6 +38,8 @@ async function run(job: WorkerJob): Promise<unknown> {
       return measureApiEconomy(job.options);
     case 'latency':
       return measureLatencySamples(job.options);
+    case 'revocation':
+      return measureRevocationCase(job.options);
   }
 }
 

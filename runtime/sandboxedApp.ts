@@ -76,7 +76,7 @@ export function sandboxAppSettings(endpoints: SandboxEndpoints): Record<string, 
     KEY_VAULT_URL: endpoints.keyVaultUrl,
     FINOPS_ALLOWED_HOSTS: finOpsHosts.join(','),
     CONSENT_STRATEGY: 'grant',
-    DELIVERY_STRATEGY: 'odata',
+    DELIVERY_STRATEGY: 'auto',
     SENDER_MAILBOX: endpoints.senderMailbox,
     // What App Service / Functions give a managed identity; @azure/identity reads them.
     IDENTITY_ENDPOINT: endpoints.managedIdentity.identityEndpoint,

@@ -1,10 +1,15 @@
 /**
  * Three environments set up, then the sandbox clock driven through three years in steps: the daily
- * sweep and Key Vault's expiry events keep every credential valid. At every step F&O holds a working
- * credential (a token is acquired with exactly what F&O holds), no app has more than two live
- * product credentials, old ones are revoked after the grace period, and nothing is orphaned at the end.
+ * sweep and Key Vault's expiry events keep every credential valid. F&O sends all the while (its email
+ * batch runs, so every step it signs in with what it holds) and the product reads Entra's sign-in log:
+ * every rotation is proven and its old credential revoked only once F&O has moved. At every step F&O
+ * holds a working credential (a token is acquired with exactly what F&O holds), its own email history
+ * shows no failure a credential caused, no app has more than two live product credentials, and nothing
+ * is orphaned at the end.
  */
 import { ClientSecretCredential } from '@azure/identity';
+import { DEPLOYED_MANAGED_IDENTITY_ROLES } from '../../sandbox/seed';
+import type { FinOpsEmailHistoryRecord } from '../../sandbox/types';
 import { startTestApp, type TestApp } from '../helpers/app';
 import { settle } from '../helpers/settle';
 
@@ -15,8 +20,22 @@ let app: TestApp;
 
 beforeAll(async () => {
   app = await startTestApp({
-    sandbox: { environmentIds: ENVIRONMENTS, secretPropagationSeconds: 0, eventGrid: { tickMs: 20, retryScheduleMs: [50, 100, 200] } },
-    appSettings: { SECRET_LIFETIME_DAYS: '90', ROTATION_LEAD_DAYS: '30', ROTATION_GRACE_HOURS: '24' },
+    sandbox: {
+      environmentIds: ENVIRONMENTS,
+      secretPropagationSeconds: 0,
+      eventGrid: { tickMs: 20, retryScheduleMs: [50, 100, 200] },
+      managedIdentityRoles: DEPLOYED_MANAGED_IDENTITY_ROLES,
+      finopsBatch: { running: true, intervalMinutes: 1 },
+    },
+    appSettings: {
+      SECRET_LIFETIME_DAYS: '90',
+      ROTATION_LEAD_DAYS: '30',
+      ROTATION_GRACE_HOURS: '24',
+      // Virtual time moves in 5-day steps, so F&O's batch runs (and signs in) once per step: a proof
+      // takes two steps, and silence between steps is the test's, not F&O's.
+      EVIDENCE_TIMEOUT_HOURS: '720',
+      EVIDENCE_SILENCE_HOURS: '0',
+    },
   });
 });
 
@@ -47,14 +66,26 @@ it('keeps every environment able to send mail for three years', async () => {
     const reply = await app.api('POST', `/api/environments/${id}/setup`, { environmentUrl: app.environmentUrl(id) });
     expect(reply.status).toBe(202);
   }
-  for (const id of ENVIRONMENTS) expect((await app.waitForOperation(`setup-${id}`)).runtimeStatus).toBe('Completed');
+  for (const id of ENVIRONMENTS) expect((await app.waitMovingClock(`setup-${id}`)).runtimeStatus).toBe('Completed');
 
   const start = app.sandbox.state.now();
+  // F&O's email history, as it grows (it keeps 30 days; each step is 5).
+  const history = new Map<string, FinOpsEmailHistoryRecord[]>(ENVIRONMENTS.map((id) => [id, []]));
+  const collect = (): void => {
+    for (const id of ENVIRONMENTS) {
+      const seen = history.get(id)!;
+      const last = seen.length > 0 ? Date.parse(seen[seen.length - 1]!.at) : 0;
+      const env = app.sandbox.state.finops.find((e) => e.id === id)!;
+      seen.push(...env.emailHistory.filter((r) => Date.parse(r.at) > last).reverse());
+    }
+  };
+  collect();
   const seenKeys = new Map<string, Set<string>>(ENVIRONMENTS.map((id) => [id, new Set<string>()]));
   let maxLive = 0;
   for (let day = 0; day < 3 * 365; day += 5) {
     await app.advanceClock('P5D');
     await settle(app);
+    collect();
     const now = app.sandbox.state.now();
     for (const id of ENVIRONMENTS) {
       const roles = await rolesWithWhatFinOpsHolds(id);
@@ -69,6 +100,23 @@ it('keeps every environment able to send mail for three years', async () => {
 
   // Each environment went through several rotations (90-day secrets, rotated 30 days before expiry).
   for (const id of ENVIRONMENTS) expect(seenKeys.get(id)!.size).toBeGreaterThanOrEqual(15);
+
+  // F&O sent all along, with each new credential in turn, and no send failed because of a credential.
+  for (const id of ENVIRONMENTS) {
+    const sends = history.get(id)!.filter((r) => r.provider === 'Graph');
+    expect(sends.length).toBeGreaterThanOrEqual(3 * 365 / 5);
+    expect(new Set(sends.map((r) => r.keyId)).size).toBeGreaterThanOrEqual(15);
+    const failed = sends.filter((r) => r.status === 'failed');
+    expect(failed.map((r) => `${r.at} ${r.error ?? ''}`)).toEqual([]);
+  }
+  // The registry says what Entra showed: each current credential proven by F&O's sign-ins (or, right
+  // after a rotation's delivery at the last step, not yet).
+  const listed = await app.api<{ environments: Array<{ environmentId: string; status: string; finops?: { provenAt?: string } }> }>('GET', '/api/environments');
+  for (const env of listed.body.environments) {
+    expect(['active', 'unproven']).toContain(env.status);
+    if (env.status === 'active') expect(env.finops?.provenAt).toEqual(expect.any(String));
+  }
+  expect(listed.body.environments.filter((e) => e.status === 'active').length).toBeGreaterThanOrEqual(2);
 
   // No orphans: every product credential left is the one the current Key Vault version records, and F&O holds it.
   for (const id of ENVIRONMENTS) {

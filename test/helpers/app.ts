@@ -29,6 +29,13 @@ export interface TestApp extends SandboxedApp {
   /** Waits until the operation, read over HTTP, satisfies `until` (default: a terminal status). */
   waitForOperation(instanceId: string, until?: (op: Operation) => boolean, timeoutMs?: number): Promise<Operation>;
   advanceClock(duration: string): Promise<void>;
+  /**
+   * Waits for the operation to end (or satisfy `until`), moving the sandbox clock by `step` (default one
+   * minute) whenever the run waits on timers and nothing else (F&O's next batch run, Entra's sign-in
+   * log, a poll): what virtual time does while a person watches. A wait for a person is left alone
+   * unless `throughPersonWaits` (the person has acted; the run's polls will see it).
+   */
+  waitMovingClock(instanceId: string, options?: { until?: (op: Operation) => boolean; step?: string; timeoutMs?: number; throughPersonWaits?: boolean }): Promise<Operation>;
   environmentUrl(id: string): string;
   /**
    * What an administrator does with manual instructions: reads the Key Vault secret version they name
@@ -133,8 +140,25 @@ export async function startTestApp(options: SandboxedAppOptions = {}): Promise<T
     throw new Error(`operation ${instanceId} did not reach the expected state in ${timeoutMs} ms; last: ${JSON.stringify(last)}`);
   };
 
+  const waitMovingClock: TestApp['waitMovingClock'] = async (instanceId, options = {}) => {
+    const until = options.until ?? ((op: Operation) => TERMINAL.has(op.runtimeStatus));
+    const step = options.step ?? 'PT1M';
+    const deadline = Date.now() + (options.timeoutMs ?? 60_000);
+    for (;;) {
+      const reply = await api<Operation>('GET', `/api/operations/${instanceId}`);
+      if (reply.status === 200 && until(reply.body)) return reply.body;
+      if (Date.now() > deadline) throw new Error(`operation ${instanceId} did not reach the expected state; last: ${JSON.stringify(reply.body)}`);
+      const work = app.runtime.durable.pendingWork(instanceId);
+      const onlyTimers = work !== undefined && !work.episodePending && work.activities === 0 && work.timers.length > 0;
+      if (onlyTimers && reply.status === 200 && (reply.body.waitingFor === undefined || options.throughPersonWaits)) await control('/clock', { advance: step });
+      await app.runtime.durable.whenIdle({ timeoutMs: 2_000 }).catch(() => undefined);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  };
+
   return {
     ...app,
+    waitMovingClock,
     // The runtime is replaced by restartRuntime: always the current one.
     get runtime() {
       return app.runtime;
