@@ -17,7 +17,6 @@ import { settle } from '../helpers/settle';
 const ENVIRONMENTS = ['contoso-uat', 'contoso-prod', 'adatum-qa', 'tailspin-dev', 'fabrikam-test'];
 const ALERTS_TO = 'ops@contoso.onmicrosoft.com';
 const MINUTE = 60_000;
-const HOUR = 60 * MINUTE;
 
 let app: TestApp;
 let f: ReturnType<typeof fleetView>;
