@@ -1,11 +1,15 @@
 /**
  * Post-provision step (azd `hooks.postprovision`, or `npm run grant-graph-permissions` by hand): gives the
- * function app's managed identity the Microsoft Graph application permissions its consent strategy needs,
- * says what it did, and explains the Finance and Operations side, which no Azure deployment can do.
+ * function app's managed identity the Microsoft Graph application permissions its consent strategy needs
+ * and, unless told not to, those that read Entra's sign-in log (the evidence that F&O uses each
+ * credential), says what it did, and explains the Finance and Operations side, which no Azure deployment
+ * can do.
  *
  * Graph application permissions are app role assignments on Microsoft Graph's service principal, not
  * Azure roles, so Bicep cannot grant them. The person running azd signs in (azd's or the Azure CLI's
- * sign-in) and needs Privileged Role Administrator or Global Administrator in the tenant.
+ * sign-in) and needs Privileged Role Administrator or Global Administrator in the tenant. azd hands the
+ * hook its environment's values as environment variables, so `azd env set GRANT_EVIDENCE false` reaches
+ * this script without passing through the Bicep.
  */
 import { parseArgs as parseCommandLine } from 'node:util';
 import type { TokenCredential } from '@azure/core-auth';
@@ -14,22 +18,37 @@ import { Client } from '@microsoft/microsoft-graph-client';
 import { TokenCredentialAuthenticationProvider } from '@microsoft/microsoft-graph-client/authProviders/azureTokenCredentials';
 import { z } from 'zod';
 import { SETTINGS } from '../src/config';
+import { FINOPS_EXTENSION_MODEL, FINOPS_EXTENSION_SECURITY } from '../src/contracts/finopsExtension';
 import { GRAPH_APP_ID } from '../src/contracts/wellKnown';
 
 export type ConsentStrategy = 'grant' | 'request';
 export type { DeliveryStrategy } from '../src/contracts/operations';
 import type { DeliveryStrategy } from '../src/contracts/operations';
 
+/** The Graph application permissions the consent strategies need (`request` only the first). */
+const CONSENT_GRAPH_PERMISSIONS = ['Application.ReadWrite.OwnedBy', 'AppRoleAssignment.ReadWrite.All', 'DelegatedPermissionGrant.ReadWrite.All'] as const;
+
 /**
- * The Graph application permissions the consent strategies need. Only these are ever removed
- * (`--revoke-unneeded`); any other permission of the identity is left alone.
+ * Reading Entra's service principal sign-in log (`GET /beta/auditLogs/signIns`), the evidence that F&O
+ * signs in with each credential, takes both: "AuditLog.Read.All and Directory.Read.All", a documented
+ * known issue (https://learn.microsoft.com/graph/api/signin-list?view=graph-rest-beta). The tenant also
+ * needs a Microsoft Entra ID P1 or P2 licence, or Graph keeps no sign-in log to read
+ * (https://learn.microsoft.com/entra/identity/monitoring-health/howto-analyze-activity-logs-with-microsoft-graph).
+ * Granted unless `--no-evidence` (GRANT_EVIDENCE=false).
  */
-export const PRODUCT_GRAPH_PERMISSIONS = [
-  'Application.ReadWrite.OwnedBy',
-  'AppRoleAssignment.ReadWrite.All',
-  'DelegatedPermissionGrant.ReadWrite.All',
-] as const;
+export const EVIDENCE_GRAPH_PERMISSIONS = ['AuditLog.Read.All', 'Directory.Read.All'] as const;
+
+/**
+ * The Graph application permissions of the consent strategies and of the sign-in evidence. Only these are
+ * ever removed (`--revoke-unneeded`); any other permission of the identity is left alone.
+ */
+export const PRODUCT_GRAPH_PERMISSIONS = [...CONSENT_GRAPH_PERMISSIONS, ...EVIDENCE_GRAPH_PERMISSIONS] as const;
 export type ProductGraphPermission = (typeof PRODUCT_GRAPH_PERMISSIONS)[number];
+type EvidenceGraphPermission = (typeof EVIDENCE_GRAPH_PERMISSIONS)[number];
+
+function isEvidencePermission(permission: GraphPermission): permission is EvidenceGraphPermission {
+  return (EVIDENCE_GRAPH_PERMISSIONS as readonly string[]).includes(permission);
+}
 /**
  * `Mail.Send` lets the identity send as any mailbox of the tenant, so it is granted only on request
  * (`--grant-mail-send`) and never removed: Exchange RBAC for Applications scoped to SENDER_MAILBOX is the
@@ -42,13 +61,18 @@ const PERMISSION_PURPOSE: Record<GraphPermission, string> = {
   'Application.ReadWrite.OwnedBy': 'create the environment apps and manage their secrets, only apps it owns',
   'AppRoleAssignment.ReadWrite.All': 'consent strategy grant: assign Mail.Send to each environment app',
   'DelegatedPermissionGrant.ReadWrite.All': 'consent strategy grant: the tenant-wide User.Read grant',
+  'AuditLog.Read.All': 'read the sign-in log to prove F&O uses each credential',
+  'Directory.Read.All': 'read the sign-in log to prove F&O uses each credential (Graph requires it besides AuditLog.Read.All; it lets the identity read the whole directory)',
   'Mail.Send': 'alert and action-needed mail from SENDER_MAILBOX (tenant-wide: any mailbox)',
 };
 
-/** The permissions one consent strategy needs (`request` leaves consent to an administrator), plus Mail.Send when asked. */
-export function requiredGraphPermissions(strategy: ConsentStrategy, mailSend = false): GraphPermission[] {
-  const base: GraphPermission[] = strategy === 'grant' ? [...PRODUCT_GRAPH_PERMISSIONS] : ['Application.ReadWrite.OwnedBy'];
-  return mailSend ? [...base, 'Mail.Send'] : base;
+/**
+ * The permissions one consent strategy needs (`request` leaves consent to an administrator), the sign-in
+ * evidence ones unless `evidence: false`, and Mail.Send when asked.
+ */
+export function requiredGraphPermissions(strategy: ConsentStrategy, extras: { evidence?: boolean; mailSend?: boolean } = {}): GraphPermission[] {
+  const consent: GraphPermission[] = strategy === 'grant' ? [...CONSENT_GRAPH_PERMISSIONS] : ['Application.ReadWrite.OwnedBy'];
+  return [...consent, ...(extras.evidence === false ? [] : EVIDENCE_GRAPH_PERMISSIONS), ...(extras.mailSend ? (['Mail.Send'] as const) : [])];
 }
 
 export interface GrantOptions {
@@ -62,6 +86,8 @@ export interface GrantOptions {
   graphBaseUrl: string;
   /** Also remove product permissions the strategy does not need (never touches any other permission). */
   revokeUnneeded: boolean;
+  /** Grant AuditLog.Read.All and Directory.Read.All to read the sign-in log (false: `--no-evidence`, GRANT_EVIDENCE=false). */
+  evidence: boolean;
   /** Also grant the tenant-wide Graph `Mail.Send` (alert mail), instead of an Exchange scope. */
   grantMailSend: boolean;
   /** SENDER_MAILBOX, when alert mail is configured. */
@@ -82,16 +108,22 @@ export type ParsedArgs = { kind: 'help' } | { kind: 'run'; options: GrantOptions
 export const USAGE = `Usage: npm run grant-graph-permissions -- [options]
 
 Grants the function app's managed identity the Microsoft Graph application permissions its consent
-strategy needs, then explains the Finance and Operations side. azd runs it after every provision;
-defaults come from the azd environment (names in parentheses).
+strategy needs and those that read Entra's sign-in log to prove F&O uses each credential, then explains
+the Finance and Operations side. azd runs it after every provision; defaults come from the azd
+environment (names in parentheses).
 
 Options:
   --client-id <guid>          client id of the managed identity (MANAGED_IDENTITY_CLIENT_ID)
   --tenant-id <guid>          tenant to sign in to (AZURE_TENANT_ID)
   --consent-strategy <name>   grant | request (CONSENT_STRATEGY; default grant)
-  --delivery-strategy <name>  odata | manual (DELIVERY_STRATEGY; default odata)
+  --delivery-strategy <name>  auto | odata | manual (DELIVERY_STRATEGY; default auto)
   --graph-url <url>           Microsoft Graph endpoint (GRAPH_BASE_URL; default https://graph.microsoft.com)
-  --revoke-unneeded           also remove the product's Graph permissions the strategy does not need
+  --no-evidence               do not grant AuditLog.Read.All and Directory.Read.All (GRANT_EVIDENCE=false), for
+                              tenants that refuse Directory.Read.All: the product then cannot read the sign-in
+                              log, environments stay unproven, and a rotation revokes the previous credential
+                              when the grace period ends, whether or not F&O has moved to the new one
+  --revoke-unneeded           also remove the product's Graph permissions that the consent strategy and
+                              --no-evidence leave unneeded (never any other permission)
   --grant-mail-send           also grant Graph Mail.Send (tenant-wide) for alert mail from SENDER_MAILBOX
                               (GRANT_MAIL_SEND=true); without it the output shows how to allow only that
                               mailbox in Exchange Online
@@ -129,6 +161,7 @@ export function parseArgs(argv: readonly string[], env: Env): ParsedArgs {
         'delivery-strategy': { type: 'string' },
         'graph-url': { type: 'string' },
         'revoke-unneeded': { type: 'boolean', default: false },
+        'no-evidence': { type: 'boolean', default: false },
         'grant-mail-send': { type: 'boolean', default: false },
         'dry-run': { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
@@ -170,6 +203,11 @@ export function parseArgs(argv: readonly string[], env: Env): ParsedArgs {
     '--graph-url',
     problems,
   );
+  // A typo must not grant Directory.Read.All to a tenant that meant to refuse it: only true or false.
+  const evidenceRaw = nonEmpty(env.GRANT_EVIDENCE)?.toLowerCase();
+  if (evidenceRaw !== undefined && evidenceRaw !== 'true' && evidenceRaw !== 'false') {
+    problems.push(`GRANT_EVIDENCE must be true or false (got "${nonEmpty(env.GRANT_EVIDENCE) ?? ''}")`);
+  }
   const senderRaw = nonEmpty(env.SENDER_MAILBOX);
   const senderMailbox = senderRaw !== undefined ? checkSetting(SETTINGS.SENDER_MAILBOX.schema, senderRaw, 'SENDER_MAILBOX', problems) : undefined;
   const finOpsSetting = (key: 'FINOPS_CREDENTIAL_ENTITY' | 'FINOPS_CREDENTIAL_APP_ID_FIELD' | 'FINOPS_CREDENTIAL_SECRET_FIELD'): string =>
@@ -193,6 +231,7 @@ export function parseArgs(argv: readonly string[], env: Env): ParsedArgs {
       deliveryStrategy,
       graphBaseUrl,
       revokeUnneeded: values['revoke-unneeded'],
+      evidence: !values['no-evidence'] && evidenceRaw !== 'false',
       grantMailSend: values['grant-mail-send'] || nonEmpty(env.GRANT_MAIL_SEND)?.toLowerCase() === 'true',
       senderMailbox: senderMailbox || undefined,
       principalId: nonEmpty(env.MANAGED_IDENTITY_PRINCIPAL_ID),
@@ -255,13 +294,39 @@ export class GrantError extends Error {
 }
 
 function requiredFor(options: GrantOptions): GraphPermission[] {
-  return requiredGraphPermissions(options.consentStrategy, options.grantMailSend);
+  return requiredGraphPermissions(options.consentStrategy, { evidence: options.evidence, mailSend: options.grantMailSend });
+}
+
+/** Why a product permission the identity holds is not needed, as "(not needed …)" says it. */
+function notNeededBy(permission: ProductGraphPermission, options: GrantOptions): string {
+  return isEvidencePermission(permission) ? 'not needed with --no-evidence' : `not needed by consent strategy ${options.consentStrategy}`;
+}
+
+/** The same, as the "not needed" line of a run says it. */
+function unusedBecause(permission: ProductGraphPermission, options: GrantOptions): string {
+  return isEvidencePermission(permission) ? 'sign-in evidence is off (--no-evidence)' : `consent strategy ${options.consentStrategy} does not use it`;
+}
+
+/**
+ * What the sign-in evidence needs besides the permissions, or what going without it costs; said once.
+ * Without it the product cannot tell whether F&O uses a credential: environments stay `unproven`
+ * (src/contracts/evidence.ts) and revocation waits for ROTATION_GRACE_HOURS alone (src/orchestrators/evidence.ts).
+ */
+function evidenceNote(options: GrantOptions): string[] {
+  return options.evidence
+    ? ['Reading the sign-in log also needs a Microsoft Entra ID P1 or P2 licence in the tenant; without one each run says so once and environments stay unproven.']
+    : [
+        'Without sign-in evidence (--no-evidence) the product cannot see F&O use a credential: environments stay unproven, and a rotation',
+        'revokes the previous credential when the grace period (ROTATION_GRACE_HOURS) ends, whether or not F&O has moved to the new one.',
+        'To turn it on, run this again without --no-evidence, in a tenant with a Microsoft Entra ID P1 or P2 licence.',
+      ];
 }
 
 function manualGrantHint(options: GrantOptions): string {
   return (
     `Ask a Privileged Role Administrator or Global Administrator to run \`npm run grant-graph-permissions -- --client-id ${options.clientId}` +
-    `${options.tenantId ? ` --tenant-id ${options.tenantId}` : ''} --consent-strategy ${options.consentStrategy}${options.grantMailSend ? ' --grant-mail-send' : ''}\`, ` +
+    `${options.tenantId ? ` --tenant-id ${options.tenantId}` : ''} --consent-strategy ${options.consentStrategy}` +
+    `${options.evidence ? '' : ' --no-evidence'}${options.grantMailSend ? ' --grant-mail-send' : ''}\`, ` +
     `or to add these Microsoft Graph application permissions to the managed identity by hand: ${requiredFor(options).join(', ')}.`
   );
 }
@@ -428,29 +493,60 @@ export async function grantGraphPermissions(client: Client, options: GrantOption
 
 // ---- what a person reads ------------------------------------------------------------------------------------
 
-/** The Finance and Operations side of the deployment: what an F&O administrator does, per environment. */
+/**
+ * The Finance and Operations side of the deployment: what an F&O administrator does, per environment.
+ * Security object names come from the extension's contract (src/contracts/finopsExtension.ts), so the text
+ * cannot drift from the model; how to build and deploy it is in finops/README.md. Registering an external
+ * application: https://learn.microsoft.com/dynamics365/fin-ops-core/dev-itpro/data-entities/services-home-page#register-your-external-application;
+ * the Email parameters labels "Application ID" and "Application secret" (F&O 10.0.38 and later):
+ * https://learn.microsoft.com/dynamics365/fin-ops-core/fin-ops/organization-administration/configure-email
+ */
 export function finOpsInstructions(options: GrantOptions): string[] {
   const clientId = options.clientId || '<MANAGED_IDENTITY_CLIENT_ID>';
+  const { duty, privilege } = FINOPS_EXTENSION_SECURITY;
+  const model = FINOPS_EXTENSION_MODEL;
   const lines = ['Finance and Operations, in every environment this deployment manages:'];
   if (options.deliveryStrategy !== 'manual') {
     const key = options.finOps.key ? `record key ${options.finOps.key}` : 'record key: the same as the EmailParameters record';
     lines.push(
-      '  1. System administration > Setup > Microsoft Entra applications > New:',
-      `       Client ID  ${clientId}`,
-      '       Name       fno-graph-mail',
-      '       User ID    a user allowed to change the email parameters (for example a dedicated integration user with the System administrator role)',
-      `  2. Deploy the F&O extension that stores the Graph credential: data entity with public collection name ${options.finOps.entitySet},`,
+      `  1. Deploy the ${model} deployable package (model ${model}: build, package and deploy it as finops/README.md says). It adds`,
+      `     the data entity with public collection name ${options.finOps.entitySet},`,
       `     properties ${options.finOps.applicationIdField} (application id) and ${options.finOps.secretField} (client secret, write-only), ${key}.`,
       '     Other names: set FINOPS_CREDENTIAL_ENTITY, FINOPS_CREDENTIAL_APP_ID_FIELD, FINOPS_CREDENTIAL_SECRET_FIELD or FINOPS_CREDENTIAL_KEY',
       '     with `azd env set`, then `azd provision`.',
-      '  3. The environment host must match FINOPS_ALLOWED_HOSTS (default *.operations.dynamics.com, *.cloudax.dynamics.com).',
+      '  2. System administration > Security > Security configuration: a role (for example "Graph email integration") holding the duty',
+      `     ${duty} (privilege ${privilege}) and the right to update the standard EmailParameters entity`,
+      '     (for example through the standard email parameters duty); publish it and give it to a dedicated F&O user.',
+      '  3. System administration > Setup > Microsoft Entra applications > New:',
+      `       Client ID  ${clientId}`,
+      '       Name       fno-graph-mail',
+      `       User ID    the user of step 2 (the product acts in F&O with that user's rights)`,
+      '  4. The environment host must match FINOPS_ALLOWED_HOSTS (default *.operations.dynamics.com, *.cloudax.dynamics.com).',
     );
+    if (options.deliveryStrategy === 'auto') {
+      lines.push(
+        `  Delivery strategy auto: each run reads the environment's $metadata once and writes the credential through ${model} where it`,
+        '  is installed. An environment without the extension (or whose metadata the identity may not read, before steps 2 and 3) gets',
+        '  manual instructions instead, as with DELIVERY_STRATEGY=manual: a person enters the Application ID and Application secret on the',
+        '  Email parameters page, reading the secret in Key Vault (SECRET_READER_PRINCIPAL_ID names who may).',
+      );
+    } else {
+      lines.push(
+        '  Delivery strategy odata: every environment needs steps 1 to 4; where the extension is missing, setup and rotation fail',
+        '  (DELIVERY_STRATEGY=auto gives such an environment manual instructions instead).',
+      );
+    }
   } else {
     lines.push(
-      '  Delivery strategy manual: nothing to register or deploy in F&O. Each setup or rotation waits until a person has entered',
-      '  the application id and the Key Vault secret on the Email parameters page, then raised EmailParametersUpdated.',
-      '  (To let the product write it itself, deploy the credential entity, register the client id under System administration >',
-      `  Setup > Microsoft Entra applications (client id ${clientId}) and set DELIVERY_STRATEGY=odata.)`,
+      '  Delivery strategy manual: nothing to register or deploy in F&O. Each setup or rotation publishes instructions: a person opens',
+      '  System administration > Setup > Email > Email parameters, Microsoft Graph settings tab, and enters the fields labelled',
+      '  "Application ID" (the environment app\'s client id) and "Application secret" (the secret\'s value, read in Key Vault by the person',
+      '  or group SECRET_READER_PRINCIPAL_ID names).',
+      options.evidence
+        ? '  The run completes once Entra shows F&O signing in with it (raising EmailParametersUpdated has it checked at once).'
+        : '  The run completes when that person raises EmailParametersUpdated.',
+      `  (To let the product write it itself: deploy the ${model} package (finops/README.md), register client id ${clientId} under`,
+      `  System administration > Setup > Microsoft Entra applications for a user whose role holds the duty ${duty}, and set DELIVERY_STRATEGY=auto.)`,
     );
   }
   if (options.consentStrategy === 'request') {
@@ -513,12 +609,16 @@ export async function main(argv: readonly string[], env: Env, deps: MainDeps = {
   }
   const { options } = parsed;
   let servicePrincipalId: string | undefined;
-  out(`Microsoft Graph application permissions of the managed identity ${describeIdentity(options)}, consent strategy ${options.consentStrategy}:`);
+  out(
+    `Microsoft Graph application permissions of the managed identity ${describeIdentity(options)}, consent strategy ${options.consentStrategy}` +
+      `${options.evidence ? '' : ', without sign-in evidence'}:`,
+  );
 
   if (options.dryRun) {
     for (const p of requiredFor(options)) out(`  would ensure  ${p}: ${PERMISSION_PURPOSE[p]}`);
     const others = PRODUCT_GRAPH_PERMISSIONS.filter((p) => !requiredFor(options).includes(p));
-    for (const p of others) out(`  ${options.revokeUnneeded ? 'would remove  ' : 'would leave   '}${p} if held (not needed by consent strategy ${options.consentStrategy})`);
+    for (const p of others) out(`  ${options.revokeUnneeded ? 'would remove  ' : 'would leave   '}${p} if held (${notNeededBy(p, options)})`);
+    for (const line of evidenceNote(options)) out(`  ${line}`);
     out('  (dry run: nothing was read or changed)');
   } else {
     const credential =
@@ -539,10 +639,9 @@ export async function main(argv: readonly string[], env: Env, deps: MainDeps = {
     servicePrincipalId = report.servicePrincipalId;
     for (const p of report.granted) out(`  granted          ${p}: ${PERMISSION_PURPOSE[p]}`);
     for (const p of report.alreadyGranted) out(`  already granted  ${p}`);
-    for (const p of report.revoked) out(`  removed          ${p} (not needed by consent strategy ${options.consentStrategy})`);
-    for (const p of report.unneeded) {
-      out(`  not needed       ${p}: consent strategy ${options.consentStrategy} does not use it; remove it with --revoke-unneeded`);
-    }
+    for (const p of report.revoked) out(`  removed          ${p} (${notNeededBy(p, options)})`);
+    for (const p of report.unneeded) out(`  not needed       ${p}: ${unusedBecause(p, options)}; remove it with --revoke-unneeded`);
+    for (const line of evidenceNote(options)) out(`  ${line}`);
     out(`  Identity: ${describeIdentity(options, report)}. Entra can take a few minutes to put new permissions into the identity's tokens.`);
   }
   out('');

@@ -2,7 +2,9 @@
  * The post-provision script: its command line and dry run (offline), its compiled entry point, and the
  * grant itself against the sandbox's Graph, where the person running it is an app holding the rights a
  * Privileged Role Administrator has. What a user sees: the identity's Graph tokens carry exactly the
- * permissions the consent strategy needs, a rerun changes nothing, and a refusal says what to do.
+ * permissions the consent strategy and the sign-in evidence need (and the product can then read the
+ * sign-in log), `--no-evidence` leaves the evidence ones out and says what that costs, a rerun changes
+ * nothing, and a refusal says what to do.
  */
 import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -11,9 +13,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AccessToken, TokenCredential } from '@azure/core-auth';
 import { CredentialUnavailableError } from '@azure/identity';
-import { setGraphRoles } from '../../sandbox/seed';
+import { DEPLOYED_MANAGED_IDENTITY_ROLES, setGraphRoles, SIGN_IN_EVIDENCE_ROLES } from '../../sandbox/seed';
 import { GRAPH_APP_ID } from '../../sandbox/state';
 import { main, parseArgs, requiredGraphPermissions, USAGE, type GrantRuntime } from '../../scripts/grant-graph-permissions';
+import { SignInLog } from '../../src/clients/signInLog';
+import { FINOPS_EXTENSION_SECURITY } from '../../src/contracts/finopsExtension';
 import { startTestSandbox, type TestSandbox } from '../helpers/sandbox';
 
 const root = join(__dirname, '..', '..');
@@ -45,6 +49,7 @@ describe('command line', () => {
         deliveryStrategy: 'auto',
         graphBaseUrl: 'https://graph.microsoft.com',
         revokeUnneeded: false,
+        evidence: true,
         grantMailSend: false,
         senderMailbox: undefined,
         principalId: undefined,
@@ -58,8 +63,25 @@ describe('command line', () => {
 
   it('lets options override the environment', () => {
     const parsed = parseArgs(
-      ['--client-id', CLIENT_ID, '--consent-strategy', 'request', '--delivery-strategy', 'manual', '--graph-url', 'https://graph.microsoft.us/', '--revoke-unneeded'],
-      { MANAGED_IDENTITY_CLIENT_ID: randomUUID(), CONSENT_STRATEGY: 'grant', FINOPS_CREDENTIAL_ENTITY: 'FnoMailCredentials', FINOPS_CREDENTIAL_KEY: "ID='GRAPH'" },
+      [
+        '--client-id',
+        CLIENT_ID,
+        '--consent-strategy',
+        'request',
+        '--delivery-strategy',
+        'manual',
+        '--graph-url',
+        'https://graph.microsoft.us/',
+        '--revoke-unneeded',
+        '--no-evidence',
+      ],
+      {
+        MANAGED_IDENTITY_CLIENT_ID: randomUUID(),
+        CONSENT_STRATEGY: 'grant',
+        GRANT_EVIDENCE: 'true',
+        FINOPS_CREDENTIAL_ENTITY: 'FnoMailCredentials',
+        FINOPS_CREDENTIAL_KEY: "ID='GRAPH'",
+      },
     );
     expect(parsed.kind).toBe('run');
     if (parsed.kind !== 'run') return;
@@ -69,6 +91,7 @@ describe('command line', () => {
       deliveryStrategy: 'manual',
       graphBaseUrl: 'https://graph.microsoft.us',
       revokeUnneeded: true,
+      evidence: false,
       finOps: { entitySet: 'FnoMailCredentials', key: "ID='GRAPH'" },
     });
   });
@@ -85,18 +108,33 @@ describe('command line', () => {
     expect(problem(['--graph-url', 'http://graph.microsoft.com'])).toMatch(/^--graph-url must use https/);
     expect(problem(['--bogus'])).toMatch(/Unknown option '--bogus'/);
     expect(problem([], { MANAGED_IDENTITY_CLIENT_ID: CLIENT_ID, SENDER_MAILBOX: 'alerts at contoso' })).toMatch(/^SENDER_MAILBOX must be a plain email address/);
+    // A misspelt opt-out must not grant Directory.Read.All.
+    expect(problem([], { MANAGED_IDENTITY_CLIENT_ID: CLIENT_ID, GRANT_EVIDENCE: 'no' })).toBe('GRANT_EVIDENCE must be true or false (got "no")');
+    expect(problem(['--no-evidence=false'])).toMatch(/--no-evidence.*does not take an argument/);
     expect(problem(['grant'])).toMatch(/Unexpected argument 'grant'/);
     expect(problem([], {})).toMatch(/--client-id is missing.*MANAGED_IDENTITY_CLIENT_ID/);
     // Several problems come back together.
     expect(problem(['--consent-strategy', 'x', '--client-id', 'y'])).toMatch(/--client-id .*; --consent-strategy /);
   });
 
-  it('needs the grant permissions for consent strategy grant and only OwnedBy for request; Mail.Send only when asked', () => {
-    expect(requiredGraphPermissions('grant')).toEqual(['Application.ReadWrite.OwnedBy', 'AppRoleAssignment.ReadWrite.All', 'DelegatedPermissionGrant.ReadWrite.All']);
-    expect(requiredGraphPermissions('request')).toEqual(['Application.ReadWrite.OwnedBy']);
-    expect(requiredGraphPermissions('request', true)).toEqual(['Application.ReadWrite.OwnedBy', 'Mail.Send']);
-    const fromEnv = parseArgs([], { MANAGED_IDENTITY_CLIENT_ID: CLIENT_ID, GRANT_MAIL_SEND: 'TRUE' });
-    expect(fromEnv.kind === 'run' && fromEnv.options.grantMailSend).toBe(true);
+  it('needs the consent permissions of the strategy and, unless opted out, the sign-in evidence ones; Mail.Send only when asked', () => {
+    const evidence = ['AuditLog.Read.All', 'Directory.Read.All'];
+    expect(requiredGraphPermissions('grant')).toEqual([
+      'Application.ReadWrite.OwnedBy',
+      'AppRoleAssignment.ReadWrite.All',
+      'DelegatedPermissionGrant.ReadWrite.All',
+      ...evidence,
+    ]);
+    expect(requiredGraphPermissions('request')).toEqual(['Application.ReadWrite.OwnedBy', ...evidence]);
+    expect(requiredGraphPermissions('request', { evidence: false })).toEqual(['Application.ReadWrite.OwnedBy']);
+    expect(requiredGraphPermissions('request', { evidence: false, mailSend: true })).toEqual(['Application.ReadWrite.OwnedBy', 'Mail.Send']);
+    // What reading the sign-in log takes, as the emulated Graph enforces it, and the identity a deployment leaves behind.
+    expect(evidence).toEqual(SIGN_IN_EVIDENCE_ROLES);
+    expect(requiredGraphPermissions('grant').sort()).toEqual([...DEPLOYED_MANAGED_IDENTITY_ROLES].sort());
+    const fromEnv = parseArgs([], { MANAGED_IDENTITY_CLIENT_ID: CLIENT_ID, GRANT_MAIL_SEND: 'TRUE', GRANT_EVIDENCE: 'False' });
+    expect(fromEnv.kind === 'run' && [fromEnv.options.grantMailSend, fromEnv.options.evidence]).toEqual([true, false]);
+    const flag = parseArgs(['--no-evidence'], { MANAGED_IDENTITY_CLIENT_ID: CLIENT_ID });
+    expect(flag.kind === 'run' && flag.options.evidence).toBe(false);
   });
 });
 
@@ -121,28 +159,77 @@ describe('main, offline', () => {
     expect(code).toBe(0);
     const text = c.out.join('\n');
     expect(text).toContain(`(client id ${CLIENT_ID})`);
+    expect(text.match(/would ensure/g)).toHaveLength(5);
     for (const p of requiredGraphPermissions('grant')) expect(text).toContain(`would ensure  ${p}`);
+    expect(c.out).toContain('  would ensure  AuditLog.Read.All: read the sign-in log to prove F&O uses each credential');
+    expect(text).toMatch(/would ensure {2}Directory\.Read\.All: read the sign-in log to prove F&O uses each credential \(Graph requires it besides AuditLog\.Read\.All/);
+    // The licence, said once.
+    expect(text.match(/Microsoft Entra ID P1 or P2/g)).toHaveLength(1);
+    expect(text).toContain('needs a Microsoft Entra ID P1 or P2 licence in the tenant; without one each run says so once and environments stay unproven');
     expect(text).toContain('(dry run: nothing was read or changed)');
+    // F&O, delivery strategy auto: the package, the extension's security objects by their contract names, the registration.
+    expect(text).toContain('Deploy the FnoGraphMail deployable package');
+    expect(text).toContain('finops/README.md');
+    expect(text).toContain(`duty\n     ${FINOPS_EXTENSION_SECURITY.duty} (privilege ${FINOPS_EXTENSION_SECURITY.privilege})`);
     expect(text).toContain('System administration > Setup > Microsoft Entra applications');
     expect(text).toContain(`Client ID  ${CLIENT_ID}`);
     expect(text).toContain('public collection name GraphEmailCredentials');
     expect(text).toContain('properties ApplicationId (application id) and ClientSecret');
+    expect(text).toContain('An environment without the extension');
+    expect(text).toMatch(/gets\n {2}manual instructions instead/);
     expect(text).toContain('POST https://func-fno-x.azurewebsites.net/api/environments/{environmentId}/setup');
     expect(c.err).toEqual([]);
   });
 
-  it('dry run with consent request and manual delivery: one permission, nothing to deploy in F&O', async () => {
+  it('dry run with delivery strategy odata: the same F&O steps, and no fallback to instructions', async () => {
+    const c = capture();
+    expect(await main(['--dry-run', '--delivery-strategy', 'odata'], { MANAGED_IDENTITY_CLIENT_ID: CLIENT_ID }, { ...c.deps, credential: noSignIn })).toBe(0);
+    const text = c.out.join('\n');
+    expect(text).toContain(`Client ID  ${CLIENT_ID}`);
+    expect(text).toContain(FINOPS_EXTENSION_SECURITY.duty);
+    expect(text).toContain('Delivery strategy odata: every environment needs steps 1 to 4; where the extension is missing, setup and rotation fail');
+    expect(text).not.toContain('An environment without the extension');
+  });
+
+  it('dry run with consent request and manual delivery: OwnedBy and the evidence permissions, nothing to deploy in F&O, the labels of the form', async () => {
     const c = capture();
     const env = { MANAGED_IDENTITY_CLIENT_ID: CLIENT_ID, CONSENT_STRATEGY: 'request', DELIVERY_STRATEGY: 'manual' };
     expect(await main(['--dry-run', '--revoke-unneeded'], env, { ...c.deps, credential: noSignIn })).toBe(0);
     const text = c.out.join('\n');
-    expect(text.match(/would ensure/g)).toHaveLength(1);
+    expect(text.match(/would ensure/g)).toHaveLength(3);
     expect(text).toContain('would ensure  Application.ReadWrite.OwnedBy');
-    expect(text).toContain('would remove  AppRoleAssignment.ReadWrite.All if held');
+    expect(text).toContain('would ensure  AuditLog.Read.All');
+    expect(text).toContain('would ensure  Directory.Read.All');
+    expect(text).toContain('would remove  AppRoleAssignment.ReadWrite.All if held (not needed by consent strategy request)');
     expect(text).toContain('would remove  DelegatedPermissionGrant.ReadWrite.All if held');
+    expect(text).not.toMatch(/would remove {2}(AuditLog|Directory)/);
     expect(text).toContain('Delivery strategy manual: nothing to register or deploy in F&O');
+    // The labels a person finds on the Email parameters page.
+    expect(text).toContain('enters the fields labelled\n  "Application ID" (the environment app\'s client id) and "Application secret"');
+    expect(text).toContain('The run completes once Entra shows F&O signing in with it');
     expect(text).not.toContain('Client ID  ');
     expect(text).toContain('publishes an admin-consent link');
+  });
+
+  it('dry run with --no-evidence: leaves out (or removes) the sign-in log permissions and says plainly what that costs', async () => {
+    const kept = capture();
+    const env = { MANAGED_IDENTITY_CLIENT_ID: CLIENT_ID, DELIVERY_STRATEGY: 'manual' };
+    expect(await main(['--dry-run', '--no-evidence'], env, { ...kept.deps, credential: noSignIn })).toBe(0);
+    const text = kept.out.join('\n');
+    expect(kept.out[0]).toMatch(/consent strategy grant, without sign-in evidence:$/);
+    expect(text.match(/would ensure/g)).toHaveLength(3);
+    expect(text).not.toMatch(/would ensure {2}(AuditLog|Directory)/);
+    expect(kept.out).toContain('  would leave   AuditLog.Read.All if held (not needed with --no-evidence)');
+    expect(kept.out).toContain('  would leave   Directory.Read.All if held (not needed with --no-evidence)');
+    expect(text).toContain('environments stay unproven, and a rotation\n  revokes the previous credential when the grace period (ROTATION_GRACE_HOURS) ends, whether or not F&O has moved to the new one.');
+    expect(text.match(/Microsoft Entra ID P1 or P2/g)).toHaveLength(1);
+    // Manual delivery then waits for the person's word: no sign-in can end the wait.
+    expect(text).toContain('The run completes when that person raises EmailParametersUpdated.');
+
+    const removed = capture();
+    expect(await main(['--dry-run', '--revoke-unneeded'], { ...env, GRANT_EVIDENCE: 'false' }, { ...removed.deps, credential: noSignIn })).toBe(0);
+    expect(removed.out).toContain('  would remove  AuditLog.Read.All if held (not needed with --no-evidence)');
+    expect(removed.out).toContain('  would remove  Directory.Read.All if held (not needed with --no-evidence)');
   });
 
   it('asks for a sign-in when neither azd nor the Azure CLI has one', async () => {
@@ -220,46 +307,70 @@ describe('granting against the sandbox Graph', () => {
     return { MANAGED_IDENTITY_CLIENT_ID: endpoints.managedIdentity.clientId, AZURE_TENANT_ID: endpoints.tenantId, GRAPH_BASE_URL: endpoints.graphUrl };
   }
 
-  /** The Graph roles in a fresh token of the function app's identity, from its managed identity endpoint. */
-  async function identityTokenRoles(): Promise<string[]> {
+  /** A fresh Graph token of the function app's identity, from its managed identity endpoint. */
+  async function identityToken(): Promise<string> {
     const { managedIdentity, graphUrl } = sandbox.endpoints;
     const url = `${managedIdentity.identityEndpoint}?api-version=2019-08-01&resource=${encodeURIComponent(graphUrl)}&client_id=${managedIdentity.clientId}`;
     const reply = (await (await fetch(url, { headers: { 'X-IDENTITY-HEADER': managedIdentity.identityHeader } })).json()) as { access_token: string };
-    const payload = JSON.parse(Buffer.from(reply.access_token.split('.')[1] ?? '', 'base64url').toString('utf8')) as { roles?: string[] };
+    return reply.access_token;
+  }
+
+  /** The Graph roles in a fresh token of the function app's identity. */
+  async function identityTokenRoles(): Promise<string[]> {
+    const token = await identityToken();
+    const payload = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8')) as { roles?: string[] };
     return [...(payload.roles ?? [])].sort();
+  }
+
+  /** What the product's own sign-in log client answers with a fresh token of the identity: `available`, or why not. */
+  async function signInLogAccess(): Promise<string> {
+    const credential: TokenCredential = { getToken: async () => ({ token: await identityToken(), expiresOnTimestamp: Date.now() + 3_600_000 }) };
+    const log = new SignInLog(credential, { graphBaseUrl: sandbox.endpoints.graphUrl, retry: { maxRetries: 0 } });
+    const answer = await log.servicePrincipalSignIns(randomUUID(), new Date(sandbox.state.now() - 3_600_000));
+    return answer.available ? 'available' : answer.reason;
   }
 
   const admin = ['AppRoleAssignment.ReadWrite.All', 'Application.Read.All'];
 
-  it('grants only Application.ReadWrite.OwnedBy for consent strategy request', async () => {
+  it('grants only Application.ReadWrite.OwnedBy for consent strategy request with --no-evidence', async () => {
     expect(await identityTokenRoles()).toEqual([]);
     const c = capture();
-    const code = await main(['--consent-strategy', 'request'], env(), { ...c.deps, credential: administrator(admin), runtime: fast });
+    const code = await main(['--consent-strategy', 'request', '--no-evidence'], env(), { ...c.deps, credential: administrator(admin), runtime: fast });
     expect(c.err).toEqual([]);
     expect(code).toBe(0);
     expect(await identityTokenRoles()).toEqual(['Application.ReadWrite.OwnedBy']);
     const text = c.out.join('\n');
     expect(text).toMatch(/granted {10}Application\.ReadWrite\.OwnedBy: create the environment apps/);
     expect(text).toContain(`object id ${sandbox.endpoints.managedIdentity.servicePrincipalId}`);
+    expect(text).toContain('environments stay unproven');
+    // What the product then finds when it reads the evidence.
+    expect(await signInLogAccess()).toBe('permission');
   });
 
-  it('adds the two consent permissions for grant, and a rerun changes nothing', async () => {
+  it('adds the consent and sign-in evidence permissions by default, so the product can read the sign-in log; a rerun changes nothing', async () => {
     const first = capture();
     expect(await main([], env(), { ...first.deps, credential: administrator(admin), runtime: fast })).toBe(0);
     expect(first.out.join('\n')).toContain('already granted  Application.ReadWrite.OwnedBy');
-    expect(first.out.filter((l) => l.startsWith('  granted '))).toHaveLength(2);
-    const all = ['AppRoleAssignment.ReadWrite.All', 'Application.ReadWrite.OwnedBy', 'DelegatedPermissionGrant.ReadWrite.All'];
+    expect(first.out.filter((l) => l.startsWith('  granted '))).toEqual([
+      '  granted          AppRoleAssignment.ReadWrite.All: consent strategy grant: assign Mail.Send to each environment app',
+      '  granted          DelegatedPermissionGrant.ReadWrite.All: consent strategy grant: the tenant-wide User.Read grant',
+      '  granted          AuditLog.Read.All: read the sign-in log to prove F&O uses each credential',
+      '  granted          Directory.Read.All: read the sign-in log to prove F&O uses each credential (Graph requires it besides AuditLog.Read.All; it lets the identity read the whole directory)',
+    ]);
+    expect(first.out.filter((l) => l.includes('Microsoft Entra ID P1 or P2'))).toHaveLength(1);
+    const all = ['AppRoleAssignment.ReadWrite.All', 'Application.ReadWrite.OwnedBy', 'AuditLog.Read.All', 'DelegatedPermissionGrant.ReadWrite.All', 'Directory.Read.All'];
     expect(await identityTokenRoles()).toEqual(all);
+    expect(await signInLogAccess()).toBe('available');
 
     const assignments = sandbox.state.appRoleAssignments.length;
     const again = capture();
     expect(await main([], env(), { ...again.deps, credential: administrator(admin), runtime: fast })).toBe(0);
-    expect(again.out.filter((l) => l.startsWith('  already granted'))).toHaveLength(3);
+    expect(again.out.filter((l) => l.startsWith('  already granted'))).toHaveLength(5);
     expect(sandbox.state.appRoleAssignments.length).toBe(assignments);
     expect(await identityTokenRoles()).toEqual(all);
   });
 
-  it('reports the consent permissions request does not need, and removes only those with --revoke-unneeded', async () => {
+  it('reports the product permissions not needed, and removes only those with --revoke-unneeded', async () => {
     // A permission someone else gave the identity is never touched.
     const graphSp = sandbox.state.servicePrincipals.find((s) => s.appId === GRAPH_APP_ID);
     const mi = sandbox.state.managedIdentity.servicePrincipalId;
@@ -269,22 +380,39 @@ describe('granting against the sandbox Graph', () => {
     setGraphRoles(sandbox.state, mi, [...held, 'User.Read.All']);
 
     const kept = capture();
-    expect(await main(['--consent-strategy', 'request'], env(), { ...kept.deps, credential: administrator(admin), runtime: fast })).toBe(0);
+    expect(await main(['--consent-strategy', 'request', '--no-evidence'], env(), { ...kept.deps, credential: administrator(admin), runtime: fast })).toBe(0);
     expect(kept.out.filter((l) => l.startsWith('  not needed'))).toEqual([
       '  not needed       AppRoleAssignment.ReadWrite.All: consent strategy request does not use it; remove it with --revoke-unneeded',
       '  not needed       DelegatedPermissionGrant.ReadWrite.All: consent strategy request does not use it; remove it with --revoke-unneeded',
+      '  not needed       AuditLog.Read.All: sign-in evidence is off (--no-evidence); remove it with --revoke-unneeded',
+      '  not needed       Directory.Read.All: sign-in evidence is off (--no-evidence); remove it with --revoke-unneeded',
     ]);
-    expect(await identityTokenRoles()).toHaveLength(4);
+    expect(await identityTokenRoles()).toHaveLength(6);
 
-    const revoked = capture();
-    expect(await main(['--consent-strategy', 'request', '--revoke-unneeded'], env(), { ...revoked.deps, credential: administrator(admin), runtime: fast })).toBe(0);
-    expect(revoked.out.filter((l) => l.startsWith('  removed'))).toHaveLength(2);
+    // With the evidence on, only the consent permissions go.
+    const consentOnly = capture();
+    expect(await main(['--consent-strategy', 'request', '--revoke-unneeded'], env(), { ...consentOnly.deps, credential: administrator(admin), runtime: fast })).toBe(0);
+    expect(consentOnly.out.filter((l) => l.startsWith('  removed'))).toEqual([
+      '  removed          AppRoleAssignment.ReadWrite.All (not needed by consent strategy request)',
+      '  removed          DelegatedPermissionGrant.ReadWrite.All (not needed by consent strategy request)',
+    ]);
+    expect(await identityTokenRoles()).toEqual(['Application.ReadWrite.OwnedBy', 'AuditLog.Read.All', 'Directory.Read.All', 'User.Read.All']);
+
+    // Opted out in the azd environment: the evidence permissions go too.
+    const optedOut = capture();
+    const envOut = { ...env(), GRANT_EVIDENCE: 'false' };
+    expect(await main(['--consent-strategy', 'request', '--revoke-unneeded'], envOut, { ...optedOut.deps, credential: administrator(admin), runtime: fast })).toBe(0);
+    expect(optedOut.out.filter((l) => l.startsWith('  removed'))).toEqual([
+      '  removed          AuditLog.Read.All (not needed with --no-evidence)',
+      '  removed          Directory.Read.All (not needed with --no-evidence)',
+    ]);
     expect(await identityTokenRoles()).toEqual(['Application.ReadWrite.OwnedBy', 'User.Read.All']);
+    expect(await signInLogAccess()).toBe('permission');
   });
 
   it('grants Mail.Send only with --grant-mail-send, and never removes it', async () => {
     const granted = capture();
-    const env2 = { ...env(), SENDER_MAILBOX: 'fno-mail@contoso.onmicrosoft.com' };
+    const env2 = { ...env(), SENDER_MAILBOX: 'fno-mail@contoso.onmicrosoft.com', GRANT_EVIDENCE: 'false' };
     expect(await main(['--consent-strategy', 'request', '--grant-mail-send'], env2, { ...granted.deps, credential: administrator(admin), runtime: fast })).toBe(0);
     expect(granted.out.filter((l) => l.startsWith('  granted '))).toEqual([
       '  granted          Mail.Send: alert and action-needed mail from SENDER_MAILBOX (tenant-wide: any mailbox)',
@@ -308,9 +436,17 @@ describe('granting against the sandbox Graph', () => {
     expect(message).toContain('NOT DONE: Granting Application.ReadWrite.OwnedBy was refused (Graph 403 Authorization_RequestDenied');
     expect(message).toContain('Privileged Role Administrator or Global Administrator');
     expect(message).toContain(`npm run grant-graph-permissions -- --client-id ${sandbox.endpoints.managedIdentity.clientId}`);
-    expect(message).toContain('Application.ReadWrite.OwnedBy, AppRoleAssignment.ReadWrite.All, DelegatedPermissionGrant.ReadWrite.All');
+    expect(message).toContain(
+      'Application.ReadWrite.OwnedBy, AppRoleAssignment.ReadWrite.All, DelegatedPermissionGrant.ReadWrite.All, AuditLog.Read.All, Directory.Read.All.',
+    );
     expect(message).not.toContain(sandbox.endpoints.operator.clientSecret);
     expect(await identityTokenRoles()).toEqual([]);
+
+    // Opted out, the command to hand on keeps the opt-out and the list leaves the evidence permissions out.
+    const out = capture();
+    expect(await main(['--no-evidence'], env(), { ...out.deps, credential: administrator(['Application.Read.All']), runtime: fast })).toBe(1);
+    expect(out.err.join('\n')).toContain('--consent-strategy grant --no-evidence`');
+    expect(out.err.join('\n')).toContain('Application.ReadWrite.OwnedBy, AppRoleAssignment.ReadWrite.All, DelegatedPermissionGrant.ReadWrite.All.');
   });
 
   it('waits for a new identity to replicate, then says to run it again', async () => {
