@@ -521,7 +521,7 @@ export function finOpsInstructions(options: GrantOptions): string[] {
       `       Client ID  ${clientId}`,
       '       Name       fno-graph-mail',
       `       User ID    the user of step 2 (the product acts in F&O with that user's rights)`,
-      '  4. The environment host must match FINOPS_ALLOWED_HOSTS (default *.operations.dynamics.com, *.cloudax.dynamics.com).',
+      '  4. The environment host must match FINOPS_ALLOWED_HOSTS (default *.operations.dynamics.com; add *.cloudax.dynamics.com only on purpose).',
     );
     if (options.deliveryStrategy === 'auto') {
       lines.push(

@@ -138,7 +138,7 @@ export const SETTINGS = {
   ROTATION_LEAD_DAYS: {
     schema: intInRange(1, 365),
     default: '30',
-    description: 'Rotate when the current secret expires within this many days.',
+    description: 'Rotate when the current secret expires within this many days (setup also renews such a credential).',
   },
   ROTATION_GRACE_HOURS: {
     schema: intInRange(0, 720),
@@ -149,7 +149,7 @@ export const SETTINGS = {
     schema: intInRange(1, 2160),
     default: '168',
     description:
-      'After a rotation the previous secret is revoked once the grace period has passed and Entra shows F&O signing in with the new one and not the old; past this many hours without that, an alert is raised and the previous secret stays.',
+      'After a rotation the previous secret is revoked once the grace period has passed and Entra shows F&O signing in with the new one and not the old; past this many hours without that, an alert is raised and the previous secret stays (never less than `ROTATION_GRACE_HOURS`).',
   },
   EVIDENCE_POLL_MINUTES: {
     schema: intInRange(1, 1440),
@@ -232,6 +232,17 @@ export const DURABLE_QUEUE_POLLING_SETTING = 'AzureFunctionsJobHost__extensions_
 
 /** Settings the Functions host itself reads; they appear in local.settings and Bicep but not in AppConfig. */
 export const HOST_SETTING_NAMES = ['AzureWebJobsStorage', 'FUNCTIONS_WORKER_RUNTIME', DURABLE_QUEUE_POLLING_SETTING] as const;
+
+/** What the settings table says about the host's settings (the product does not parse them). */
+export const HOST_SETTINGS: Readonly<Record<(typeof HOST_SETTING_NAMES)[number], { default: string | undefined; description: string }>> = {
+  AzureWebJobsStorage: { default: undefined, description: 'Storage of the Durable Functions task hub (read by the Functions host).' },
+  FUNCTIONS_WORKER_RUNTIME: { default: 'node', description: 'Read by the Functions host.' },
+  [DURABLE_QUEUE_POLLING_SETTING]: {
+    default: '00:00:10',
+    description:
+      "Longest wait between two polls of the Durable Functions queues while they are empty (read by the Functions host, overriding host.json). Microsoft's guidance for Durable Functions on Flex Consumption is 10 seconds or less; shorter starts steps sooner and costs more storage transactions. In Azure: `azd env set DURABLE_QUEUE_POLLING_INTERVAL 00:00:05`.",
+  },
+};
 
 export interface AppConfig {
   taskHub: string;
