@@ -44,8 +44,11 @@ export interface Application {
   displayName: string;
   signInAudience: string;
   notes: string | null;
+  tags: string[];
   requiredResourceAccess: RequiredResourceAccess[];
   passwordCredentials: PasswordCredentialInfo[];
+  /** Certificates (key ids only). */
+  keyCredentialIds: string[];
   createdDateTime: string | null;
 }
 
@@ -55,6 +58,7 @@ export interface ApplicationDefinition {
   signInAudience: string;
   requiredResourceAccess: RequiredResourceAccess[];
   notes?: string;
+  tags?: string[];
 }
 
 export interface AppRoleInfo {
@@ -73,6 +77,8 @@ export interface ServicePrincipal {
   objectId: string;
   appId: string;
   displayName: string | null;
+  /** Key ids of secrets and certificates held on the service principal itself (they sign in as the app too). */
+  credentialKeyIds: string[];
   appRoles: AppRoleInfo[];
   oauth2PermissionScopes: PermissionScopeInfo[];
 }
@@ -176,15 +182,21 @@ const wireApplication = z.object({
   displayName: z.string().nullish(),
   signInAudience: z.string().nullish(),
   notes: z.string().nullish(),
+  tags: z.array(z.string()).nullish(),
   createdDateTime: z.string().nullish(),
   requiredResourceAccess: z.array(wireRequiredResourceAccess).nullish(),
   passwordCredentials: z.array(wirePasswordCredential).nullish(),
+  keyCredentials: z.array(z.object({ keyId: z.string() })).nullish(),
 });
+
+const wireDirectoryObjectIds = z.object({ value: z.array(z.object({ id: z.string() })), '@odata.nextLink': z.string().nullish() });
 
 const wireServicePrincipal = z.object({
   id: z.string(),
   appId: z.string(),
   displayName: z.string().nullish(),
+  passwordCredentials: z.array(z.object({ keyId: z.string() })).nullish(),
+  keyCredentials: z.array(z.object({ keyId: z.string() })).nullish(),
   appRoles: z.array(z.object({ id: z.string(), value: z.string().nullish(), isEnabled: z.boolean().nullish() })).nullish(),
   oauth2PermissionScopes: z
     .array(z.object({ id: z.string(), value: z.string().nullish(), isEnabled: z.boolean().nullish() }))
@@ -240,6 +252,8 @@ function toApplication(w: z.infer<typeof wireApplication>): Application {
     displayName: w.displayName ?? '',
     signInAudience: w.signInAudience ?? '',
     notes: w.notes ?? null,
+    tags: [...(w.tags ?? [])],
+    keyCredentialIds: (w.keyCredentials ?? []).map((k) => k.keyId),
     requiredResourceAccess: (w.requiredResourceAccess ?? []).map((r) => ({
       resourceAppId: r.resourceAppId,
       resourceAccess: r.resourceAccess.map((a) => ({ id: a.id, type: a.type })),
@@ -265,6 +279,7 @@ function toServicePrincipal(w: z.infer<typeof wireServicePrincipal>): ServicePri
     objectId: w.id,
     appId: w.appId,
     displayName: w.displayName ?? null,
+    credentialKeyIds: [...(w.passwordCredentials ?? []), ...(w.keyCredentials ?? [])].map((c) => c.keyId),
     appRoles: (w.appRoles ?? []).map((r) => ({ id: r.id, value: r.value ?? null, isEnabled: r.isEnabled ?? true })),
     oauth2PermissionScopes: (w.oauth2PermissionScopes ?? []).map((s) => ({
       id: s.id,
@@ -319,6 +334,9 @@ type Permission =
 
 export class EntraApplications {
   private readonly client: Client;
+  private readonly credential: TokenCredential;
+  private readonly scope: string;
+  private callerId: Promise<string> | undefined;
   private readonly baseUrl: string;
   private readonly tenantId: string | undefined;
   private readonly graphServicePrincipals: Map<string, Promise<ServicePrincipal>>;
@@ -330,6 +348,8 @@ export class EntraApplications {
       ...(options.retry ? { retry: options.retry } : {}),
     });
     this.client = client;
+    this.credential = credential;
+    this.scope = endpoint.scope;
     this.baseUrl = endpoint.baseUrl;
     this.tenantId = options.tenantId;
     this.graphServicePrincipals = options.graphServicePrincipals ?? new Map<string, Promise<ServicePrincipal>>();
@@ -364,6 +384,7 @@ export class EntraApplications {
         resourceAccess: r.resourceAccess.map((a) => ({ id: a.id, type: a.type })),
       })),
       ...(definition.notes !== undefined ? { notes: definition.notes } : {}),
+      ...(definition.tags !== undefined ? { tags: [...definition.tags] } : {}),
     };
     let response: Response;
     try {
@@ -396,6 +417,81 @@ export class EntraApplications {
       return { application, created: false };
     }
     throw await failureFromResponse(response, ctx);
+  }
+
+  /** The app registration by object id, or null when it does not exist. */
+  async getApplication(appObjectId: string, options: CallOptions = {}): Promise<Application | null> {
+    const ctx = this.ctx('Read the app registration', options, 'Application.ReadWrite.OwnedBy', appObjectId);
+    try {
+      const body: unknown = await this.client.api(`/applications/${encodeURIComponent(appObjectId)}`).get();
+      return toApplication(parse(wireApplication, body, ctx));
+    } catch (e) {
+      return nullIfNotFound(e, ctx);
+    }
+  }
+
+  /**
+   * Object ids of the app's owners (users, service principals), every page. Readable with
+   * `Application.ReadWrite.OwnedBy` (https://learn.microsoft.com/graph/api/application-list-owners).
+   */
+  async listOwnerIds(appObjectId: string, options: CallOptions = {}): Promise<string[]> {
+    const ctx = this.ctx("Read the app's owners", options, 'Application.ReadWrite.OwnedBy', appObjectId);
+    const ids: string[] = [];
+    try {
+      let next: string | undefined = `/applications/${encodeURIComponent(appObjectId)}/owners`;
+      for (let first = true; next !== undefined; first = false) {
+        const request = this.client.api(next);
+        if (first) request.select(['id']);
+        const pageBody = parse(wireDirectoryObjectIds, (await request.get()) as unknown, ctx);
+        ids.push(...pageBody.value.map((o) => o.id.toLowerCase()));
+        next = pageBody['@odata.nextLink'] ?? undefined;
+      }
+    } catch (e) {
+      throw toServiceError(e, ctx);
+    }
+    return ids;
+  }
+
+  /** Ids of the app's federated identity credentials (https://learn.microsoft.com/graph/api/application-list-federatedidentitycredentials). */
+  async listFederatedCredentialIds(appObjectId: string, options: CallOptions = {}): Promise<string[]> {
+    const ctx = this.ctx("Read the app's federated credentials", options, 'Application.ReadWrite.OwnedBy', appObjectId);
+    try {
+      const body: unknown = await this.client.api(`/applications/${encodeURIComponent(appObjectId)}/federatedIdentityCredentials`).select(['id']).get();
+      return parse(wireDirectoryObjectIds, body, ctx).value.map((o) => o.id);
+    } catch (e) {
+      throw toServiceError(e, ctx);
+    }
+  }
+
+  /**
+   * The object id of the identity this client acts as (its service principal): the `oid` claim of its own
+   * Graph token (https://learn.microsoft.com/entra/identity-platform/access-token-claims-reference).
+   */
+  async callerObjectId(): Promise<string> {
+    this.callerId ??= (async () => {
+      const token = await this.credential.getToken(this.scope);
+      const payload = token?.token.split('.')[1];
+      let oid: unknown;
+      try {
+        oid = payload ? (JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as { oid?: unknown }).oid : undefined;
+      } catch {
+        oid = undefined;
+      }
+      if (typeof oid !== 'string' || oid === '') {
+        throw new ServiceError({
+          kind: 'permanent',
+          service: 'entra',
+          operation: "Identify the product's own identity",
+          reason: 'its Microsoft Graph token names no object id (oid)',
+          action: 'Run the function app with a managed identity or another service principal; a user sign-in cannot own the apps.',
+        });
+      }
+      return oid.toLowerCase();
+    })();
+    this.callerId.catch(() => {
+      this.callerId = undefined;
+    });
+    return this.callerId;
   }
 
   async listPasswordCredentials(appObjectId: string, options: CallOptions = {}): Promise<PasswordCredentialInfo[]> {

@@ -210,7 +210,13 @@ export interface ReadEnvironmentInput {
   asOf: string;
   leadDays: number;
 }
-export type ReadEnvironmentOutput = { found: false } | { found: true; record: EnvironmentRecord; delivered: boolean };
+/**
+ * The app registration the record names, as Graph shows it: the product's own (`otherOwners`: people
+ * or apps that also own it), gone, or not the product's (why: the registry's tags point elsewhere).
+ */
+export type RecordedApplication = { state: 'own'; otherOwners: string[] } | { state: 'missing' } | { state: 'foreign'; reasons: string[] };
+
+export type ReadEnvironmentOutput = { found: false } | { found: true; record: EnvironmentRecord; delivered: boolean; application: RecordedApplication };
 
 export interface RevokePreviousCredentialsInput {
   environmentId: string;

@@ -85,6 +85,15 @@ export function isProductCredentialName(displayName: string | null | undefined):
   return displayName?.startsWith(`${MANAGED_BY_MARKER} `) ?? false;
 }
 
+/**
+ * The tag the product puts on each environment's app registration (Graph `application.tags`): which
+ * environment the app belongs to. A tag alone proves nothing (an app's owners may set tags); with the
+ * product's identity as the app's owner it marks the app as the product's.
+ */
+export function applicationMarkerTag(environmentId: EnvironmentId): string {
+  return `${MANAGED_BY_MARKER}:environment:${checked(environmentId)}`;
+}
+
 /** Name of the Exchange Online management scope limiting the environment's app to its mailboxes. */
 export function mailboxScopeNameFor(environmentId: EnvironmentId): string {
   return `${PREFIX}${checked(environmentId)}`;

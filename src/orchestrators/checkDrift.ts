@@ -12,6 +12,7 @@ import { DRIFT_STEPS, REPLACEMENT_STEPS, type SupersededRun } from '../contracts
 import type { DriftInput, DriftReport } from '../contracts/rotation';
 import { judgeFinOpsDrift, nextEvidence, type FinOpsCapabilities } from '../contracts/evidence';
 import { callActivity } from './activityCalls';
+import { applicationProblem } from './application';
 import { deliverAndProve, describeFinOps, resolveStrategy } from './delivery';
 import { readEvidence, recordEvidence } from './evidence';
 import { Progress } from './progress';
@@ -49,6 +50,23 @@ function* check(context: OrchestrationContext, input: DriftInput, progress: Prog
       return { environmentId, found, done };
     }
     let env = read.record;
+    const problem = applicationProblem(env, read.application);
+    if (problem) {
+      // Nothing is repaired on an app that is gone or not the product's: a person must look.
+      found.push(problem.message);
+      progress.set('readEnvironment', 'failed', problem.message);
+      skipRest('the registry names no app registration of the product');
+      yield* callActivity(context, 'notify', {
+        environmentId,
+        kind: 'alert',
+        subject: `Drift found on the F&O email setup of ${environmentId}`,
+        lines: [`Found: ${problem.message}.`, 'Done: nothing.', problem.action],
+      });
+      return { environmentId, found, done };
+    }
+    if (read.application.state === 'own' && read.application.otherOwners.length > 0) {
+      found.push(`the app registration has owners besides the product's identity (${read.application.otherOwners.join(', ')}), who can add credentials to it`);
+    }
     progress.set('readEnvironment', 'succeeded', `credential ${env.credential.keyId}, ${env.status}`);
 
     progress.set('inspectEnvironment', 'running');

@@ -10,6 +10,7 @@ import type { OrchestrationContext, Task } from 'durable-functions';
 import type { EnvironmentRecord } from '../contracts/environment';
 import { ROTATION_STEPS, type SupersededRun } from '../contracts/operations';
 import type { RotationInput } from '../contracts/rotation';
+import { applicationProblem } from './application';
 import { callActivity, StepFailedError } from './activityCalls';
 import { Progress } from './progress';
 import { replaceCredential, withCredential } from './replaceCredential';
@@ -43,6 +44,8 @@ function* rotate(context: OrchestrationContext, input: RotationInput, progress: 
       });
     }
     const env = found.record;
+    const problem = applicationProblem(env, found.application);
+    if (problem) throw new StepFailedError('readEnvironment', problem);
     progress.set('readEnvironment', 'succeeded', `current credential ${env.credential.keyId}, ${env.status}, expires ${env.credential.expiresOn}`);
 
     if (input.reason === 'expired') {

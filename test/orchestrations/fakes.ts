@@ -159,7 +159,7 @@ class Fakes {
       case 'notify':
         return { mailed: 0 };
       case 'readEnvironment':
-        return { found: true, record: fakeRecord(env), delivered: true };
+        return { found: true, record: fakeRecord(env), delivered: true, application: { state: 'own', otherOwners: [] } };
       case 'revokePreviousCredentials':
         return { removedKeyIds: ['key-0'], disabledVersions: ['v0'] };
       case 'inspectEnvironment':

@@ -6,6 +6,7 @@
  */
 import { HistoryEventType } from '../../runtime/durable/history';
 import { buildDriftInput, buildRotationInput } from '../../src/functions/runs';
+import type { RecordedApplication } from '../../src/contracts/activities';
 import type { RotationReason } from '../../src/contracts/rotation';
 import { fakeRecord, fakes, reading } from './fakes';
 import { configWith, startHarness, type Harness } from './harness';
@@ -66,7 +67,7 @@ describe('rotation', () => {
   });
 
   it('raises an alert first when the credential has expired', async () => {
-    fakes.on('readEnvironment', (i) => ({ found: true, record: fakeRecord(i.environmentId, { status: 'expired' }), delivered: true }));
+    fakes.on('readEnvironment', (i) => ({ found: true, record: fakeRecord(i.environmentId, { status: 'expired' }), delivered: true, application: { state: 'own' as const, otherOwners: [] } }));
     const id = h.start('rotation', rotation('expired', 'expired', { ROTATION_GRACE_HOURS: '0' }));
     await h.settle();
     expect(fakes.names().slice(0, 2)).toEqual(['readEnvironment', 'notify']);
@@ -104,6 +105,50 @@ describe('rotation', () => {
     const names = fakes.names();
     expect(names.indexOf('recordDelivery')).toBeLessThan(names.indexOf('revokePreviousCredentials'));
     expect(names.at(-1)).toBe('revokePreviousCredentials');
+  });
+});
+
+describe('only the product\'s own application', () => {
+  it('a rotation whose registry names an app that is not the product\'s fails at once, touching nothing, and alerts', async () => {
+    fakes.on('readEnvironment', (i) => ({
+      found: true,
+      record: fakeRecord(i.environmentId),
+      delivered: true,
+      application: { state: 'foreign', reasons: ["the product's identity is not among its owners (attacker-1)"] },
+    }));
+    const id = h.start('rotation', rotation('tag-edited'));
+    await h.settle();
+    expect(h.status(id).runtimeStatus).toBe('Failed');
+    expect(String(h.status(id).output)).toContain("the registry names application app-tag-edited for environment tag-edited, but it is not the product's own: the product's identity is not among its owners (attacker-1)");
+    expect(fakes.names()).toEqual(['readEnvironment', 'notify']);
+    expect(alerts().map((a) => a.subject)).toEqual(['Rotating the F&O email credential of tag-edited failed']);
+  });
+
+  it('a drift check repairs nothing on an app that is gone or not the product\'s, and says so', async () => {
+    const cases: Array<[string, RecordedApplication]> = [
+      ['gone-app', { state: 'missing' }],
+      ['foreign-app', { state: 'foreign', reasons: ['its uniqueName is x, not fno-graph-mail-foreign-app'] }],
+    ];
+    for (const [env, application] of cases) {
+      fakes.reset();
+      fakes.on('readEnvironment', (i) => ({ found: true, record: fakeRecord(i.environmentId), delivered: true, application }));
+      const id = h.start('drift', drift(env));
+      await h.settle();
+      expect(h.status(id).runtimeStatus).toBe('Completed');
+      expect(fakes.names()).toEqual(['readEnvironment', 'notify']);
+      expect(alerts()[0]?.subject).toBe(`Drift found on the F&O email setup of ${env}`);
+      expect(h.steps(id).filter(([, s]) => s !== 'skipped')).toEqual([['readEnvironment', 'failed']]);
+    }
+  });
+
+  it('a drift check reports owners besides the product as a finding', async () => {
+    fakes.on('readEnvironment', (i) => ({ found: true, record: fakeRecord(i.environmentId), delivered: true, application: { state: 'own', otherOwners: ['user-9'] } }));
+    const id = h.start('drift', drift('co-owned'));
+    await h.settle();
+    expect((h.status(id).output as { found: string[] }).found).toEqual([
+      "the app registration has owners besides the product's identity (user-9), who can add credentials to it",
+    ]);
+    expect(alerts()).toHaveLength(1);
   });
 });
 
@@ -227,6 +272,7 @@ describe('drift check', () => {
         found: true,
         record: fakeRecord(i.environmentId, { finops: { checkedAt: lastSeen, provenAt: lastSeen, lastSignInAt: lastSeen } }),
         delivered: true,
+        application: { state: 'own', otherOwners: [] },
       }));
       let silent = true;
       fakes.on('readFinOpsEvidence', (i) => reading(i, silent ? {} : { current: i.asOf }));
@@ -310,7 +356,7 @@ describe('drift check', () => {
   });
 
   it('replaces a credential due for rotation without calling it drift', async () => {
-    fakes.on('readEnvironment', (i) => ({ found: true, record: fakeRecord(i.environmentId, { status: 'expiring' }), delivered: true }));
+    fakes.on('readEnvironment', (i) => ({ found: true, record: fakeRecord(i.environmentId, { status: 'expiring' }), delivered: true, application: { state: 'own' as const, otherOwners: [] } }));
     const id = h.start('drift', drift('due', { ROTATION_GRACE_HOURS: '0' }));
     await h.settle();
     expect(h.status(id).runtimeStatus).toBe('Completed');
@@ -319,7 +365,7 @@ describe('drift check', () => {
   });
 
   it('raises the rotation failure alert when the replacement of a due credential fails', async () => {
-    fakes.on('readEnvironment', (i) => ({ found: true, record: fakeRecord(i.environmentId, { status: 'pending-delivery' }), delivered: false }));
+    fakes.on('readEnvironment', (i) => ({ found: true, record: fakeRecord(i.environmentId, { status: 'pending-delivery' }), delivered: false, application: { state: 'own' as const, otherOwners: [] } }));
     fakes.on('deliverToFinOps', () => ({ fail: { kind: 'permanent', service: 'finops', message: 'F&O answered 403', action: 'Register the identity.' } }));
     const id = h.start('drift', drift('due-fails'));
     await h.settle();
