@@ -28,6 +28,7 @@ const KNOWN_SECONDS = {
   'test/reliability/hostileInput.test.ts': 5,
   'test/e2e/setup.test.ts': 5,
   'test/sandbox/eventgrid.test.ts': 5,
+  'test/clients/signInLog.test.ts': 5,
   'test/e2e/mailboxScope.test.ts': 4,
   'test/infra/grantGraphPermissions.test.ts': 3,
   'test/reliability/atLeastOnce.test.ts': 3,
