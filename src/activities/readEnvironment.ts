@@ -27,6 +27,6 @@ export function readEnvironment(deps: ActivityDeps): ActivityHandler<ReadEnviron
       const ownership = await inspectOwnership(entra, app, input.environmentId, 'recorded');
       application = ownership.problems.length > 0 ? { state: 'foreign', reasons: ownership.problems } : { state: 'own', otherOwners: ownership.otherOwners };
     }
-    return { found: true, record, delivered: entry.tags[SECRET_TAGS.delivered] === 'true', application };
+    return { found: true, record, delivered: entry.tags[SECRET_TAGS.delivered] === 'true', application, ...(entry.createdOn ? { storedAt: entry.createdOn } : {}) };
   };
 }

@@ -229,7 +229,8 @@ export class CredentialVault {
 
   /**
    * Merges tags into one version's tags (Key Vault replaces the whole tag set, so the current tags are
-   * read first unless the caller has them). Writes nothing when every tag already has the wanted value.
+   * read first unless the caller has them, from the version list: properties only, never the value).
+   * Writes nothing when every tag already has the wanted value.
    */
   async updateVersionTags(
     name: string,
@@ -240,7 +241,25 @@ export class CredentialVault {
     const ctx = this.ctx('Update the secret version tags in Key Vault', options);
     assertName(name, ctx);
     try {
-      const existing = options.currentTags ?? (await this.client.getSecret(name, { version })).properties.tags ?? {};
+      let existing = options.currentTags;
+      if (!existing) {
+        for await (const p of this.client.listPropertiesOfSecretVersions(name)) {
+          if (p.version === version) {
+            existing = { ...(p.tags ?? {}) };
+            break;
+          }
+        }
+      }
+      if (!existing) {
+        throw new ServiceError({
+          kind: 'not-found',
+          service: 'keyvault',
+          operation: ctx.operation,
+          reason: `the secret ${name} has no version ${version}`,
+          action: 'Run the operation again; it reads the current version anew.',
+          ...(options.environmentId ? { environmentId: options.environmentId } : {}),
+        });
+      }
       if (Object.entries(tags).every(([k, v]) => existing[k] === v)) return { updated: false };
       await this.client.updateSecretProperties(name, version, { tags: { ...existing, ...tags } });
       return { updated: true };

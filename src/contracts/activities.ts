@@ -216,7 +216,16 @@ export interface ReadEnvironmentInput {
  */
 export type RecordedApplication = { state: 'own'; otherOwners: string[] } | { state: 'missing' } | { state: 'foreign'; reasons: string[] };
 
-export type ReadEnvironmentOutput = { found: false } | { found: true; record: EnvironmentRecord; delivered: boolean; application: RecordedApplication };
+export type ReadEnvironmentOutput =
+  | { found: false }
+  | {
+      found: true;
+      record: EnvironmentRecord;
+      delivered: boolean;
+      application: RecordedApplication;
+      /** When the current version was stored (ISO; absent when Key Vault does not say): the product verified its credential right after. */
+      storedAt?: string;
+    };
 
 export interface RevokePreviousCredentialsInput {
   environmentId: string;

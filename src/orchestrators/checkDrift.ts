@@ -23,6 +23,8 @@ const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
 /** The oldest sign-ins read: seven days is what a tenant without P1/P2 keeps (Entra's data retention). */
 const SIGN_IN_WINDOW_MAX_MS = 7 * DAY;
+/** The product verifies a new credential within minutes of storing it (propagation retries last about two). */
+const VERIFICATION_WINDOW_MS = HOUR;
 
 export function* checkDrift(context: OrchestrationContext): Generator<Task, DriftReport | SupersededRun, unknown> {
   const input = context.df.getInput<DriftInput>();
@@ -102,7 +104,10 @@ function* check(context: OrchestrationContext, input: DriftInput, progress: Prog
       silenceHours: env.status === 'pending-delivery' ? 0 : input.evidence.silenceHours,
       ...(env.finops?.since ? { deliveredSinceMs: Date.parse(env.finops.since) } : {}),
     });
-    const evidence = nextEvidence(env.finops, reading);
+    // A success counts as F&O's only after the credential's delivery; when the evidence never said when
+    // that was, after the product's own verification, which follows the version's storing within minutes.
+    const proofSince = env.finops?.since ?? (read.storedAt ? new Date(Date.parse(read.storedAt) + VERIFICATION_WINDOW_MS).toISOString() : undefined);
+    const evidence = nextEvidence(env.finops, reading, proofSince);
     yield* recordEvidence(context, target, evidence);
     env = { ...env, finops: evidence, ...(env.status === 'unproven' && evidence.provenAt ? { status: 'active' as const } : {}) };
     for (const finding of finOpsDrift.findings) found.push(`F&O: ${finding}`);
