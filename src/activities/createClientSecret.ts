@@ -15,7 +15,9 @@ import type { PasswordCredentialInfo } from '../clients/entraApplications';
 import type { CreateClientSecretInput, CreateClientSecretOutput } from '../contracts/activities';
 import type { SecretReference } from '../contracts/environment';
 import { SECRET_TAGS } from '../contracts/wellKnown';
-import type { ActivityDeps, ActivityHandler } from './deps';
+import { isServiceError, ServiceError } from '../clients/errors';
+import type { ActivityDeps, ActivityHandler, ActivityLogger } from './deps';
+import { days, exemptionRequests, passwordPolicyFor } from './passwordPolicy';
 
 const DAY = 86_400_000;
 
@@ -29,6 +31,55 @@ function referenceOf(p: SecretVersionProperties): SecretReference | undefined {
   return { secretName: p.name, secretVersion: p.version, keyId, expiresOn: p.expiresOn };
 }
 
+/** An hour short of the cap: Graph measures from its own clock, which may run ahead of the run's. */
+const CAP_MARGIN_MS = 60 * 60_000;
+
+async function lifetimeAllowed(
+  deps: ActivityDeps,
+  input: CreateClientSecretInput,
+  appCreatedDateTime: string | null,
+  log: ActivityLogger,
+  options: { enforce: boolean } = { enforce: true },
+): Promise<{ ms: number; note?: string }> {
+  const wanted = input.lifetimeDays * DAY;
+  let policies;
+  try {
+    policies = await deps.entra(input.tenantId).readAppManagementPolicies(input.appObjectId, { environmentId: input.environmentId });
+  } catch (error) {
+    // Without Policy.Read.All the pre-flight cannot run: addPassword still reports a policy refusal clearly.
+    if (isServiceError(error) && !error.retryable) {
+      log.warn(`environment ${input.environmentId}: the tenant's app management policies could not be read (${error.code ?? error.status ?? 'refused'}); a policy refusal shows at addPassword`);
+      return { ms: wanted, note: "the tenant's app management policies could not be read (Policy.Read.All)" };
+    }
+    throw error;
+  }
+  const policy = passwordPolicyFor(policies, appCreatedDateTime);
+  if (policy.forbiddenBy && options.enforce) {
+    const which = policy.forbiddenBy.tenantDefault ? "the tenant's default app management policy" : `app management policy ${policy.forbiddenBy.policyId}`;
+    throw new ServiceError({
+      kind: 'permanent',
+      service: 'graph',
+      operation: 'Create a client secret',
+      environmentId: input.environmentId,
+      code: 'PasswordAdditionForbiddenByPolicy',
+      reason: `${which} forbids new client secrets for application ${input.appId}; nothing was created`,
+      action: [
+        `An administrator (Policy.ReadWrite.ApplicationConfiguration) can exempt this app with an app-specific policy that allows its secrets and keeps a lifetime cap:`,
+        ...exemptionRequests(deps.settings.graphBaseUrl, input.appObjectId, input.environmentId, input.lifetimeDays),
+        'Then run the operation again.',
+      ].join(' '),
+    });
+  }
+  if (policy.maxLifetime && policy.maxLifetime.ms < wanted) {
+    const ms = Math.max(DAY, policy.maxLifetime.ms - CAP_MARGIN_MS);
+    const which = policy.maxLifetime.tenantDefault ? "the tenant's default policy" : `policy ${policy.maxLifetime.policyId}`;
+    const note = `lifetime capped to ${days(ms)} days by ${which} (maxLifetime ${policy.maxLifetime.iso}; SECRET_LIFETIME_DAYS is ${input.lifetimeDays})`;
+    log.warn(`environment ${input.environmentId}: ${note}`);
+    return { ms, note };
+  }
+  return { ms: wanted };
+}
+
 export function createClientSecret(deps: ActivityDeps): ActivityHandler<CreateClientSecretInput, CreateClientSecretOutput> {
   return async (input, log) => {
     const entra = deps.entra(input.tenantId);
@@ -37,7 +88,18 @@ export function createClientSecret(deps: ActivityDeps): ActivityHandler<CreateCl
     const marker = credentialDisplayName(input.operationId);
     const now = Date.parse(input.requestedAt);
 
-    const credentials = await entra.listPasswordCredentials(input.appObjectId, opts);
+    const application = await entra.getApplication(input.appObjectId, opts);
+    if (!application) {
+      throw new ServiceError({
+        kind: 'not-found',
+        service: 'graph',
+        operation: 'Create a client secret',
+        environmentId: input.environmentId,
+        reason: `the app registration ${input.appObjectId} does not exist`,
+        action: 'Run setup for the environment again: it registers the app anew.',
+      });
+    }
+    const credentials = application.passwordCredentials;
     const live = new Map(
       credentials.filter((c) => c.endDateTime !== null && Date.parse(c.endDateTime) > now).map((c) => [c.keyId.toLowerCase(), c]),
     );
@@ -62,7 +124,9 @@ export function createClientSecret(deps: ActivityDeps): ActivityHandler<CreateCl
       const evidence = parseEvidenceTag(current.tags[SECRET_TAGS.finOpsEvidence]);
       const kept = { reference: currentRef, delivered, removedOrphans, ...(scope ? { mailboxScope: scope } : {}), ...(evidence ? { evidence } : {}) };
       if (current.tags[SECRET_TAGS.operationId] === input.operationId) {
-        return { ...kept, created: true };
+        // This operation's own credential, stored by an attempt that did not return: answer as it would have.
+        const { note } = await lifetimeAllowed(deps, input, application.createdDateTime, log, { enforce: false });
+        return { ...kept, created: true, ...(note ? { policyNote: note } : {}) };
       }
       const enoughLeft = Date.parse(currentRef.expiresOn) - now > input.minRemainingDays * DAY;
       if (input.mode === 'ensure' && enoughLeft) {
@@ -96,9 +160,11 @@ export function createClientSecret(deps: ActivityDeps): ActivityHandler<CreateCl
       }
     }
 
+    // What the tenant's app management policies allow, read before any write: a ban fails here, a cap shortens the secret.
+    const lifetime = await lifetimeAllowed(deps, input, application.createdDateTime, log);
     // Key Vault keeps expiry in whole seconds: asking Entra for a whole-second end makes the version
     // expire exactly with the credential, and a repeated run reads back the reference it returned.
-    const endDateTime = new Date(Math.floor((now + input.lifetimeDays * DAY) / 1000) * 1000).toISOString();
+    const endDateTime = new Date(Math.floor((now + lifetime.ms) / 1000) * 1000).toISOString();
     const created = await entra.addPassword(input.appObjectId, { displayName: marker, endDateTime }, opts);
     let stored;
     try {
@@ -143,6 +209,7 @@ export function createClientSecret(deps: ActivityDeps): ActivityHandler<CreateCl
       delivered: false,
       removedOrphans,
       ...(current?.tags[SECRET_TAGS.mailboxScope] ? { mailboxScope: current.tags[SECRET_TAGS.mailboxScope] } : {}),
+      ...(lifetime.note ? { policyNote: lifetime.note } : {}),
     };
   };
 }

@@ -52,6 +52,25 @@ export interface Application {
   createdDateTime: string | null;
 }
 
+/** One password restriction of an app management policy, as Graph shows it. */
+export interface PasswordRestriction {
+  /** `passwordAddition`, `passwordLifetime`, `customPasswordAddition`, `symmetricKeyAddition`, … */
+  restrictionType: string;
+  /** `enabled` or `disabled` (a disabled restriction in an app's own policy exempts the app). */
+  state: string;
+  /** ISO 8601 duration, for lifetime restrictions. */
+  maxLifetime: string | null;
+  /** The restriction applies to apps created at or after this time only; null: to all. */
+  restrictForAppsCreatedAfterDateTime: string | null;
+}
+
+/** The app management policies that govern one app's passwords. */
+export interface AppManagementPolicies {
+  tenantDefault: { id: string; isEnabled: boolean; passwordRestrictions: PasswordRestriction[] };
+  /** The app's own policy, if one is assigned (at most one). */
+  assigned: Array<{ id: string; displayName: string | null; isEnabled: boolean; passwordRestrictions: PasswordRestriction[] }>;
+}
+
 export interface ApplicationDefinition {
   uniqueName: string;
   displayName: string;
@@ -188,6 +207,39 @@ const wireApplication = z.object({
   passwordCredentials: z.array(wirePasswordCredential).nullish(),
   keyCredentials: z.array(z.object({ keyId: z.string() })).nullish(),
 });
+
+const wirePasswordRestriction = z.object({
+  restrictionType: z.string(),
+  state: z.string().nullish(),
+  maxLifetime: z.string().nullish(),
+  restrictForAppsCreatedAfterDateTime: z.string().nullish(),
+});
+
+const wireTenantPolicy = z.object({
+  id: z.string(),
+  isEnabled: z.boolean().nullish(),
+  applicationRestrictions: z.object({ passwordCredentials: z.array(wirePasswordRestriction).nullish() }).nullish(),
+});
+
+const wireAppPolicies = z.object({
+  value: z.array(
+    z.object({
+      id: z.string(),
+      displayName: z.string().nullish(),
+      isEnabled: z.boolean().nullish(),
+      restrictions: z.object({ passwordCredentials: z.array(wirePasswordRestriction).nullish() }).nullish(),
+    }),
+  ),
+});
+
+function toRestrictions(list: Array<z.infer<typeof wirePasswordRestriction>> | null | undefined): PasswordRestriction[] {
+  return (list ?? []).map((r) => ({
+    restrictionType: r.restrictionType,
+    state: r.state ?? 'enabled',
+    maxLifetime: r.maxLifetime ?? null,
+    restrictForAppsCreatedAfterDateTime: r.restrictForAppsCreatedAfterDateTime ?? null,
+  }));
+}
 
 const wireDirectoryObjectIds = z.object({ value: z.array(z.object({ id: z.string() })), '@odata.nextLink': z.string().nullish() });
 
@@ -327,6 +379,7 @@ const FRESH_WINDOW_MS = 10 * 60 * 1000;
 const LAG_ACTION = 'Entra ID is still replicating an object created moments ago; the step is retried automatically.';
 
 type Permission =
+  | 'Policy.Read.All'
   | 'Application.ReadWrite.OwnedBy'
   | 'AppRoleAssignment.ReadWrite.All'
   | 'DelegatedPermissionGrant.ReadWrite.All'
@@ -417,6 +470,33 @@ export class EntraApplications {
       return { application, created: false };
     }
     throw await failureFromResponse(response, ctx);
+  }
+
+  /**
+   * The tenant's default app management policy and any policy assigned to the app: what limits its
+   * passwords (https://learn.microsoft.com/graph/api/resources/tenantappmanagementpolicy,
+   * https://learn.microsoft.com/graph/api/application-list-appmanagementpolicies). Needs `Policy.Read.All`.
+   */
+  async readAppManagementPolicies(appObjectId: string, options: CallOptions = {}): Promise<AppManagementPolicies> {
+    const ctx = { ...this.ctx("Read the tenant's app management policies", options, 'Policy.Read.All', appObjectId) };
+    try {
+      // One after the other: a refusal of the first (no Policy.Read.All) spares the second.
+      const tenantBody: unknown = await this.client.api('/policies/defaultAppManagementPolicy').get();
+      const appBody: unknown = await this.client.api(`/applications/${encodeURIComponent(appObjectId)}/appManagementPolicies`).get();
+      const tenant = parse(wireTenantPolicy, tenantBody, ctx);
+      const assigned = parse(wireAppPolicies, appBody, ctx);
+      return {
+        tenantDefault: { id: tenant.id, isEnabled: tenant.isEnabled ?? true, passwordRestrictions: toRestrictions(tenant.applicationRestrictions?.passwordCredentials) },
+        assigned: assigned.value.map((p) => ({
+          id: p.id,
+          displayName: p.displayName ?? null,
+          isEnabled: p.isEnabled ?? true,
+          passwordRestrictions: toRestrictions(p.restrictions?.passwordCredentials),
+        })),
+      };
+    } catch (e) {
+      throw toServiceError(e, ctx);
+    }
   }
 
   /** The app registration by object id, or null when it does not exist. */

@@ -87,6 +87,8 @@ export interface CreateClientSecretOutput {
   mailboxScope?: string;
   /** What is known of F&O using the kept credential (its `finops-evidence` tag), if anything. */
   evidence?: FinOpsEvidence;
+  /** What the tenant's app management policies did to the new secret (a lifetime cap), or that they could not be read. */
+  policyNote?: string;
 }
 
 export interface DeliverToFinOpsInput {

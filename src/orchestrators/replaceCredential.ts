@@ -50,7 +50,7 @@ export function* replaceCredential(
   progress.set(
     'createClientSecret',
     'succeeded',
-    `${secret.created ? 'new credential' : 'undelivered credential resumed'} ${reference.keyId}, expires ${reference.expiresOn}`,
+    `${secret.created ? 'new credential' : 'undelivered credential resumed'} ${reference.keyId}, expires ${reference.expiresOn}${secret.policyNote ? `; ${secret.policyNote}` : ''}`,
   );
 
   // Before F&O sees it: F&O is never handed a credential that cannot send.

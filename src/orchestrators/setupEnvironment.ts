@@ -113,7 +113,7 @@ function* setup(context: OrchestrationContext, input: SetupInput, progress: Prog
     progress.set(
       'createClientSecret',
       'succeeded',
-      `${secret.created ? 'new credential' : 'current credential kept'} ${reference.keyId}, expires ${reference.expiresOn}`,
+      `${secret.created ? 'new credential' : 'current credential kept'} ${reference.keyId}, expires ${reference.expiresOn}${secret.policyNote ? `; ${secret.policyNote}` : ''}`,
     );
 
     progress.set('verifyCredential', 'running');
