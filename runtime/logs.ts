@@ -55,7 +55,13 @@ export class RuntimeLog {
     if (this.#memory.length > this.#memoryLimit) this.#memory.splice(0, this.#memory.length - this.#memoryLimit);
     if (this.filePath) {
       // Synchronous appends keep lines whole and ordered even if the process dies right after.
-      fs.appendFileSync(this.filePath, JSON.stringify(full) + '\n');
+      try {
+        fs.appendFileSync(this.filePath, JSON.stringify(full) + '\n');
+      } catch (error) {
+        // The directory was removed under a runtime that is stopping (work it abandoned still finishing):
+        // the line stays in memory; a log must never take the process down.
+        if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      }
     }
     this.#echo?.(full);
   }

@@ -10,7 +10,10 @@ import * as df from 'durable-functions';
 import type { EntityContext, OrchestrationContext, Task } from 'durable-functions';
 import type { ProductServices } from './composition';
 import type { AppConfig } from './config';
-import { ACTIVITY_NAMES } from './contracts/activities';
+import type { InvocationContext } from '@azure/functions';
+import type { ProductActivityName } from './activities';
+import { ACTIVITY_NAMES, RUN_STARTING_ACTIVITIES, type StartRotationsInput } from './contracts/activities';
+import { FLEET_ROTATION_ORCHESTRATION } from './contracts/fleet';
 import { RUN_LOCK_ENTITY } from './contracts/names';
 import { DRIFT_ORCHESTRATION, ROTATION_ORCHESTRATION, SETUP_ORCHESTRATION } from './contracts/operations';
 import { createActivityHandler } from './functions/activities';
@@ -29,6 +32,8 @@ const modules = {
   rotateCredential: () => require('./orchestrators/rotateCredential') as typeof import('./orchestrators/rotateCredential'),
   checkDrift: () => require('./orchestrators/checkDrift') as typeof import('./orchestrators/checkDrift'),
   runLock: () => require('./orchestrators/runLock') as typeof import('./orchestrators/runLock'),
+  rotateFleet: () => require('./orchestrators/rotateFleet') as typeof import('./orchestrators/rotateFleet'),
+  fleetRotation: () => require('./functions/fleetRotation') as typeof import('./functions/fleetRotation'),
 };
 /* eslint-enable @typescript-eslint/no-require-imports */
 
@@ -49,6 +54,7 @@ function deferred<A extends unknown[], R>(make: () => (...args: A) => R): (...ar
 
 const environments = once(() => modules.environmentsHttp().createEnvironmentsHandlers(productServices));
 const rotation = once(() => modules.rotationTriggers().createRotationTriggers(productServices));
+const fleet = once(() => modules.fleetRotation().createFleetRotation(appConfig));
 
 app.setup({ enableHttpStream: false });
 
@@ -62,6 +68,9 @@ df.app.orchestration(ROTATION_ORCHESTRATION, function* (context: OrchestrationCo
 df.app.orchestration(DRIFT_ORCHESTRATION, function* (context: OrchestrationContext): Generator<Task, unknown, unknown> {
   return yield* modules.checkDrift().checkDrift(context);
 });
+df.app.orchestration(FLEET_ROTATION_ORCHESTRATION, function* (context: OrchestrationContext): Generator<Task, unknown, unknown> {
+  return yield* modules.rotateFleet().rotateFleet(context);
+});
 
 // One run per environment at a time: every run claims the environment from this entity first.
 df.app.entity<RunLockState>(RUN_LOCK_ENTITY, (context: EntityContext<RunLockState>) => {
@@ -69,8 +78,16 @@ df.app.entity<RunLockState>(RUN_LOCK_ENTITY, (context: EntityContext<RunLockStat
 });
 
 for (const name of ACTIVITY_NAMES) {
-  df.app.activity(name, { handler: createActivityHandler(name, productServices) });
+  if (RUN_STARTING_ACTIVITIES.includes(name)) continue;
+  df.app.activity(name, { handler: createActivityHandler(name as ProductActivityName, productServices) });
 }
+
+// Starts rotations through the one start path: the durable client is its input binding.
+df.app.activity('startRotations', {
+  extraInputs: [df.input.durableClient()],
+  // The same envelope as every activity's: failures worth retrying are thrown.
+  handler: async (input: unknown, context: InvocationContext) => ({ ok: true, value: await fleet().startRotations(input as StartRotationsInput, df.getClient(context)) }),
+});
 
 df.app.client.http('setupHttp', {
   route: 'environments/{environmentId}/setup',
@@ -120,6 +137,13 @@ app.http('dashboardHttp', {
   // The page holds no data and no key; every call it makes needs the function key (docs/security.md).
   authLevel: 'anonymous',
   handler: deferred(() => modules.dashboardHttp().createDashboardHandler(appConfig)),
+});
+
+df.app.client.http('fleetRotateHttp', {
+  route: 'fleet/rotate',
+  methods: ['POST'],
+  authLevel: 'function',
+  handler: deferred(() => fleet().fleetRotateHttp),
 });
 
 df.app.client.http('rotateHttp', {

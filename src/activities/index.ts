@@ -16,8 +16,11 @@ import { revokePreviousCredentials } from './revokePreviousCredentials';
 import { inspectEnvironment, removeOrphanedCredentials } from './inspectEnvironment';
 import { prepareMailboxScope, verifyMailboxScope } from './mailboxScope';
 import { describeFinOps, readFinOpsEvidence, recordFinOpsEvidence, sendFinOpsTestEmail } from './finOpsEvidence';
+import { listFleetEnvironments } from './listFleetEnvironments';
 
-export type Activities = { [N in ActivityName]: ActivityHandler<ActivityInput<N>, ActivityOutput<N>> };
+/** The activities built from the product's clients; those that start runs are the function app's (they need the durable client). */
+export type ProductActivityName = Exclude<ActivityName, 'startRotations'>;
+export type Activities = { [N in ProductActivityName]: ActivityHandler<ActivityInput<N>, ActivityOutput<N>> };
 
 export function createActivities(deps: ActivityDeps): Activities {
   return {
@@ -28,6 +31,7 @@ export function createActivities(deps: ActivityDeps): Activities {
     createClientSecret: createClientSecret(deps),
     deliverToFinOps: deliverToFinOps(deps),
     recordDelivery: recordDelivery(deps),
+    listFleetEnvironments: listFleetEnvironments(deps),
     describeFinOps: describeFinOps(deps),
     readFinOpsEvidence: readFinOpsEvidence(deps),
     recordFinOpsEvidence: recordFinOpsEvidence(deps),

@@ -6,6 +6,8 @@
  */
 import type { EnvironmentRecord, SecretReference } from './environment';
 import type { EvidenceReading, FinOpsCapabilities, FinOpsEvidence } from './evidence';
+import type { FleetEnvironment } from './fleet';
+import type { RotationReason } from './rotation';
 import type { ConsentStrategy, DeliveryStrategy, MailboxScopeInstructions, ManualDeliveryInstructions } from './operations';
 import type { MailboxScope } from './setup';
 
@@ -149,6 +151,26 @@ export interface SendFinOpsTestEmailOutput {
   message: string;
 }
 
+export interface ListFleetEnvironmentsInput {
+  /** Only this tenant's environments. */
+  tenantId?: string;
+}
+export interface ListFleetEnvironmentsOutput {
+  /** Every enabled environment of the registry (or the tenant), ordered by tenant then id. */
+  environments: FleetEnvironment[];
+}
+
+export interface StartRotationsInput {
+  environmentIds: string[];
+  reason: RotationReason;
+  graceHours: number;
+}
+export interface StartRotationsOutput {
+  started: string[];
+  /** Environments with a run already active (left alone). */
+  alreadyRunning: string[];
+}
+
 export interface RecordDeliveryInput {
   environmentId: string;
   reference: SecretReference;
@@ -289,6 +311,8 @@ export interface ActivityContracts {
   createClientSecret: { input: CreateClientSecretInput; output: CreateClientSecretOutput };
   deliverToFinOps: { input: DeliverToFinOpsInput; output: DeliverToFinOpsOutput };
   recordDelivery: { input: RecordDeliveryInput; output: RecordDeliveryOutput };
+  listFleetEnvironments: { input: ListFleetEnvironmentsInput; output: ListFleetEnvironmentsOutput };
+  startRotations: { input: StartRotationsInput; output: StartRotationsOutput };
   describeFinOps: { input: DescribeFinOpsInput; output: DescribeFinOpsOutput };
   readFinOpsEvidence: { input: ReadFinOpsEvidenceInput; output: ReadFinOpsEvidenceOutput };
   recordFinOpsEvidence: { input: RecordFinOpsEvidenceInput; output: RecordFinOpsEvidenceOutput };
@@ -319,6 +343,8 @@ const ACTIVITY_NAME_SET: { readonly [N in ActivityName]: true } = {
   createClientSecret: true,
   deliverToFinOps: true,
   recordDelivery: true,
+  listFleetEnvironments: true,
+  startRotations: true,
   describeFinOps: true,
   readFinOpsEvidence: true,
   recordFinOpsEvidence: true,
@@ -334,6 +360,9 @@ const ACTIVITY_NAME_SET: { readonly [N in ActivityName]: true } = {
 };
 
 export const ACTIVITY_NAMES = Object.freeze(Object.keys(ACTIVITY_NAME_SET) as ActivityName[]);
+
+/** Activities that start runs: they need the durable client, so the function app registers them with it (src/functions/fleetRotation.ts). */
+export const RUN_STARTING_ACTIVITIES: readonly ActivityName[] = ['startRotations'];
 
 /**
  * What an activity returns through durable history. Failures a retry cannot fix (permission denied,

@@ -94,6 +94,18 @@ export function applicationMarkerTag(environmentId: EnvironmentId): string {
   return `${MANAGED_BY_MARKER}:environment:${checked(environmentId)}`;
 }
 
+/** The emergency rotation's instance: one for the whole fleet, one per tenant. */
+export function fleetRotationInstanceId(tenantId?: string): string {
+  return tenantId === undefined ? 'fleet-rotate' : `fleet-rotate-${tenantId.toLowerCase()}`;
+}
+
+const FLEET_ROTATION_ID = /^fleet-rotate(?:-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})?$/;
+
+/** Whether an instance id is one of the product's runs (an environment's, or an emergency rotation). */
+export function isProductInstanceId(instanceId: string): boolean {
+  return runOfInstanceId(instanceId) !== undefined || FLEET_ROTATION_ID.test(instanceId);
+}
+
 /** Name of the Exchange Online management scope limiting the environment's app to its mailboxes. */
 export function mailboxScopeNameFor(environmentId: EnvironmentId): string {
   return `${PREFIX}${checked(environmentId)}`;

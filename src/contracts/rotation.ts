@@ -6,7 +6,7 @@ import type { EnvironmentRecord } from './environment';
 import type { ConsentStrategy, DeliveryStrategy, RunStart } from './operations';
 
 /** What started a rotation: the daily sweep, a Key Vault event, or a person. */
-export type RotationReason = 'sweep' | 'near-expiry' | 'expired' | 'manual';
+export type RotationReason = 'sweep' | 'near-expiry' | 'expired' | 'manual' | 'emergency';
 
 /** How long and how often runs wait for Entra to show F&O using a credential (settings `EVIDENCE_*`). */
 export interface EvidencePolicy {

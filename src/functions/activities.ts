@@ -5,8 +5,8 @@
  * `{ok: false, failure}` so the run fails at once with a message naming the service's code and what to do.
  */
 import type { InvocationContext } from '@azure/functions';
-import type { ActivityLogger } from '../activities';
-import type { ActivityName, ActivityResult, StepFailure } from '../contracts/activities';
+import type { ActivityLogger, ProductActivityName } from '../activities';
+import type { ActivityResult, StepFailure } from '../contracts/activities';
 import type { ProductServices } from '../composition';
 
 function loggerFor(context: InvocationContext): ActivityLogger {
@@ -17,7 +17,7 @@ function loggerFor(context: InvocationContext): ActivityLogger {
   };
 }
 
-export function createActivityHandler(name: ActivityName, services: () => ProductServices) {
+export function createActivityHandler(name: ProductActivityName, services: () => ProductServices) {
   return async function activity(input: unknown, context: InvocationContext): Promise<ActivityResult<unknown>> {
     // eslint-disable-next-line @typescript-eslint/no-require-imports -- the SDK error types load on first use
     const { isServiceError } = require('../clients/errors') as typeof import('../clients/errors');

@@ -6,7 +6,7 @@
  */
 import type { TokenCredential } from '@azure/core-auth';
 import { ManagedIdentityCredential } from '@azure/identity';
-import type { ActivityLogger } from '../../src/activities';
+import type { ActivityLogger, ProductActivityName } from '../../src/activities';
 import { isServiceError, type ServiceError } from '../../src/clients';
 import { createProductServices, type ProductServices } from '../../src/composition';
 import { loadConfig } from '../../src/config';
@@ -79,9 +79,9 @@ export interface ActivityHarness {
   /** Every activity output, log line and error message seen so far. */
   seen: string[];
   /** Runs an activity with a capturing logger and records its output. */
-  run<N extends ActivityName>(name: N, input: ActivityInput<N>): Promise<ActivityOutput<N>>;
+  run<N extends ProductActivityName>(name: N, input: ActivityInput<N>): Promise<ActivityOutput<N>>;
   /** Runs an activity that must fail with a ServiceError; records the error's message and JSON form. */
-  failure<N extends ActivityName>(name: N, input: ActivityInput<N>): Promise<ServiceError>;
+  failure<N extends ProductActivityName>(name: N, input: ActivityInput<N>): Promise<ServiceError>;
   state(): Promise<StateView>;
   /** The sandbox's virtual now (ISO). */
   now(): Promise<string>;
@@ -133,7 +133,7 @@ export async function startActivityHarness(options: StartSandboxOptions & { envi
     },
   };
 
-  const invoke = <N extends ActivityName>(name: N, input: ActivityInput<N>): Promise<ActivityOutput<N>> => {
+  const invoke = <N extends ProductActivityName>(name: N, input: ActivityInput<N>): Promise<ActivityOutput<N>> => {
     const handler = services.activities[name] as (i: ActivityInput<N>, log: ActivityLogger) => Promise<ActivityOutput<N>>;
     return handler(input, logger);
   };

@@ -16,6 +16,7 @@ describe('function app registrations', () => {
       .sort((a, b) => a.name.localeCompare(b.name));
     expect(http).toEqual([
       { name: 'dashboardHttp', route: 'dashboard', methods: ['GET'], authLevel: 'anonymous', durableClient: false },
+      { name: 'fleetRotateHttp', route: 'fleet/rotate', methods: ['POST'], authLevel: 'function', durableClient: true },
       { name: 'getEnvironmentHttp', route: 'environments/{environmentId}', methods: ['GET'], authLevel: 'function', durableClient: false },
       { name: 'getOperationHttp', route: 'operations/{instanceId}', methods: ['GET'], authLevel: 'function', durableClient: true },
       { name: 'listEnvironmentsHttp', route: 'environments', methods: ['GET'], authLevel: 'function', durableClient: false },
@@ -31,6 +32,7 @@ describe('function app registrations', () => {
       ['setupEnvironment', 'orchestrationTrigger'],
       ['rotateCredential', 'orchestrationTrigger'],
       ['checkDrift', 'orchestrationTrigger'],
+      ['rotateFleet', 'orchestrationTrigger'],
     ]);
     expect(registry.byTrigger('entityTrigger').map((f) => f.name)).toEqual(['environmentRun']);
     // Spelled out: the names are what durable history records, so renaming one breaks runs in flight.
@@ -43,6 +45,7 @@ describe('function app registrations', () => {
         'ensureServicePrincipal',
         'grantAdminConsent',
         'inspectEnvironment',
+        'listFleetEnvironments',
         'notify',
         'prepareMailboxScope',
         'readEnvironment',
@@ -53,6 +56,7 @@ describe('function app registrations', () => {
         'removeOrphanedCredentials',
         'revokePreviousCredentials',
         'sendFinOpsTestEmail',
+        'startRotations',
         'verifyCredential',
         'verifyMailboxScope',
       ].sort(),

@@ -7,7 +7,9 @@ import type { EntityContext, OrchestrationContext, Task } from 'durable-function
 import { ACTIVITY_NAMES } from '../../src/contracts/activities';
 import { RUN_LOCK_ENTITY } from '../../src/contracts/names';
 import { DRIFT_ORCHESTRATION, ROTATION_ORCHESTRATION, SETUP_ORCHESTRATION } from '../../src/contracts/operations';
+import { FLEET_ROTATION_ORCHESTRATION } from '../../src/contracts/fleet';
 import { checkDrift } from '../../src/orchestrators/checkDrift';
+import { rotateFleet } from '../../src/orchestrators/rotateFleet';
 import { rotateCredential } from '../../src/orchestrators/rotateCredential';
 import { environmentRunEntity, type RunLockState } from '../../src/orchestrators/runLock';
 import { setupEnvironment } from '../../src/orchestrators/setupEnvironment';
@@ -21,6 +23,9 @@ df.app.orchestration(ROTATION_ORCHESTRATION, function* (context: OrchestrationCo
 });
 df.app.orchestration(DRIFT_ORCHESTRATION, function* (context: OrchestrationContext): Generator<Task, unknown, unknown> {
   return yield* checkDrift(context);
+});
+df.app.orchestration(FLEET_ROTATION_ORCHESTRATION, function* (context: OrchestrationContext): Generator<Task, unknown, unknown> {
+  return yield* rotateFleet(context);
 });
 df.app.entity<RunLockState>(RUN_LOCK_ENTITY, (context: EntityContext<RunLockState>) => environmentRunEntity(context));
 for (const name of ACTIVITY_NAMES) {

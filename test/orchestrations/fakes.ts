@@ -152,6 +152,10 @@ class Fakes {
         return reading(raw as ActivityInput<'readFinOpsEvidence'>, { current: String(input.asOf) });
       case 'recordFinOpsEvidence':
         return { updated: true };
+      case 'listFleetEnvironments':
+        return { environments: [] };
+      case 'startRotations':
+        return { started: input.environmentIds, alreadyRunning: [] };
       case 'sendFinOpsTestEmail':
         return { status: 'Sent', message: 'The test message was sent.' };
       case 'verifyCredential':

@@ -7,7 +7,7 @@
  * clean run leaves and no orphan credential.
  */
 import { randomUUID } from 'node:crypto';
-import type { ActivityLogger } from '../../src/activities';
+import type { ActivityLogger, ProductActivityName } from '../../src/activities';
 import { productServices } from '../../src/composition';
 import type { ActivityInput, ActivityName, ActivityOutput } from '../../src/contracts/activities';
 import type { CallRecord } from '../../sandbox/types';
@@ -55,7 +55,7 @@ async function writes(): Promise<CallRecord[]> {
   return calls.filter((c) => c.service !== 'entra' && c.method !== 'GET');
 }
 
-function run<N extends ActivityName>(name: N, input: ActivityInput<N>): Promise<ActivityOutput<N>> {
+function run<N extends ProductActivityName>(name: N, input: ActivityInput<N>): Promise<ActivityOutput<N>> {
   const handler = productServices().activities[name] as (i: ActivityInput<N>, log: ActivityLogger) => Promise<ActivityOutput<N>>;
   return handler(input, logger);
 }
@@ -69,7 +69,7 @@ interface Twice<T> {
   changed: boolean;
 }
 
-async function twice<N extends ActivityName>(name: N, input: ActivityInput<N>): Promise<Twice<ActivityOutput<N>>> {
+async function twice<N extends ProductActivityName>(name: N, input: ActivityInput<N>): Promise<Twice<ActivityOutput<N>>> {
   const first = await run(name, input);
   const before = await world();
   await app.control('/calls', undefined, 'DELETE');
