@@ -27,9 +27,9 @@ export const DOCUMENTED_LIMITS: ServiceLimits = {
 };
 
 /**
- * The calls one rotation makes, counted from the product's own calls (test/bench/economy.test.ts pins
- * them): one secret creation, Key Vault reads and tag updates, and two Graph writes (the new password,
- * the old one's removal).
+ * The calls one rotation makes, from `npm run bench` (API economy, one rotation): one secret creation,
+ * ten other Key Vault calls (reads, tag updates, the old version disabled; budgeted at twelve), and two
+ * Graph writes (the new password, the old one's removal).
  */
 export const CALLS_PER_ROTATION = { keyVaultCreates: 1, keyVaultOthers: 12, graphWrites: 2 } as const;
 
