@@ -88,8 +88,9 @@ describe('one environment hammered over HTTP', () => {
   it('lets exactly one run act: the other requests are answered 409 or their runs end superseded, and the end state is clean', async () => {
     await setUp(HAMMERED);
     const previousKeyId = endState(app, HAMMERED).liveCredentials[0] ?? '';
-    // Every call to a service takes 100 ms, so a run that acts is still acting while the last request arrives.
-    await app.control('/settings', { latencyMs: 100 });
+    // Every call to a service takes 200 ms, so the run that acts (a dozen calls or more) is still acting
+    // when the last request, sent 290 ms after the first, is checked.
+    await app.control('/settings', { latencyMs: 200 });
     const kinds = ['setup', 'rotate', 'drift'] as const;
     const answers = await Promise.all(
       Array.from({ length: 30 }, async (_, i) => {
