@@ -4,7 +4,7 @@
  * secret through the customer-deployed credential entity), then the Key Vault version is tagged as
  * delivered so a later run skips the step (and a repeated activity writes nothing). Strategy `manual`:
  * nothing leaves Key Vault; the activity returns instructions (deep link, application id, secret
- * reference) for a person.
+ * reference) for a person, the deep link only to an allowed host.
  */
 import type {
   DeliverToFinOpsInput,
@@ -45,7 +45,10 @@ async function markDelivered(deps: ActivityDeps, environmentId: string, referenc
 export function deliverToFinOps(deps: ActivityDeps): ActivityHandler<DeliverToFinOpsInput, DeliverToFinOpsOutput> {
   return async (input, log) => {
     if (input.strategy === 'manual') {
-      return { strategy: 'manual', instructions: manualInstructions(deps.vault.vaultUrl, input.environmentUrl, input.appId, input.reference) };
+      // A person is sent there to enter the secret: only to a host the secret may go to. (A rotation
+      // reads the URL from the registry's tags, which whoever may write to the vault can change.)
+      const origin = deps.finOps.allowedOrigin(input.environmentUrl, { environmentId: input.environmentId });
+      return { strategy: 'manual', instructions: manualInstructions(deps.vault.vaultUrl, origin, input.appId, input.reference) };
     }
     const opts = { environmentId: input.environmentId };
     // One read of the email parameters serves the provider check and the credential record's key.

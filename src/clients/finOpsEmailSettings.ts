@@ -258,6 +258,15 @@ export class FinOpsEmailSettings {
     this.httpClient = options.httpClient ?? createDefaultHttpClient();
   }
 
+  /**
+   * The environment's origin when its host is allowed, else `EnvironmentUrlNotAllowedError`: for what
+   * sends a person rather than a request there (the link in manual delivery instructions, where they
+   * enter the secret).
+   */
+  allowedOrigin(url: string, options: FinOpsCallOptions = {}): string {
+    return this.check(url, this.ctx('Give instructions for the Email parameters form', options));
+  }
+
   /** The environment's email parameters (the entity's single record). */
   async getEmailParameters(url: string, options: FinOpsCallOptions = {}): Promise<EmailParameters> {
     const ctx = this.ctx('Read the email parameters', options, {

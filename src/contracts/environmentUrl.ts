@@ -6,8 +6,9 @@
  * The URL must be a bare https origin on a DNS name an operator listed. Entries are exact hosts
  * (`contoso-uat.sandbox.operations.dynamics.com`), wildcards covering one or more labels
  * (`*.operations.dynamics.com`), optionally with a port (`localhost:8445`). IP literals pass only when
- * listed exactly; wildcards never match them. A URL whose host is not a plain DNS name (a literal `*`,
- * `_`, or any other character the URL parser lets through) never matches anything.
+ * listed exactly; wildcards never match them. A URL whose host is not written as a plain DNS name
+ * (non-ASCII, percent escapes) or does not parse to one (a literal `*`, `_`, or any other character the
+ * URL parser lets through) never matches anything.
  */
 
 /** App setting that holds the allowlist; named in the messages so a person knows what to change. */
@@ -66,6 +67,19 @@ function matches(rule: HostRule, hostname: string, port: string): boolean {
   return hostname.length > rule.host.length + 1 && hostname.endsWith(`.${rule.host}`);
 }
 
+/**
+ * Whether the host is written as the URL parser will read it. The parser rewrites a host silently
+ * (https://url.spec.whatwg.org/#host-parsing: percent-decoding, then UTS #46 "domain to ASCII"): Unicode
+ * dots (U+3002, U+FF0E, U+FF61) and full-width letters become ASCII, other Unicode becomes punycode
+ * (`xn--`), so a look-alike (`contoso` spelt with a Cyrillic `o`, U+043E) would pass as a host it only
+ * resembles. What is written between the scheme and the first `/`, `\`, `?` or `#` must be printable
+ * ASCII without `%`; the parsed host is checked after that.
+ */
+function writtenInPlainAscii(url: string): boolean {
+  const authority = /^[a-z][a-z0-9+.-]*:[/\\]*([^/\\?#]*)/i.exec(url)?.[1] ?? '';
+  return !/[^\x21-\x7e]|%/.test(authority);
+}
+
 export type EnvironmentUrlCheck =
   | { ok: true; origin: string }
   /** `shown` is the URL's origin without any userinfo (safe to echo), or `(invalid URL)`. */
@@ -93,6 +107,13 @@ export function checkEnvironmentUrl(url: string, allowedHosts: readonly string[]
   }
   if (parsed.pathname !== '/' || parsed.search !== '' || parsed.hash !== '' || /[?#]/.test(url)) {
     return fail(`the environment URL ${shown} has a path, query or fragment`, `Give only the environment's origin, e.g. ${shown}.`, shown);
+  }
+  if (!writtenInPlainAscii(url.trim())) {
+    return fail(
+      `the host of the environment URL is not written in plain ASCII (it would be read as ${parsed.host})`,
+      'Give the environment URL exactly as F&O shows it: letters, digits, hyphens and dots only, without percent escapes.',
+      shown,
+    );
   }
   if (!isIpLiteral(parsed.hostname) && !DNS_NAME.test(parsed.hostname)) {
     return fail(`host ${parsed.host} is not a plain DNS name`, 'Give the environment URL exactly as F&O shows it: letters, digits, hyphens and dots only.', shown);

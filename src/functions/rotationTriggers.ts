@@ -135,6 +135,13 @@ export interface KeyVaultSecretEvent {
 const trimmed = z.preprocess((v) => (typeof v === 'string' ? v.trim() : v), z.string().min(1).max(256));
 
 /**
+ * A vault name as Key Vault allows it: 3–24 letters, digits and hyphens, starting with a letter and
+ * ending with a letter or digit (https://learn.microsoft.com/azure/azure-resource-manager/management/resource-name-rules#microsoftkeyvault).
+ * Anything else did not come from Key Vault, and goes into no log line.
+ */
+const VAULT_NAME = /^[A-Za-z][A-Za-z0-9-]{1,22}[A-Za-z0-9]$/;
+
+/**
  * Reads a Key Vault secret event defensively: keys and values may carry stray whitespace, NBF/EXP may be
  * numbers or strings, and `data` may be missing pieces that `subject` or `Id` supply.
  */
@@ -163,6 +170,7 @@ export function parseKeyVaultEvent(raw: unknown): { ok: true; event: KeyVaultSec
   if (!version.success || !/^[0-9A-Za-z]{1,64}$/.test(version.data)) return { ok: false, reason: 'the event names no valid secret version' };
   if (fromId && (fromId.name !== name.data || fromId.version !== version.data)) return { ok: false, reason: 'the event contradicts itself (Id against ObjectName/Version)' };
   const vaultName = trimmed.safeParse(data.vaultname);
+  if (vaultName.success && !VAULT_NAME.test(vaultName.data)) return { ok: false, reason: 'the event names no valid vault' };
   return {
     ok: true,
     event: {

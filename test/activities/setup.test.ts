@@ -265,6 +265,13 @@ describe('setup activities against the sandbox', () => {
     // A later setup with the same operation sees the delivery and keeps the credential.
     const again = await h.run('createClientSecret', setupInputs.secret(o, app));
     expect(again).toMatchObject({ reference: secret.reference, delivered: true });
+
+    // A record whose URL names a host outside FINOPS_ALLOWED_HOSTS (someone edited the registry's tags):
+    // no instructions sending a person there to enter the secret.
+    const elsewhere = await h.failure('deliverToFinOps', { ...setupInputs.deliver(o, app, secret, 'manual'), environmentUrl: 'https://evil.example.com' });
+    expect(elsewhere.code).toBe('EnvironmentUrlNotAllowed');
+    expect(elsewhere.kind).toBe('permanent');
+    expect(elsewhere.message).toContain('host evil.example.com is not in the allowed hosts');
   });
 
   it('no secret minted during these runs appears in any activity output, log line or error message', async () => {

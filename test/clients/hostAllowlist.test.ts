@@ -81,6 +81,23 @@ describe('assertAllowedEnvironmentUrl', () => {
     expect(() => parseAllowedHosts(['*.1'])).toThrow(/wildcards apply to DNS names/);
   });
 
+  it('refuses a host not written in plain ASCII, which the URL parser would rewrite into another one', () => {
+    // Each would parse to a host under *.operations.dynamics.com: the Cyrillic one to xn--cntoso-wqf.
+    for (const url of [
+      'https://c\u043entoso.operations.dynamics.com',
+      'https://contoso\u3002operations.dynamics.com',
+      'https://contoso\uff0eoperations.dynamics.com',
+      'https://\uff43ontoso.operations.dynamics.com',
+      'https://contoso%2Eoperations.dynamics.com',
+      'https://%63ontoso.operations.dynamics.com',
+    ]) {
+      expect({ url, message: refusal(url).message }).toEqual({ url, message: expect.stringMatching(/not written in plain ASCII/) as unknown });
+    }
+    expect(refusal('https://c\u043entoso.operations.dynamics.com').message).toContain('xn--cntoso-wqf.operations.dynamics.com');
+    // The same hosts written plainly pass.
+    expect(assertAllowedEnvironmentUrl('https://contoso.operations.dynamics.com', ALLOWED)).toBe('https://contoso.operations.dynamics.com');
+  });
+
   it('refuses something that is not a URL at all', () => {
     expect(refusal('contoso.operations.dynamics.com').message).toMatch(/not a valid URL/);
   });

@@ -4,10 +4,16 @@
  * the edge and quoted for every single-quote character PowerShell recognises ('‘’‚‛, about_Quoting_Rules).
  * Checked with a tokenizer of PowerShell's single-quoted strings over generated text, with the quoting
  * that doubled only the ASCII quote as the positive control (it lets U+2019 end the string early).
+ * Display names (shown in the Entra portal, mail and logs) are refused at the edge when they hold what a
+ * shell, a query or a template reads. And what a person reads in the log stays one line per entry: an
+ * event from elsewhere carrying a line break cannot add a line of its own (positive control: the
+ * message written with the event's text as it came holds that line).
  */
+import { randomUUID } from 'node:crypto';
 import fc from 'fast-check';
 import { mailboxScopeCommands, POWERSHELL_SINGLE_QUOTES, psQuote } from '../../src/contracts/exchange';
 import { setupRequestSchema } from '../../src/contracts/setup';
+import { startTestApp, type TestApp } from '../helpers/app';
 
 const QUOTES: readonly string[] = POWERSHELL_SINGLE_QUOTES;
 
@@ -95,5 +101,68 @@ describe('the Exchange commands', () => {
       expect(parsed.success).toBe(false);
     }
     expect(setupRequestSchema.safeParse({ environmentUrl: 'https://x', mailboxScope: { groupOrMailboxes: ['o.neil@contoso.com'] } }).success).toBe(true);
+  });
+});
+
+describe('display names', () => {
+  it('are refused at the edge when they hold anything a shell, a query or a template reads, or a line break', () => {
+    for (const bad of [...QUOTES, '"', '`', '$', ';', '|', '<', '>', '{', '}', '[', ']', '\\', '/', '=', '\n', '\r', '\u2028', '\u0000']) {
+      const parsed = setupRequestSchema.safeParse({ environmentUrl: 'https://x', appDisplayName: `F&O mail ${bad} x` });
+      expect({ bad, accepted: parsed.success }).toEqual({ bad, accepted: false });
+    }
+  });
+
+  it('positive control: a plain name with the characters allowed is accepted as it is', () => {
+    const parsed = setupRequestSchema.safeParse({ environmentUrl: 'https://x', appDisplayName: 'F&O Graph mail (Contoso UAT), v2.1: EU+US_north-east' });
+    expect(parsed.success && parsed.data.appDisplayName).toBe('F&O Graph mail (Contoso UAT), v2.1: EU+US_north-east');
+  });
+});
+
+describe('log lines', () => {
+  let app: TestApp;
+
+  beforeAll(async () => {
+    app = await startTestApp({ sandbox: { environmentIds: ['lines'] } });
+  });
+
+  afterAll(async () => {
+    await app?.stop();
+  });
+
+  // A forged line as a person would see it in a console or the log stream after the real one.
+  const FORGED = '2026-01-01T00:00:00.000Z information [rotationSweep] rotation completed for every environment';
+  // eslint-disable-next-line no-control-regex -- control characters are exactly what is looked for
+  const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
+
+  /** An expiry event from a vault that is not the product's, naming it only by a VaultName that carries a line break. */
+  function foreignEvent(): Record<string, unknown> {
+    return {
+      id: randomUUID(),
+      topic: '/subscriptions/x/resourceGroups/y/providers/Microsoft.KeyVault/vaults/kv-other',
+      subject: 'fno-graph-mail-lines',
+      eventType: 'Microsoft.KeyVault.SecretNearExpiry',
+      eventTime: app.sandbox.state.nowIso(),
+      data: { VaultName: `kv-other\n${FORGED}`, ObjectType: 'Secret', ObjectName: 'fno-graph-mail-lines', Version: 'a'.repeat(32), NBF: null, EXP: null },
+      dataVersion: '1',
+      metadataVersion: '1',
+    };
+  }
+
+  it('stay one line each when an event carries a line break', async () => {
+    const before = app.logs.length;
+    const result = await app.runtime.deliverEventGridEvent('secretExpiryEvents', foreignEvent());
+    expect(result.ok).toBe(true);
+    const written = app.logs.slice(before).filter((l) => l.category === 'user');
+    expect(written.length).toBeGreaterThan(0);
+    expect(written.filter((l) => CONTROL.test(l.message)).map((l) => l.message)).toEqual([]);
+    expect(app.runtime.durable.listInstances()).toEqual([]);
+  });
+
+  it('positive control: an event’s vault name does reach the log line, and a line break in a message is found', async () => {
+    const plain = { ...foreignEvent(), data: { ...(foreignEvent().data as Record<string, unknown>), VaultName: 'kv-other' } };
+    const before = app.logs.length;
+    expect((await app.runtime.deliverEventGridEvent('secretExpiryEvents', plain)).ok).toBe(true);
+    expect(app.logs.slice(before).some((l) => l.message.includes('it comes from another vault (kv-other)'))).toBe(true);
+    expect(CONTROL.test(`it comes from another vault (kv-other\n${FORGED})`)).toBe(true);
   });
 });

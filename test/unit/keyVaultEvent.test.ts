@@ -103,6 +103,13 @@ describe('parseKeyVaultEvent', () => {
     expect(parseKeyVaultEvent(event({}, { Id: undefined, Version: 'abc/def' })).ok).toBe(false);
   });
 
+  it('refuses a vault name Key Vault could never have produced (it would be written into a log line)', () => {
+    for (const VaultName of ['kv-other\n2026-01-01 error forged line', 'kv', 'k'.repeat(25), '1kv', 'kv-', 'kv other', 'kv\u2028x']) {
+      expect({ VaultName, parsed: parseKeyVaultEvent(event({}, { Id: undefined, VaultName })) }).toEqual({ VaultName, parsed: { ok: false, reason: 'the event names no valid vault' } });
+    }
+    expect(parseKeyVaultEvent(event({}, { Id: undefined, VaultName: ' kv-fleet-0123456789abcd ' })).ok).toBe(true);
+  });
+
   it('refuses an event whose Id contradicts ObjectName or Version', () => {
     expect(parseKeyVaultEvent(event({}, { ObjectName: 'fno-graph-mail-contoso-prod' }))).toEqual({
       ok: false,
