@@ -246,6 +246,15 @@ function corpus(): HttpCase[] {
     raw('rotate: a JSON array', '/api/environments/finished/rotate', '[]', 400, /JSON object/),
     raw('rotate: sent as text/plain', '/api/environments/finished/rotate', 'now please', 415, /must be JSON/, 'text/plain'),
     noKey('rotate: no function key', 'POST', '/api/environments/finished/rotate', null),
+    // Emergency rotation (nothing starts: every request here is refused).
+    { name: 'fleet rotate: a tenant id that is no GUID', method: 'POST', path: '/api/fleet/rotate', body: { tenantId: "x' or '1'='1" }, status: 400, field: 'tenantId', detail: /must be a GUID/ },
+    { name: 'fleet rotate: a negative grace period', method: 'POST', path: '/api/fleet/rotate', body: { graceHours: -5 }, status: 400, field: 'graceHours' },
+    { name: 'fleet rotate: a grace period of years', method: 'POST', path: '/api/fleet/rotate', body: { graceHours: 100000 }, status: 400, field: 'graceHours', detail: /at most 720/ },
+    { name: 'fleet rotate: an unknown option', method: 'POST', path: '/api/fleet/rotate', body: { everything: true }, status: 400, field: 'everything', detail: /Unknown field: everything/ },
+    raw('fleet rotate: truncated JSON', '/api/fleet/rotate', '{"tenantId":', 400, /not valid JSON/),
+    raw('fleet rotate: sent as text/plain', '/api/fleet/rotate', 'rotate everything', 415, /must be JSON/, 'text/plain'),
+    noKey('fleet rotate: no function key', 'POST', '/api/fleet/rotate', null),
+    noKey('fleet rotate: a wrong function key', 'POST', '/api/fleet/rotate', 'not-the-key'),
     // The dashboard page is served without a key (it holds no data); what it reads is not.
     noKey('dashboard data: no function key', 'GET', '/api/environments', null),
     noKey('dashboard data: a wrong function key', 'GET', '/api/operations?code=not-the-key', null),
