@@ -14,6 +14,7 @@
  * policy and the exemption an administrator can apply.
  */
 import type { AppManagementPolicies, PasswordRestriction } from '../clients/entraApplications';
+import { graphEndpoint } from '../contracts/cloud';
 
 const DAY = 86_400_000;
 const UNDATED_CREATION = Date.parse('2019-01-01T00:00:00Z');
@@ -81,7 +82,7 @@ export function days(ms: number): number {
  * https://learn.microsoft.com/graph/api/appmanagementpolicy-post-appliesto
  */
 export function exemptionRequests(graphBaseUrl: string, appObjectId: string, environmentId: string, lifetimeDays: number): string[] {
-  const root = `${graphBaseUrl.replace(/\/+$/, '')}/v1.0`;
+  const root = `${graphEndpoint(graphBaseUrl).baseUrl}/v1.0`;
   const policy = {
     displayName: `fno-graph-mail: client secrets of ${environmentId}`,
     description: 'Lets fno-graph-mail add the client secret F&O sends email with; it rotates the secret before it expires.',

@@ -6,6 +6,18 @@
 import type { OrchestrationContext } from 'durable-functions';
 import type { OperationStatus, StepState, StepStatus, WaitingFor } from '../contracts/operations';
 
+/**
+ * Longest step detail kept in the status. The whole custom status must stay under the Durable extension's
+ * 16 KB of UTF-16 JSON (https://learn.microsoft.com/azure/azure-functions/durable/durable-functions-custom-orchestration-status):
+ * twelve steps at this length and a person's instructions fit (test/orchestrations/statusSize.test.ts).
+ * A failure's full text stays in the run's output and the alert.
+ */
+export const MAX_DETAIL_CHARS = 400;
+
+function bounded(detail: string): string {
+  return detail.length <= MAX_DETAIL_CHARS ? detail : `${detail.slice(0, MAX_DETAIL_CHARS - 1)}…`;
+}
+
 export class Progress {
   private readonly steps: StepState[];
   private waiting: WaitingFor | undefined;
@@ -23,7 +35,7 @@ export class Progress {
     if (!step) throw new Error(`unknown step ${name}`);
     step.status = status;
     if (detail === undefined) delete step.detail;
-    else step.detail = detail;
+    else step.detail = bounded(detail);
     this.publish();
   }
 
@@ -51,7 +63,7 @@ export class Progress {
     const step = this.steps.find((s) => s.status === 'running' || s.status === 'waiting');
     if (step) {
       step.status = 'failed';
-      step.detail = detail;
+      step.detail = bounded(detail);
     }
     this.waiting = undefined;
     this.publish();

@@ -367,4 +367,16 @@ describe('the Durable extension limits the local runtime enforces', () => {
     expect(failed.runtimeStatus).toBe('Failed');
     expect(String(failed.output)).toMatch(/custom status is 16386 bytes of UTF-16 JSON, more than the 16384 bytes/);
   });
+
+  it('carries inputs, activity payloads, events and outputs well over 64 KB, as the Azure Storage provider does (it moves large messages to blobs)', async () => {
+    // https://learn.microsoft.com/azure/azure-functions/durable/durable-functions-azure-storage-provider (large messages)
+    const text = 'x'.repeat(200_000);
+    const id = t.rt.durable.startNew('bigPayloads', { instanceId: 'big-payloads', input: { text } });
+    await t.rt.durable.waitFor(id, (s) => s.runtimeStatus === 'Running' && (s.history ?? []).length >= 0);
+    await t.rt.durable.whenIdle({ timeoutMs: 10_000 });
+    t.rt.durable.raiseEvent(id, 'big', { text: 'y'.repeat(150_000) });
+    const done = await t.rt.durable.waitForCompletion(id);
+    expect({ status: done.runtimeStatus, output: done.runtimeStatus === 'Completed' ? undefined : done.output }).toEqual({ status: 'Completed', output: undefined });
+    expect(done.output).toEqual({ input: 200_000, echoed: 200_000, event: 150_000, same: true });
+  });
 });
