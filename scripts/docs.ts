@@ -74,7 +74,10 @@ export function benchTable(data: FiguresData): string {
 }
 
 type Section = Record<string, unknown>;
-const num = (s: Section | undefined, key: string): number => (typeof s?.[key] === 'number' ? (s[key] as number) : 0);
+const num = (s: Section | undefined, key: string): number => {
+  const v = s?.[key];
+  return typeof v === 'number' ? v : 0;
+};
 const sub = (s: Section | undefined, key: string): Section | undefined => (s?.[key] as Section | undefined) ?? undefined;
 
 export function reliabilityTable(data: FiguresData): string {
@@ -108,7 +111,7 @@ export function reliabilityTable(data: FiguresData): string {
   }
   for (const [key, value] of Object.entries(r).filter(([k]) => k.startsWith('leastPrivilege.'))) {
     const permissions = Array.isArray(value.permissions) ? (value.permissions as string[]).join(', ') : '';
-    rows.push(`| **least privilege, ${key.slice('leastPrivilege.'.length)}**: ${permissions} | — | ${cell(String(value.verified ?? ''))} |`);
+    rows.push(`| **least privilege, ${key.slice('leastPrivilege.'.length)}**: ${permissions} | — | ${cell(typeof value.verified === 'string' ? value.verified : '')} |`);
   }
   return ['| what | tried | result |', '| --- | --- | --- |', ...rows].join('\n');
 }
