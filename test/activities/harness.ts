@@ -10,7 +10,7 @@ import type { ActivityLogger, ProductActivityName } from '../../src/activities';
 import { isServiceError, type ServiceError } from '../../src/clients';
 import { createProductServices, type ProductServices } from '../../src/composition';
 import { loadConfig } from '../../src/config';
-import type { ActivityInput, ActivityName, ActivityOutput } from '../../src/contracts/activities';
+import type { ActivityInput, ActivityOutput } from '../../src/contracts/activities';
 import type { StartSandboxOptions } from '../../sandbox/server';
 import type { CallRecord } from '../../sandbox/types';
 import { startTestSandbox, type TestSandbox } from '../helpers/sandbox';

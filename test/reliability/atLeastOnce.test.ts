@@ -9,7 +9,7 @@
 import { randomUUID } from 'node:crypto';
 import type { ActivityLogger, ProductActivityName } from '../../src/activities';
 import { productServices } from '../../src/composition';
-import type { ActivityInput, ActivityName, ActivityOutput } from '../../src/contracts/activities';
+import type { ActivityInput, ActivityOutput } from '../../src/contracts/activities';
 import type { CallRecord } from '../../sandbox/types';
 import { setupInputs, type SetupOptions } from '../activities/harness';
 import { startTestApp, type TestApp } from '../helpers/app';
