@@ -118,6 +118,32 @@ describe('Graph', () => {
     expect((reply as { headers: Headers }).headers.get('retry-after')).toBe('2');
     expect(await calls('graph')).toEqual([expect.objectContaining({ status: 503, servedStatus: 404 })]);
   });
+
+  it("aims at a delegated grant addressed by its own id through the app it belongs to, and updates it", async () => {
+    const bearer = await token('https://graph.microsoft.com');
+    const app = await call(graph("/applications(uniqueName='after-grant')"), 'PATCH', bearer, { displayName: 'Grant' }, { prefer: 'create-if-missing' });
+    const appId = ((app as { body: { appId: string } }).body).appId;
+    const sp = await call(graph('/servicePrincipals'), 'POST', bearer, { appId });
+    const spId = ((sp as { body: { id: string } }).body).id;
+    const created = await call(graph('/oauth2PermissionGrants'), 'POST', bearer, {
+      clientId: spId,
+      consentType: 'AllPrincipals',
+      resourceId: sandbox.state.graphServicePrincipalId,
+      scope: 'Mail.Send',
+    });
+    expect(created).toMatchObject({ status: 201 });
+    const grantId = ((created as { body: { id: string } }).body).id;
+    expect(grantId).not.toMatch(/^[0-9a-f-]{36}$/);
+    const scopeOf = (): string | undefined => sandbox.state.oauth2PermissionGrants.find((g) => g.id === grantId)?.scope;
+
+    await inject({ service: 'graph', method: 'PATCH', concerning: 'after-500', status: 500, count: 1, after: true });
+    expect(await call(graph(`/oauth2PermissionGrants/${grantId}`), 'PATCH', bearer, { scope: 'Mail.Send User.Read' })).toMatchObject({ status: 204 });
+    await inject({ service: 'graph', method: 'PATCH', concerning: 'after-grant', status: 500, count: 1, after: true });
+    expect(await call(graph(`/oauth2PermissionGrants/${grantId}`), 'PATCH', bearer, { scope: 'User.Read' })).toMatchObject({ status: 500 });
+    expect(scopeOf()).toBe('User.Read');
+    // The fault about another app is still waiting.
+    expect(sandbox.state.faults.map((f) => f.concerning)).toEqual(['after-500']);
+  });
 });
 
 describe('Key Vault', () => {
