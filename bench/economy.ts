@@ -132,8 +132,8 @@ export function economyFigures(r: EconomyResult): Figure[] {
       let note: string | undefined;
       if (column === 'keyvault' && t.challenges > 0) {
         note =
-          `includes ${t.challenges} challenge call: the Key Vault SDK sends its first request of the process without a token and ` +
-          `learns the authority from the 401 (once per vault client, i.e. per process). Without it: ${t.total - t.challenges} Key Vault calls.`;
+          `includes ${t.challenges} challenge call${t.challenges === 1 ? '' : 's'}: the Key Vault SDK sends the first request of each vault client without a token and ` +
+          `learns the authority from the 401 (once per process for the client that reads, once for the one that stores secrets). Without ${t.challenges === 1 ? 'it' : 'them'}: ${t.total - t.challenges} Key Vault calls.`;
       }
       out.push(
         figure(

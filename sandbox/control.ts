@@ -6,7 +6,9 @@
  *
  * Faults: `POST /faults` also takes `concerning` (an app's uniqueName, a Key Vault secret name or an F&O
  * environment id): only requests about that subject fail, so one environment can be hit while others
- * run (see faultScope.ts).
+ * run (see faultScope.ts). `after: true` serves the request first and answers the fault after it (a write
+ * committed, the answer lost; see server.ts); `GET /calls` shows what the service answered as `servedStatus`,
+ * and on every call a fault answered, that fault (`fault`).
  *
  * Tenant policy and Exchange switches:
  *   POST /settings        also `passwordLifetimeMaxDays: number | null` (the home tenant's default app
@@ -100,6 +102,7 @@ const faultSchema = z.strictObject({
   code: z.string().min(1).optional(),
   message: z.string().min(1).optional(),
   concerning: z.string().min(1).optional(),
+  after: z.boolean().optional(),
 });
 
 const clockSchema = z.strictObject({ advance: z.string().min(2) });
@@ -301,9 +304,10 @@ export function createControlHandler(state: SandboxState, eventGrid: EventGridEm
       case 'POST /faults': {
         const parsed = parse(req, faultSchema);
         if ('response' in parsed) return parsed.response;
-        const { method, pathPattern, retryAfterSeconds, code, message, ...rest } = parsed.value;
+        const { method, pathPattern, retryAfterSeconds, code, message, after, ...rest } = parsed.value;
         const fault = {
           ...rest,
+          ...(after === true ? { after } : {}),
           ...(method !== undefined ? { method } : {}),
           ...(pathPattern !== undefined ? { pathPattern } : {}),
           ...(retryAfterSeconds !== undefined ? { retryAfterSeconds } : {}),

@@ -2,7 +2,8 @@
  * Which object a request concerns, so an injected fault can be aimed at one environment while others
  * run at the same time (`concerning` on `POST /faults`). A subject is named the way each service
  * knows it: an app registration's `uniqueName` (Graph calls about the app, its service principal or
- * its consent; Entra token requests the app makes), a Key Vault secret name, or an F&O environment id
+ * its consent, a delegated grant addressed by its own id included; Entra token requests the app makes),
+ * a Key Vault secret name, or an F&O environment id
  * (requests to that environment, and managed-identity tokens for its URL). Tenant-wide requests
  * (Graph's own service principal, OpenID metadata) concern no subject.
  */
@@ -26,7 +27,10 @@ function subjectsOf(state: SandboxState, req: SandboxRequest): string[] {
     }
     case 'graph': {
       const named = [...req.path.matchAll(/uniqueName='([^']*)'/gi)].map((m) => m[1] ?? '');
-      const text = `${req.path} ${req.query.toString()} ${req.body.toString('utf8')}`;
+      // A grant's id is no GUID (it is base64url): the grant names its client's service principal.
+      const grantId = /\/oauth2PermissionGrants\/([^/]+)$/.exec(req.path)?.[1];
+      const grant = grantId === undefined ? undefined : state.tenants.flatMap((t) => t.oauth2PermissionGrants).find((g) => g.id === grantId);
+      const text = `${req.path} ${req.query.toString()} ${req.body.toString('utf8')} ${grant?.clientId ?? ''}`;
       return [...named, ...applicationsReferencedBy(state, text)];
     }
     case 'entra': {

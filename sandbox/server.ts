@@ -287,9 +287,29 @@ function send(res: http.ServerResponse, req: SandboxRequest, response: SandboxRe
   res.end(req.method === 'HEAD' ? undefined : payload);
 }
 
+/** The service's answer; a handler that throws is a 500 in the service's shape (and a line on stderr). */
+async function serve(state: SandboxState, service: ServiceName, handler: ServiceHandler, sreq: SandboxRequest): Promise<SandboxResponse> {
+  try {
+    return await handler(sreq);
+  } catch (e) {
+    process.stderr.write(`sandbox ${service} failed on ${sreq.method} ${sreq.path}: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+    return serviceErrorResponse(state, sreq, 500);
+  }
+}
+
 /**
  * The per-request pipeline shared by all services: record, latency, faults, dispatch. A status-0
- * fault drops the connection without an answer, which clients see as ECONNRESET.
+ * fault drops the connection without an answer, which clients see as ECONNRESET. A fault marked
+ * `after` lets the service serve the request first and then answers the fault (or drops the
+ * connection) instead: the write happened, the caller cannot tell. Real services do this whenever the
+ * answer is lost between the backend and the caller: a gateway such as Azure Front Door answers 504
+ * when the origin is slow to reply, whatever the origin went on to do
+ * (https://learn.microsoft.com/azure/frontdoor/troubleshoot-issues), Microsoft Graph's 504 is a proxy
+ * that "didn't receive a timely response from the upstream server" (https://learn.microsoft.com/graph/errors),
+ * and "a service might receive the
+ * request, process the request successfully, but fail to send a response"
+ * (https://learn.microsoft.com/azure/architecture/patterns/retry, Issues and considerations). Which
+ * status a real gateway uses in that case is not documented per service; the fault says which.
  */
 function servicePipeline(
   state: SandboxState,
@@ -312,24 +332,26 @@ function servicePipeline(
       const record: CallRecord = { service, method: sreq.method, path: sreq.path, status: 0, at: state.now() };
       state.calls.push(record);
       if (state.latencyMs > 0) await delay(state.latencyMs);
+      // Taken before the service runs, so `concerning` sees the state the request was sent against.
       const fault = takeFault(state, sreq);
-      let response: SandboxResponse;
+      if (fault) {
+        const { count: _left, ...which } = fault;
+        record.fault = which;
+      }
+      if (fault?.after) {
+        // The service does the work; the answer is lost on the way back (see `Fault.after`).
+        record.servedStatus = (await serve(state, service, handler, sreq)).status;
+      }
       if (fault && fault.status === 0) {
         record.status = 0;
         // Closing mid-request is what clients report as ECONNRESET ("socket hang up"); a raw RST is
         // not available on TLS sockets.
         req.socket.destroy();
         return;
-      } else if (fault) {
-        response = serviceErrorResponse(state, sreq, fault.status, fault.code, fault.message, fault.retryAfterSeconds);
-      } else {
-        try {
-          response = await handler(sreq);
-        } catch (e) {
-          process.stderr.write(`sandbox ${service} failed on ${sreq.method} ${sreq.path}: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
-          response = serviceErrorResponse(state, sreq, 500);
-        }
       }
+      const response = fault
+        ? serviceErrorResponse(state, sreq, fault.status, fault.code, fault.message, fault.retryAfterSeconds)
+        : await serve(state, service, handler, sreq);
       record.status = response.status;
       send(res, sreq, response);
     })().catch((e: unknown) => {

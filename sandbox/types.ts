@@ -321,6 +321,12 @@ export interface Fault {
    * environment id (see faultScope.ts).
    */
   concerning?: string | undefined;
+  /**
+   * The fault comes after the service: the request is served against the state first (a write is
+   * committed, Event Grid hears of it), then the caller gets the fault instead of the answer, as when a
+   * gateway times out or a connection drops after the backend has done the work.
+   */
+  after?: boolean;
 }
 
 /** A record of one request the sandbox served (for API-economy counting). */
@@ -328,6 +334,11 @@ export interface CallRecord {
   service: ServiceName;
   method: string;
   path: string;
+  /** What the caller got: the service's status, an injected fault's, or 0 for a dropped connection. */
   status: number;
   at: number;
+  /** Only for a fault injected `after`: the status the service answered before the fault replaced it. */
+  servedStatus?: number;
+  /** The injected fault that answered this call, if any (without its remaining count). */
+  fault?: Omit<Fault, 'count'>;
 }

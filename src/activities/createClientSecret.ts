@@ -5,8 +5,10 @@
  *
  * Safe to run twice: a version already stored by this operation is returned as is; a credential this
  * operation created that never reached Key Vault (a crash in between) is removed; if Key Vault refuses
- * the value, the credential just created is removed before failing. In `ensure` mode (setup) a live,
- * recorded credential with enough lifetime left is kept, so a second setup writes nothing.
+ * the value, the credential just created is removed before failing, unless the vault may hold it after
+ * all (a store can fail after the vault committed it): then the next attempt decides by what the vault
+ * holds. In `ensure` mode (setup) a live, recorded credential with enough lifetime left is kept, so a
+ * second setup writes nothing.
  */
 import { parseEvidenceTag } from '../contracts/evidence';
 import type { SecretVersionProperties } from '../clients/credentialVault';
@@ -188,11 +190,29 @@ export function createClientSecret(deps: ActivityDeps): ActivityHandler<CreateCl
         opts,
       );
     } catch (error) {
-      // The value exists only in this process now: without the vault nobody can use it, so remove it.
-      try {
-        await entra.removePassword(input.appObjectId, created.keyId, opts);
-      } catch {
-        log.error(`credential ${created.keyId} of environment ${input.environmentId} could not be removed after Key Vault failed; the next attempt removes it`);
+      // A refusal (403, a bad request) wrote nothing. A transient failure may have come after the vault
+      // committed the value (its answer lost on the way back): removing a credential the vault records
+      // would leave the registry naming a dead one, and the next attempt would add a second version. So
+      // then it goes only once the vault is seen not to hold it; unseen, it stays with this operation's
+      // marker, and the next attempt keeps it if the vault holds it, removes it if not.
+      let recorded: boolean | undefined = false;
+      if (!isServiceError(error) || error.retryable) {
+        try {
+          const now = await deps.vault.getSecretProperties(name, opts);
+          recorded = now?.tags[SECRET_TAGS.credentialKeyId]?.toLowerCase() === created.keyId.toLowerCase();
+        } catch {
+          recorded = undefined;
+        }
+      }
+      if (recorded === undefined) {
+        log.warn(`credential ${created.keyId} of environment ${input.environmentId}: Key Vault did not say whether it stored it; the next attempt keeps or removes it`);
+      } else if (!recorded) {
+        // The value exists only in this process now: without the vault nobody can use it, so remove it.
+        try {
+          await entra.removePassword(input.appObjectId, created.keyId, opts);
+        } catch {
+          log.error(`credential ${created.keyId} of environment ${input.environmentId} could not be removed after Key Vault failed; the next attempt removes it`);
+        }
       }
       throw error;
     }

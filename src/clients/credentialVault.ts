@@ -6,6 +6,7 @@
  * two activities that move a secret), lists the product's secrets by their `managed-by` tag page by page
  * (properties only, never values), and disables old versions. Failures leave as `ServiceError`s.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { TokenCredential } from '@azure/core-auth';
 import { SecretClient, type SecretProperties } from '@azure/keyvault-secrets';
 import { CLIENT_SECRET_CONTENT_TYPE, MANAGED_BY_MARKER, SECRET_TAGS } from '../contracts/wellKnown';
@@ -84,6 +85,15 @@ function toVersionProperties(p: SecretProperties): SecretVersionProperties {
   };
 }
 
+/** The SDK's retry defaults (@azure/core-rest-pipeline's exponential strategy), used for sets this client repeats itself. */
+const DEFAULT_RETRY = { maxRetries: 3, retryDelayInMs: 1000, maxRetryDelayInMs: 64_000 };
+
+/** Exponential back-off with the upper half jittered, as the SDK computes it. */
+function backoffMs(retry: number, r: { retryDelayInMs: number; maxRetryDelayInMs: number }): number {
+  const ceiling = Math.min(r.maxRetryDelayInMs, r.retryDelayInMs * 2 ** retry);
+  return ceiling / 2 + Math.random() * (ceiling / 2);
+}
+
 function toDate(d: Date | string): Date {
   const date = typeof d === 'string' ? new Date(d) : d;
   if (Number.isNaN(date.getTime())) throw new Error(`not a date: ${String(d)}`);
@@ -95,6 +105,9 @@ function toDate(d: Date | string): Date {
 
 export class CredentialVault {
   private readonly client: SecretClient;
+  /** Sets only: without the SDK's retry, which would repeat a set whose answer was lost (storeClientSecret). */
+  private readonly setter: SecretClient;
+  private readonly retry: typeof DEFAULT_RETRY;
   private readonly tagName: string;
   private readonly tagValue: string;
   readonly vaultUrl: string;
@@ -103,34 +116,69 @@ export class CredentialVault {
     this.vaultUrl = options.vaultUrl.replace(/\/+$/, '');
     this.tagName = options.managedByTag ?? SECRET_TAGS.managedBy;
     this.tagValue = options.managedByValue ?? MANAGED_BY_MARKER;
-    this.client = new SecretClient(this.vaultUrl, credential, {
-      ...(options.disableChallengeResourceVerification !== undefined
-        ? { disableChallengeResourceVerification: options.disableChallengeResourceVerification }
-        : {}),
-      ...(options.retry ? { retryOptions: { ...options.retry } } : {}),
-    });
+    const challenge =
+      options.disableChallengeResourceVerification !== undefined ? { disableChallengeResourceVerification: options.disableChallengeResourceVerification } : {};
+    this.client = new SecretClient(this.vaultUrl, credential, { ...challenge, ...(options.retry ? { retryOptions: { ...options.retry } } : {}) });
+    this.retry = { ...DEFAULT_RETRY, ...options.retry };
+    this.setter = new SecretClient(this.vaultUrl, credential, { ...challenge, retryOptions: { maxRetries: 0 } });
   }
 
   /**
    * Stores a client secret as a new version, tagged as the product's, expiring with the credential.
    * The value is passed to the SDK only; it never reaches an error message.
+   *
+   * Stored once, however the answer is lost. Key Vault makes a new version on every set
+   * (https://learn.microsoft.com/rest/api/keyvault/secrets/set-secret/set-secret), and a 5xx or a dropped
+   * connection may come after the vault stored the value ("a service might receive the request, process
+   * the request successfully, but fail to send a response":
+   * https://learn.microsoft.com/azure/architecture/patterns/retry), so the SDK's retry, which repeats the
+   * set, would store it twice: two versions recording one credential. Instead, after a transient failure
+   * the current version is read: holding this value and these tags, it is this set's, and the answer.
+   * Only otherwise is the set repeated (the SDK's retry count and back-off, `Retry-After` honoured). When
+   * that read fails too, the outcome is unknown and the error says so by being transient: the caller must
+   * not assume the value was not stored.
    */
   async storeClientSecret(input: StoreClientSecretInput, options: VaultCallOptions = {}): Promise<StoredSecret> {
     const ctx = this.ctx('Store the client secret in Key Vault', options, { redact: [input.value] });
     assertName(input.name, ctx);
     const tags = { ...input.tags, [this.tagName]: this.tagValue };
-    try {
-      const stored = await this.client.setSecret(input.name, input.value, {
-        tags,
-        expiresOn: toDate(input.expiresOn),
-        ...(input.notBefore !== undefined ? { notBefore: toDate(input.notBefore) } : {}),
-        contentType: input.contentType ?? CLIENT_SECRET_CONTENT_TYPE,
-      });
-      const p = toVersionProperties(stored.properties);
-      return { name: p.name, version: p.version, expiresOn: p.expiresOn, tags: p.tags };
-    } catch (e) {
-      throw vaultError(e, ctx);
+    for (let retry = 0; ; retry += 1) {
+      try {
+        const stored = await this.setter.setSecret(input.name, input.value, {
+          tags,
+          expiresOn: toDate(input.expiresOn),
+          ...(input.notBefore !== undefined ? { notBefore: toDate(input.notBefore) } : {}),
+          contentType: input.contentType ?? CLIENT_SECRET_CONTENT_TYPE,
+        });
+        return toStored(stored.properties);
+      } catch (e) {
+        const err = vaultError(e, ctx);
+        if (!err.retryable) throw err;
+        let landed: StoredSecret | null;
+        try {
+          landed = await this.currentVersionHolding(input.name, input.value, tags);
+        } catch {
+          throw err;
+        }
+        if (landed) return landed;
+        if (retry >= this.retry.maxRetries) throw err;
+        await sleep(err.retryAfterMs ?? backoffMs(retry, this.retry));
+      }
     }
+  }
+
+  /** The current version when it holds exactly this value and carries every one of these tags, else null. */
+  private async currentVersionHolding(name: string, value: string, tags: Record<string, string>): Promise<StoredSecret | null> {
+    let current;
+    try {
+      current = await this.client.getSecret(name);
+    } catch (e) {
+      if (vaultError(e, this.ctx('Read the secret back from Key Vault', {})).kind === 'not-found') return null;
+      throw e;
+    }
+    const held = current.properties.tags ?? {};
+    const same = current.value === value && Object.entries(tags).every(([k, v]) => held[k] === v);
+    return same ? toStored(current.properties) : null;
   }
 
   /** Reads a secret's value (the current version unless one is named). Throws `not-found` when absent. */
@@ -276,6 +324,11 @@ export class CredentialVault {
       ...extra,
     };
   }
+}
+
+function toStored(properties: SecretProperties): StoredSecret {
+  const p = toVersionProperties(properties);
+  return { name: p.name, version: p.version, expiresOn: p.expiresOn, tags: p.tags };
 }
 
 function assertName(name: string, ctx: ErrorContext): void {

@@ -1,10 +1,11 @@
 /**
  * Activity `createClientSecret` against the sandbox, through the production composition: a credential
  * whose value never reached Key Vault does not survive (removed before failing, or by the next attempt
- * of the same operation), `rotate` always adds a version, and `ensure` keeps a live credential with
- * enough lifetime left but renews one close to expiry.
+ * of the same operation), one the vault may hold after all is not removed, `rotate` always adds a
+ * version, and `ensure` keeps a live credential with enough lifetime left but renews one close to expiry.
  */
 import { randomUUID } from 'node:crypto';
+import type { CallRecord } from '../../sandbox/types';
 import { EntraApplications } from '../../src/clients';
 import { secretNameFor } from '../../src/contracts/names';
 import { SECRET_TAGS } from '../../src/contracts/wellKnown';
@@ -18,7 +19,7 @@ import {
   type SetupOptions,
 } from './harness';
 
-const ENVIRONMENTS = ['kv-refuses', 'kv-unavailable', 'orphan', 'rotate', 'keep', 'renew'];
+const ENVIRONMENTS = ['kv-refuses', 'kv-unavailable', 'kv-warm', 'kv-unknown', 'orphan', 'rotate', 'keep', 'renew'];
 
 let h: ActivityHarness;
 
@@ -76,6 +77,38 @@ describe('createClientSecret', () => {
     expect(minted.length).toBeGreaterThan(1);
     expect(applicationOf(state, `fno-graph-mail-${environmentId}`).passwordCredentials).toEqual([]);
     expect(versionsOf(state, secretName)).toEqual([]);
+  });
+
+  it('keeps a credential whose store failed after Key Vault committed it, when the vault cannot be read: the next attempt returns it', async () => {
+    // The SDK's first request to a vault goes without a token to learn the authority (the challenge): a
+    // clean store first, so the faults below meet the store itself.
+    const warm = await optionsFor('kv-warm');
+    await h.run('createClientSecret', setupInputs.secret(warm, (await prepareApplication(h, warm)).app));
+    const o = await optionsFor('kv-unknown');
+    const { app } = await prepareApplication(h, o);
+    const secretName = secretNameFor('kv-unknown');
+    // The store is answered 500 after the vault committed it, and every read of the secret fails for a while.
+    await h.sandbox.control('/faults', { body: { service: 'keyvault', method: 'PUT', concerning: secretName, status: 500, count: 1, after: true } });
+    await h.sandbox.control('/faults', { body: { service: 'keyvault', method: 'GET', concerning: secretName, status: 503, count: 50, retryAfterSeconds: 0 } });
+    await h.clearCalls();
+
+    const error = await h.failure('createClientSecret', setupInputs.secret(o, app));
+    expect(error).toMatchObject({ kind: 'transient', service: 'keyvault' });
+    const answered = (await h.sandbox.control<{ calls: CallRecord[] }>('/calls')).body.calls.filter((c) => c.fault?.after);
+    // The fault met the store itself, which the vault committed.
+    expect(answered.map((c) => [c.method, c.servedStatus])).toEqual([['PUT', 200]]);
+    const stored = versionsOf(await h.state(), secretName);
+    expect(stored).toHaveLength(1);
+    const keyId = stored[0]?.tags[SECRET_TAGS.credentialKeyId];
+    // Removed, it would leave the vault's only version naming a dead credential.
+    expect(applicationOf(await h.state(), 'fno-graph-mail-kv-unknown').passwordCredentials.map((c) => c.keyId)).toEqual([keyId]);
+
+    await h.sandbox.control('/faults', { method: 'DELETE' });
+    const again = await h.run('createClientSecret', setupInputs.secret(o, app));
+    expect(again).toMatchObject({ created: true, reference: { keyId, secretVersion: stored[0]?.version }, removedOrphans: [] });
+    const state = await h.state();
+    expect(versionsOf(state, secretName)).toHaveLength(1);
+    expect(applicationOf(state, 'fno-graph-mail-kv-unknown').passwordCredentials.map((c) => c.keyId)).toEqual([keyId]);
   });
 
   it('the next attempt of an operation removes the credential a crashed attempt left behind, and nothing else', async () => {

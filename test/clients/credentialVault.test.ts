@@ -184,6 +184,60 @@ describe('CredentialVault against the sandbox', () => {
     expect((await failure(vault.listVersions(secretNameFor('contoso-uat')))).kind).toBe('transient');
   });
 
+  describe('a set whose answer is lost', () => {
+    let client: CredentialVault;
+    const patient = (): CredentialVault => client;
+
+    beforeAll(async () => {
+      client = vaultFor({ retry: { maxRetries: 3, retryDelayInMs: 5, maxRetryDelayInMs: 20 } });
+      // The SDK's first request to a vault goes without a token to learn the authority (the challenge):
+      // made here, so the faults below meet the sets themselves.
+      stored.push(fakeSecret(99));
+      await client.storeClientSecret({ name: 'challenge-learnt', value: fakeSecret(99), tags: {}, expiresOn: expiry });
+    });
+    const puts = async (name: string): Promise<number[]> =>
+      (await calls()).filter((c) => c.method === 'PUT' && c.path === `/secrets/${name}`).map((c) => c.status);
+
+    it('after the vault stored it (a 500 or a dropped connection) is not repeated: one version, and it is the answer', async () => {
+      for (const [i, status] of [500, 0].entries()) {
+        const name = `lost-answer-${i}`;
+        const value = fakeSecret(100 + i);
+        stored.push(value);
+        await sandbox.control('/calls', { method: 'DELETE' });
+        await sandbox.control('/faults', { body: { service: 'keyvault', method: 'PUT', concerning: name, status, count: 1, after: true } });
+        const result = await patient().storeClientSecret({ name, value, tags: { [SECRET_TAGS.credentialKeyId]: `key-${i}` }, expiresOn: expiry });
+        const versions = await vault.listVersions(name);
+        expect(versions.map((v) => v.version)).toEqual([result.version]);
+        expect(result.tags[SECRET_TAGS.credentialKeyId]).toBe(`key-${i}`);
+        expect(await puts(name)).toEqual([status]);
+      }
+    });
+
+    it('before the vault stored it is repeated, once stored', async () => {
+      const name = 'refused-answer';
+      stored.push(fakeSecret(110));
+      await sandbox.control('/calls', { method: 'DELETE' });
+      await sandbox.control('/faults', { body: { service: 'keyvault', method: 'PUT', concerning: name, status: 503, count: 2 } });
+      const result = await patient().storeClientSecret({ name, value: fakeSecret(110), tags: {}, expiresOn: expiry });
+      expect((await vault.listVersions(name)).map((v) => v.version)).toEqual([result.version]);
+      expect(await puts(name)).toEqual([503, 503, 200]);
+    });
+
+    it('is not repeated when the vault cannot be read back either: the error is transient, the version stored once', async () => {
+      const name = 'unknown-answer';
+      stored.push(fakeSecret(120));
+      await sandbox.control('/calls', { method: 'DELETE' });
+      await sandbox.control('/faults', { body: { service: 'keyvault', method: 'PUT', concerning: name, status: 500, count: 1, after: true } });
+      await sandbox.control('/faults', { body: { service: 'keyvault', method: 'GET', concerning: name, status: 503, count: 20 } });
+      const e = await failure(patient().storeClientSecret({ name, value: fakeSecret(120), tags: {}, expiresOn: expiry }, { environmentId: 'contoso-uat' }));
+      expect(e).toMatchObject({ kind: 'transient', service: 'keyvault', status: 500 });
+      expect(`${e.message} ${JSON.stringify(e)}`).not.toContain(fakeSecret(120));
+      await sandbox.control('/faults', { method: 'DELETE' });
+      expect(await vault.listVersions(name)).toHaveLength(1);
+      expect(await puts(name)).toEqual([500]);
+    });
+  });
+
   it('an identity without write access is told which vault role to grant, and the value stays out of the message', async () => {
     const readOnly = vaultFor({}, sandbox.operatorCredential());
     const value = fakeSecret(999);

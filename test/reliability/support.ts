@@ -275,6 +275,8 @@ export interface EnvironmentEndState {
   productCredentials: string[];
   versions: Array<{ version: string; keyId: string; enabled: boolean; delivered: boolean }>;
   finops: { provider: string; applicationId: string | null; keyId: string | null };
+  /** F&O's Email history (newest first): each send attempt, with the key id it signed in with. */
+  finOpsSends: Array<{ status: 'sent' | 'failed'; keyId: string | null; error?: string }>;
 }
 
 const MAIL_SEND = 'b633e1c5-b582-4048-a93e-9f11b44c7e96';
@@ -313,7 +315,27 @@ export function endState(app: TestApp, environmentId: string): EnvironmentEndSta
       applicationId: env?.graphCredential.applicationId ?? null,
       keyId: held && held.application.appId === application?.appId ? held.keyId : null,
     },
+    finOpsSends: (env?.emailHistory ?? []).map((h) => ({ status: h.status, keyId: h.keyId ?? null, ...(h.error !== undefined ? { error: h.error } : {}) })),
   };
+}
+
+/** Product credentials that no enabled Key Vault version records: nothing uses them, nothing would rotate or revoke them. */
+export function unrecordedCredentials(state: EnvironmentEndState): string[] {
+  const recorded = new Set(state.versions.filter((v) => v.enabled).map((v) => v.keyId.toLowerCase()));
+  return state.productCredentials.filter((k) => !recorded.has(k.toLowerCase()));
+}
+
+/**
+ * Problems F&O's own sends show: any failed attempt in its Email history, and a newest send made with
+ * another credential than the current Key Vault version's. No sends, no problems (its batch is stopped
+ * unless a test starts it; F&O's test send is the one a setup with a test recipient asks for).
+ */
+export function finOpsSendProblems(state: EnvironmentEndState): string[] {
+  const problems = state.finOpsSends.filter((h) => h.status === 'failed').map((h) => `F&O failed to send: ${h.error ?? 'no details'}`);
+  const newest = state.finOpsSends.find((h) => h.status === 'sent');
+  const current = state.versions[state.versions.length - 1];
+  if (newest && newest.keyId !== current?.keyId) problems.push(`F&O last sent with credential ${newest.keyId ?? 'unknown'}, not the current one ${current?.keyId ?? 'none'}`);
+  return problems;
 }
 
 /** Problems with an environment that setup finished: empty when it is exactly what setup should leave. */
@@ -392,10 +414,12 @@ function escape(text: string): string {
 
 /**
  * The pattern of a recorded path: GUIDs (except Microsoft Graph's well-known app id), 32-hex Key Vault
- * versions and the environment's names generalised, everything else literal.
+ * versions, delegated permission grant ids (base64url, not GUIDs) and the environment's names
+ * generalised, everything else literal.
  */
 export function pathPatternOf(p: string, environmentId: string): string {
   const tokens: Array<[RegExp, string]> = [
+    [/(?<=\/oauth2PermissionGrants\/)[A-Za-z0-9_-]+/g, '\uE005'],
     [new RegExp(escape(GRAPH_APP), 'g'), '\uE001'],
     [GUID, '\uE002'],
     [/\b[0-9a-f]{32}\b/g, '\uE003'],
@@ -407,7 +431,8 @@ export function pathPatternOf(p: string, environmentId: string): string {
     .replace(/\uE001/g, escape(GRAPH_APP))
     .replace(/\uE002/g, '[0-9a-fA-F-]{36}')
     .replace(/\uE003/g, '[0-9a-f]{32}')
-    .replace(/\uE004/g, 'fno-graph-mail-[a-z0-9-]+');
+    .replace(/\uE004/g, 'fno-graph-mail-[a-z0-9-]+')
+    .replace(/\uE005/g, '[A-Za-z0-9_-]+');
   return `^${pattern}$`;
 }
 
