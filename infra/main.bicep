@@ -283,11 +283,18 @@ module api 'app/api.bicep' = {
   }
 }
 
+// The system topic is named after its vault, never after the deployment. A source has at most one system topic
+// (https://learn.microsoft.com/azure/event-grid/system-topics), and a topic's source is not something a later
+// deployment can change: Microsoft documents no update of it, and Terraform's azurerm provider replaces a topic
+// whose source changes (https://registry.terraform.io/providers/hashicorp/azurerm/latest/docs/resources/eventgrid_system_topic).
+// Named after the deployment, the topic would keep its first vault as source, and KEY_VAULT_NAME pointing at a
+// recovered vault after `azd down` would fail at provision. Named after the vault, that vault gets a topic of its
+// own, and one vault never gets two.
 module events 'app/eventgrid.bicep' = {
   name: 'events'
   scope: rg
   params: {
-    name: 'evgt-fno-${resourceToken}'
+    name: 'evgt-${vaultName}'
     location: location
     tags: tags
     keyVaultName: keyVault.outputs.name
