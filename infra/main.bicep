@@ -24,7 +24,7 @@ param secretExpiryEventsEnabled bool = false
 @description('Email address that receives the alert on fno-graph-mail.alert log lines (empty: the alert fires in the portal only).')
 param alertEmail string = ''
 
-@description('Object id of a person or group given Key Vault Secrets User on the vault, to read a new secret for delivery strategy manual (empty: nobody).')
+@description('SECRET_READER_PRINCIPAL_ID: object id of a person or group given Key Vault Secrets User on the vault, to read a new secret for delivery strategy manual; manual delivery instructions name it (empty: nobody).')
 param secretReaderPrincipalId string = ''
 
 @description('AzureFunctionsJobHost__extensions__durableTask__storageProvider__maxQueuePollingInterval: longest wait between two polls of the Durable Functions queues (hh:mm:ss; Microsoft recommends 10 seconds or less on Flex Consumption).')
@@ -260,6 +260,7 @@ var productSettings = {
   CONSENT_POLL_MINUTES: consentPollMinutes
   MANUAL_DELIVERY_TIMEOUT_HOURS: manualDeliveryTimeoutHours
   MANUAL_DELIVERY_REMINDER_HOURS: manualDeliveryReminderHours
+  SECRET_READER_PRINCIPAL_ID: secretReaderPrincipalId
   SENDER_MAILBOX: senderMailbox
   ALERT_RECIPIENTS: alertRecipients
 }

@@ -10,7 +10,7 @@ import type { ActivityLogger, ProductActivityName } from '../../src/activities';
 import { isServiceError, type ServiceError } from '../../src/clients';
 import { createProductServices, type ProductServices } from '../../src/composition';
 import { loadConfig } from '../../src/config';
-import type { ActivityInput, ActivityName, ActivityOutput } from '../../src/contracts/activities';
+import type { ActivityInput, ActivityOutput } from '../../src/contracts/activities';
 import type { StartSandboxOptions } from '../../sandbox/server';
 import type { CallRecord } from '../../sandbox/types';
 import { startTestSandbox, type TestSandbox } from '../helpers/sandbox';
@@ -97,8 +97,11 @@ export interface ActivityHarness {
 
 const IDENTITY_VARIABLES = ['IDENTITY_ENDPOINT', 'IDENTITY_HEADER'] as const;
 
-export async function startActivityHarness(options: StartSandboxOptions & { environmentIds: string[] }): Promise<ActivityHarness> {
-  const sandbox = await startTestSandbox(options);
+export async function startActivityHarness(
+  options: StartSandboxOptions & { environmentIds: string[]; /** Further app settings, by name. */ settings?: Record<string, string> },
+): Promise<ActivityHarness> {
+  const { settings = {}, ...sandboxOptions } = options;
+  const sandbox = await startTestSandbox(sandboxOptions);
   const { endpoints } = sandbox;
 
   // The managed identity credential finds the App Service identity endpoint through these variables.
@@ -113,6 +116,7 @@ export async function startActivityHarness(options: StartSandboxOptions & { envi
     KEY_VAULT_URL: endpoints.keyVaultUrl,
     FINOPS_ALLOWED_HOSTS: endpoints.environments.map((e) => new URL(e.url).host).join(','),
     SENDER_MAILBOX: endpoints.senderMailbox,
+    ...settings,
   });
   const services = createProductServices(config, credential);
 

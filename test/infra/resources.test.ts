@@ -170,7 +170,7 @@ describe('secret expiry events', () => {
     // name must follow from the vault alone. After `azd down` then `azd up` (new vault kv-new, topic evgt-kv-new),
     // setting KEY_VAULT_NAME to the recovered kv-old must deploy a topic of another name, not re-point evgt-kv-new.
     const events = main.modules.find((m) => m.source === 'app/eventgrid.bicep');
-    const nameExpression = exprText(at(events?.body, 'params.name'));
+    const nameExpression = exprText(at(events?.body, 'params.name')) ?? '';
     const interpolated = [...nameExpression.matchAll(/\$\{([^}]*)\}/g)].map((m) => m[1]);
     expect(interpolated).toEqual(['vaultName']);
     expect(exprText(at(main.modules.find((m) => m.source === 'app/keyvault.bicep')?.body, 'params.name'))).toBe('vaultName');
