@@ -58,7 +58,7 @@ describe('azure.yaml', () => {
     for (const kept of ['/dist', '/dist/src', '/host.json', '/package.json', '/node_modules', '/*.js']) expect(rules).not.toContain(kept);
   });
 
-  it('refuses an azd that would remote-build the package whatever remoteBuild says (before 1.23.12)', () => {
+  it('refuses an azd that ignores remoteBuild (before 1.23.5) or does not check .funcignore against it (before 1.23.12)', () => {
     expect(azureYaml.requiredVersions?.azd).toBe('>= 1.23.12');
     expect(azureYaml.services.api?.remoteBuild).toBe(false);
   });
