@@ -24,7 +24,7 @@ param secretExpiryEventsEnabled bool = false
 @description('Email address that receives the alert on fno-graph-mail.alert log lines (empty: the alert fires in the portal only).')
 param alertEmail string = ''
 
-@description('Object id of a person or group given Key Vault Secrets User on the vault, to read a new secret for delivery strategy manual (empty: nobody).')
+@description('SECRET_READER_PRINCIPAL_ID: object id of a person or group given Key Vault Secrets User on the vault, to read a new secret for delivery strategy manual; manual delivery instructions name it (empty: nobody).')
 param secretReaderPrincipalId string = ''
 
 @description('AzureFunctionsJobHost__extensions__durableTask__storageProvider__maxQueuePollingInterval: longest wait between two polls of the Durable Functions queues (hh:mm:ss; Microsoft recommends 10 seconds or less on Flex Consumption).')
@@ -260,6 +260,7 @@ var productSettings = {
   CONSENT_POLL_MINUTES: consentPollMinutes
   MANUAL_DELIVERY_TIMEOUT_HOURS: manualDeliveryTimeoutHours
   MANUAL_DELIVERY_REMINDER_HOURS: manualDeliveryReminderHours
+  SECRET_READER_PRINCIPAL_ID: secretReaderPrincipalId
   SENDER_MAILBOX: senderMailbox
   ALERT_RECIPIENTS: alertRecipients
 }
@@ -283,11 +284,18 @@ module api 'app/api.bicep' = {
   }
 }
 
+// The system topic is named after its vault, never after the deployment. A source has at most one system topic
+// (https://learn.microsoft.com/azure/event-grid/system-topics), and a topic's source is not something a later
+// deployment can change: Microsoft documents no update of it, and Terraform's azurerm provider replaces a topic
+// whose source changes (https://registry.terraform.io/providers/hashicorp/azurerm/latest/docs/resources/eventgrid_system_topic).
+// Named after the deployment, the topic would keep its first vault as source, and KEY_VAULT_NAME pointing at a
+// recovered vault after `azd down` would fail at provision. Named after the vault, that vault gets a topic of its
+// own, and one vault never gets two.
 module events 'app/eventgrid.bicep' = {
   name: 'events'
   scope: rg
   params: {
-    name: 'evgt-fno-${resourceToken}'
+    name: 'evgt-${vaultName}'
     location: location
     tags: tags
     keyVaultName: keyVault.outputs.name

@@ -18,11 +18,23 @@ export function isAtLeast(version: string, minimum: string = MINIMUM_NODE): bool
   return a !== x ? a > x : b !== y ? b > y : c >= z;
 }
 
-/** The one line to print when this Node cannot run the local runtime, or undefined when it can. */
-export function nodeVersionProblem(version: string): string | undefined {
+/** What the line names: the program that cannot start, and the npm script that starts it on the right Node. */
+export interface NodeVersionSubject {
+  program: string;
+  command: string;
+}
+
+const LOCAL_RUNTIME: NodeVersionSubject = { program: 'The local runtime', command: 'npm start' };
+
+/**
+ * The one line to print when this Node cannot run the program, or undefined when it can. `npm start` and
+ * `npm run sandbox` (dist/sandbox/main.js, whose certificate checks need Node.js 22.10's X509Certificate dates)
+ * print the same line, each naming itself: one minimum for everything that runs locally.
+ */
+export function nodeVersionProblem(version: string, subject: NodeVersionSubject = LOCAL_RUNTIME): string | undefined {
   if (isAtLeast(version)) return undefined;
   return (
-    `The local runtime needs Node.js ${MINIMUM_NODE} or later; this is Node.js ${version.replace(/^v/, '')}. Start it with ` +
-    '`npm start`: after `npm ci`, npm scripts run on the Node.js 22 of the `node` devDependency, first on their PATH.'
+    `${subject.program} needs Node.js ${MINIMUM_NODE} or later; this is Node.js ${version.replace(/^v/, '')}. Start it with ` +
+    `\`${subject.command}\`: after \`npm ci\`, npm scripts run on the Node.js 22 of the \`node\` devDependency, first on their PATH.`
   );
 }

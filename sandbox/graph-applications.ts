@@ -368,6 +368,18 @@ function addOwner(ctx: GraphContext, app: ApplicationRecord): SandboxResponse {
   return ok(ctx, 204);
 }
 
+/**
+ * `DELETE /applications/{id}/owners/{ownerId}/$ref` (https://learn.microsoft.com/en-us/graph/api/application-delete-owners?view=graph-rest-1.0).
+ * An id that is not among the owners is answered as Graph answers a missing reference, 404 (assumed: the page
+ * documents only the 204).
+ */
+function removeOwner(ctx: GraphContext, app: ApplicationRecord, ownerId: string): SandboxResponse {
+  const index = app.owners.findIndex((o) => o.toLowerCase() === ownerId.toLowerCase());
+  if (index < 0) return resourceNotFound(ctx, ownerId);
+  app.owners.splice(index, 1);
+  return ok(ctx, 204);
+}
+
 // ---- federated identity credentials ---------------------------------------------------------------------
 
 export function ficView(f: FederatedIdentityCredentialRecord): Record<string, unknown> {
@@ -548,8 +560,9 @@ function patchApplication(ctx: GraphContext, app: ApplicationRecord): SandboxRes
 }
 
 /** The permission an application request needs at the least (ownership is checked on the object). */
-function operationOf(action: string | undefined, next: string | undefined, isWrite: boolean): GraphOperation {
+function operationOf(action: string | undefined, next: string | undefined, last: string | undefined, isWrite: boolean): GraphOperation {
   if (action === 'owners' && next === '$ref') return 'applications.owners.write';
+  if (action === 'owners' && next !== undefined && last === '$ref') return 'applications.owners.remove';
   if (action === 'appManagementPolicies') return isWrite ? 'policies.assign' : 'policies.read';
   if (action === 'addPassword' || action === 'removePassword') return 'applications.write';
   return isWrite ? 'applications.write' : 'applications.read';
@@ -574,7 +587,7 @@ export function handleApplications(ctx: GraphContext, segments: Segment[]): Sand
 
   const isWrite = method !== 'GET';
   // Permission before existence, as Graph answers a caller without the permission.
-  if (reachOf(ctx.claims, operationOf(action?.name, next?.name, isWrite)) === 'none') return insufficientPrivileges(ctx);
+  if (reachOf(ctx.claims, operationOf(action?.name, next?.name, rest[2]?.name, isWrite)) === 'none') return insufficientPrivileges(ctx);
   const found = lookup(ctx, key);
   if ('response' in found) return found.response;
   const app = found.app;
@@ -610,6 +623,11 @@ export function handleApplications(ctx: GraphContext, segments: Segment[]): Sand
         if (method !== 'POST') return methodNotAllowed(ctx);
         const denied = authorize(ctx, app, 'applications.owners.write');
         return denied ?? addOwner(ctx, app);
+      }
+      if (rest.length === 3 && next !== undefined && rest[2]?.name === '$ref') {
+        if (method !== 'DELETE') return methodNotAllowed(ctx);
+        const denied = authorize(ctx, app, 'applications.owners.remove');
+        return denied ?? removeOwner(ctx, app, next.name);
       }
       break;
     }

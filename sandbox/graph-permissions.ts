@@ -46,6 +46,14 @@ export const GRAPH_PERMISSIONS = {
     anyObject: [['Application.ReadWrite.All', 'Directory.Read.All'], 'Directory.ReadWrite.All'],
     ownedObjects: [['Application.ReadWrite.OwnedBy', 'Directory.Read.All']],
   },
+  /**
+   * `DELETE /applications/{id}/owners/{id}/$ref` (https://learn.microsoft.com/en-us/graph/api/application-delete-owners?view=graph-rest-1.0):
+   * unlike adding one, removing an owner takes no Directory.Read.All.
+   */
+  'applications.owners.remove': {
+    anyObject: ['Application.ReadWrite.All', 'Directory.ReadWrite.All'],
+    ownedObjects: ['Application.ReadWrite.OwnedBy'],
+  },
   'servicePrincipals.read': {
     anyObject: [
       'Application.Read.All',

@@ -2,13 +2,16 @@
  * `npm run sandbox`: runs the emulated cloud on fixed local ports and writes `.sandbox/endpoints.json`
  * for the function app, the CLI and people. Flags (or environment) choose ports and settings; the
  * process stops cleanly on SIGINT/SIGTERM and removes the endpoints file it wrote.
+ *
+ * Only Node built-ins and the version check load before the check has passed (the rest is imported in
+ * `main`): under an older Node, `node dist/sandbox/main.js` prints the same one line as `npm start` does
+ * (runtime/nodeVersion.ts) instead of failing deep inside the certificate code.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { repositoryRoot } from './ca';
-import { startSandbox, type RunningSandbox, type StartSandboxOptions } from './server';
-import { DEPLOYED_MANAGED_IDENTITY_ROLES } from './seed';
+import { nodeVersionProblem } from '../runtime/nodeVersion';
+import type { RunningSandbox, StartSandboxOptions } from './server';
 
 export const DEFAULT_PORT_BASE = 8440;
 
@@ -38,7 +41,13 @@ export interface MainConfig {
   endpointsFile: string;
 }
 
-export function parseMainArgs(argv: string[], env: NodeJS.ProcessEnv): MainConfig | 'help' {
+/** What the defaults come from: the repository root (for `.sandbox/`) and the roles a deployment gives the identity. */
+export interface MainDefaults {
+  root: string;
+  managedIdentityRoles: readonly string[];
+}
+
+export function parseMainArgs(argv: string[], env: NodeJS.ProcessEnv, defaults: MainDefaults): MainConfig | 'help' {
   const { values } = parseArgs({
     args: argv,
     options: {
@@ -58,7 +67,7 @@ export function parseMainArgs(argv: string[], env: NodeJS.ProcessEnv): MainConfi
   if (values.help) return 'help';
   const base = numberFlag('port-base', values['port-base'] ?? env['SANDBOX_PORT_BASE']) ?? DEFAULT_PORT_BASE;
   if (!Number.isInteger(base) || base > 65000) throw new Error(`--port-base must be an integer port, not ${base}`);
-  const root = repositoryRoot();
+  const { root } = defaults;
   const endpointsFile = path.resolve(values['endpoints-file'] ?? env['SANDBOX_ENDPOINTS_FILE'] ?? path.join(root, '.sandbox', 'endpoints.json'));
   const environmentIds = values.environments
     ?.split(',')
@@ -75,7 +84,7 @@ export function parseMainArgs(argv: string[], env: NodeJS.ProcessEnv): MainConfi
     ports: { base },
     // F&O sends as it does for real: every environment's Email distributor batch runs every minute.
     finopsBatch: { running: true, intervalMinutes: 1 },
-    managedIdentityRoles: DEPLOYED_MANAGED_IDENTITY_ROLES,
+    managedIdentityRoles: [...defaults.managedIdentityRoles],
     ...(values['ca-dir'] ? { caDir: path.resolve(values['ca-dir']) } : {}),
     ...(values['tenant-id'] ? { tenantId: values['tenant-id'] } : {}),
     ...(environmentIds && environmentIds.length > 0 ? { environmentIds } : {}),
@@ -108,9 +117,10 @@ function summary(sandbox: RunningSandbox, endpointsFile: string): string {
 }
 
 async function main(): Promise<void> {
+  const [{ repositoryRoot }, { startSandbox }, { DEPLOYED_MANAGED_IDENTITY_ROLES }] = await Promise.all([import('./ca'), import('./server'), import('./seed')]);
   let config: MainConfig | 'help';
   try {
-    config = parseMainArgs(process.argv.slice(2), process.env);
+    config = parseMainArgs(process.argv.slice(2), process.env, { root: repositoryRoot(), managedIdentityRoles: DEPLOYED_MANAGED_IDENTITY_ROLES });
   } catch (e) {
     process.stderr.write(`${(e as Error).message}\n\n${USAGE}\n`);
     process.exitCode = 2;
@@ -147,6 +157,11 @@ async function main(): Promise<void> {
 }
 
 if (require.main === module) {
+  const problem = nodeVersionProblem(process.version, { program: 'The sandbox', command: 'npm run sandbox' });
+  if (problem) {
+    process.stderr.write(`${problem}\n`);
+    process.exit(1);
+  }
   main().catch((e: unknown) => {
     process.stderr.write(`the sandbox could not start: ${e instanceof Error ? e.message : String(e)}\n`);
     process.exitCode = 1;

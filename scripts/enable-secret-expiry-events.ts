@@ -16,6 +16,15 @@ import { parseArgs } from 'node:util';
 
 export const SETTING = 'SECRET_EXPIRY_EVENTS_ENABLED';
 
+/**
+ * Set (to `1`) in the environment of the `azd provision` this hook starts. azd runs hooks with its own process
+ * environment plus the azd environment's values (cli/azd/pkg/exec/command_runner.go `appendEnv`, and
+ * pkg/ext/hooks_runner.go, in https://github.com/Azure/azure-dev from 1.23.12 on), so the postprovision hook of
+ * that nested provision sees it: scripts/grant-graph-permissions.ts then skips the Graph grant, which the
+ * first provision of the same `azd up` has just run.
+ */
+export const SECOND_PROVISION_VARIABLE = 'FNO_GRAPH_MAIL_SECOND_PROVISION';
+
 export interface RetryPolicy {
   /** Provisions tried in all. */
   attempts: number;
@@ -73,7 +82,7 @@ export async function enableSecretExpiryEvents(current: string | undefined, deps
 
 function runAzd(args: string[]): Promise<number> {
   return new Promise((resolve) => {
-    const child = spawn('azd', args, { stdio: 'inherit' });
+    const child = spawn('azd', args, { stdio: 'inherit', env: { ...process.env, [SECOND_PROVISION_VARIABLE]: '1' } });
     child.once('error', (error) => {
       process.stderr.write(`could not run azd: ${error.message}\n`);
       resolve(127);

@@ -20,6 +20,7 @@ import { z } from 'zod';
 import { SETTINGS } from '../src/config';
 import { FINOPS_EXTENSION_MODEL, FINOPS_EXTENSION_SECURITY } from '../src/contracts/finopsExtension';
 import { GRAPH_APP_ID } from '../src/contracts/wellKnown';
+import { SECOND_PROVISION_VARIABLE } from './enable-secret-expiry-events';
 
 export type ConsentStrategy = 'grant' | 'request';
 export type { DeliveryStrategy } from '../src/contracts/operations';
@@ -596,6 +597,15 @@ export interface MainDeps {
 export async function main(argv: readonly string[], env: Env, deps: MainDeps = {}): Promise<number> {
   const out = deps.out ?? ((line: string) => console.log(line));
   const err = deps.err ?? ((line: string) => console.error(line));
+  if (env[SECOND_PROVISION_VARIABLE] === '1') {
+    // The provision the postdeploy hook starts to turn the secret expiry events on: this `azd up` granted (or
+    // explained) the permissions after its first provision moments ago; a second sign-in would only repeat it.
+    out(
+      'Microsoft Graph permissions: skipped in this second provision of `azd up` (it only turns the secret expiry events on); ' +
+        'they were handled after the first. Run `npm run grant-graph-permissions` to do it again.',
+    );
+    return 0;
+  }
   const parsed = parseArgs(argv, env);
   if (parsed.kind === 'help') {
     out(USAGE);

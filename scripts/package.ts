@@ -10,6 +10,13 @@
  * build: https://learn.microsoft.com/azure/azure-functions/functions-deployment-technologies#remote-build)
  * finds the dependencies already there and nothing to compile.
  *
+ * The app's own source maps (the `.map` files beside `dist/src`'s JavaScript, which `npm run build` writes as
+ * tsconfig.json sets `sourceMap`) stay home too: Node reads a source map only when started with `--enable-source-maps`
+ * (https://nodejs.org/api/cli.html#--enable-source-maps), and the deployment starts the worker with no Node
+ * arguments (no `languageWorkers__node__arguments` or `NODE_OPTIONS` setting:
+ * https://learn.microsoft.com/azure/azure-functions/functions-reference-node).
+ * tsc's output keeps the sources' structure and names, so a stack trace in the logs still reads.
+ *
  * Flags: `--out <dir>` (default `.deploy/app`), `--skip-build` (package the current `dist/src` as is).
  * The tests call `packageApp` with a compiled copy of their own instead of the working tree's `dist/src`.
  */
@@ -97,7 +104,7 @@ export function packageApp(outDir: string, options: PackageOptions): void {
 
   rmSync(outDir, { recursive: true, force: true });
   mkdirSync(outDir, { recursive: true });
-  cpSync(compiled, path.join(outDir, 'dist', 'src'), { recursive: true });
+  cpSync(compiled, path.join(outDir, 'dist', 'src'), { recursive: true, filter: (source) => !source.endsWith('.map') });
   cpSync(path.join(ROOT, 'host.json'), path.join(outDir, 'host.json'));
 
   // First the lockfile's own view (devDependencies listed, so `npm ci` accepts the lockfile), without

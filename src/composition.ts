@@ -123,6 +123,7 @@ export function createProductServices(config: AppConfig, credential?: TokenCrede
       homeTenantId: config.tenantId,
       ...(config.senderMailbox ? { senderMailbox: config.senderMailbox } : {}),
       alertRecipients: config.alertRecipients,
+      ...(config.manualDelivery.secretReaderPrincipalId ? { secretReaderPrincipalId: config.manualDelivery.secretReaderPrincipalId } : {}),
     },
   });
   const registry: FleetRegistry = {

@@ -202,6 +202,12 @@ export const SETTINGS = {
     default: '24',
     description: 'Interval of reminders while a run waits for a person.',
   },
+  SECRET_READER_PRINCIPAL_ID: {
+    schema: z.union([z.literal(''), guid]),
+    default: '',
+    description:
+      'Object id of the person or group that holds Key Vault Secrets User on the vault (in Azure the deployment grants it from the same azd setting); manual delivery instructions name it as who can read a new secret (empty: they say to ask whoever manages the vault). The product grants nothing with it.',
+  },
   SENDER_MAILBOX: {
     schema: z.union([z.literal(''), z.string().trim().regex(MAILBOX_ADDRESS_PATTERN, { message: 'must be a plain email address' })]),
     default: '',
@@ -262,7 +268,7 @@ export interface AppConfig {
   rotation: { leadDays: number; graceHours: number; revokeMaxHours: number; sweepSchedule: string; driftSchedule: string; concurrency: number };
   evidence: { pollMinutes: number; timeoutHours: number; silenceHours: number };
   consent: { timeoutHours: number; pollMinutes: number };
-  manualDelivery: { timeoutHours: number; reminderHours: number };
+  manualDelivery: { timeoutHours: number; reminderHours: number; secretReaderPrincipalId: string | undefined };
   senderMailbox: string | undefined;
   alertRecipients: string[];
   dashboardUrl: string | undefined;
@@ -329,7 +335,11 @@ export function loadConfig(env: Record<string, string | undefined>): AppConfig {
     },
     evidence: { pollMinutes: v.EVIDENCE_POLL_MINUTES, timeoutHours: v.EVIDENCE_TIMEOUT_HOURS, silenceHours: v.EVIDENCE_SILENCE_HOURS },
     consent: { timeoutHours: v.CONSENT_TIMEOUT_HOURS, pollMinutes: v.CONSENT_POLL_MINUTES },
-    manualDelivery: { timeoutHours: v.MANUAL_DELIVERY_TIMEOUT_HOURS, reminderHours: v.MANUAL_DELIVERY_REMINDER_HOURS },
+    manualDelivery: {
+      timeoutHours: v.MANUAL_DELIVERY_TIMEOUT_HOURS,
+      reminderHours: v.MANUAL_DELIVERY_REMINDER_HOURS,
+      secretReaderPrincipalId: v.SECRET_READER_PRINCIPAL_ID || undefined,
+    },
     senderMailbox: v.SENDER_MAILBOX || undefined,
     alertRecipients: v.ALERT_RECIPIENTS,
     dashboardUrl: v.DASHBOARD_URL || undefined,

@@ -34,6 +34,8 @@ export interface ActivityDeps {
     homeTenantId: string;
     senderMailbox?: string;
     alertRecipients: string[];
+    /** SECRET_READER_PRINCIPAL_ID: who holds Key Vault Secrets User on the vault, named in manual delivery instructions. */
+    secretReaderPrincipalId?: string;
   };
 }
 

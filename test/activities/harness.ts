@@ -97,8 +97,11 @@ export interface ActivityHarness {
 
 const IDENTITY_VARIABLES = ['IDENTITY_ENDPOINT', 'IDENTITY_HEADER'] as const;
 
-export async function startActivityHarness(options: StartSandboxOptions & { environmentIds: string[] }): Promise<ActivityHarness> {
-  const sandbox = await startTestSandbox(options);
+export async function startActivityHarness(
+  options: StartSandboxOptions & { environmentIds: string[]; /** Further app settings, by name. */ settings?: Record<string, string> },
+): Promise<ActivityHarness> {
+  const { settings = {}, ...sandboxOptions } = options;
+  const sandbox = await startTestSandbox(sandboxOptions);
   const { endpoints } = sandbox;
 
   // The managed identity credential finds the App Service identity endpoint through these variables.
@@ -113,6 +116,7 @@ export async function startActivityHarness(options: StartSandboxOptions & { envi
     KEY_VAULT_URL: endpoints.keyVaultUrl,
     FINOPS_ALLOWED_HOSTS: endpoints.environments.map((e) => new URL(e.url).host).join(','),
     SENDER_MAILBOX: endpoints.senderMailbox,
+    ...settings,
   });
   const services = createProductServices(config, credential);
 

@@ -28,9 +28,11 @@ import {
 const ENVIRONMENTS = ['happy', 'propagation', 'rerun', 'request', 'manual'];
 
 let h: ActivityHarness;
+/** The group the deployment gave Key Vault Secrets User (SECRET_READER_PRINCIPAL_ID). */
+const SECRET_READER = '5e1f0c2a-7b3d-4e8f-9a10-b2c3d4e5f607';
 
 beforeAll(async () => {
-  h = await startActivityHarness({ environmentIds: ENVIRONMENTS });
+  h = await startActivityHarness({ environmentIds: ENVIRONMENTS, settings: { SECRET_READER_PRINCIPAL_ID: SECRET_READER } });
 });
 
 afterAll(async () => {
@@ -249,6 +251,12 @@ describe('setup activities against the sandbox', () => {
     expect(text).toContain(app.appId);
     expect(text).toContain(secret.reference.secretName);
     expect(text).toContain(secret.reference.secretVersion);
+    // Who can read it: the principal the deployment named, from the app setting. The sandbox's vault is on
+    // localhost, so the command names the secret by its full identifier rather than a vault name.
+    expect(instructions.steps).toContain(`Readable by principal ${SECRET_READER} (Key Vault Secrets User on the vault ${h.sandbox.endpoints.keyVaultUrl}); anyone else asks them.`);
+    expect(text).toContain(
+      `az keyvault secret show --id ${h.sandbox.endpoints.keyVaultUrl}/secrets/${secret.reference.secretName}/${secret.reference.secretVersion} --query value -o tsv`,
+    );
     const minted = (await h.sandbox.control<{ secrets: string[] }>('/minted-secrets')).body.secrets;
     expect(minted.filter((s) => JSON.stringify(delivery).includes(s))).toEqual([]);
 

@@ -58,7 +58,7 @@ describe('azure.yaml', () => {
     for (const kept of ['/dist', '/dist/src', '/host.json', '/package.json', '/node_modules', '/*.js']) expect(rules).not.toContain(kept);
   });
 
-  it('refuses an azd that would remote-build the package whatever remoteBuild says (before 1.23.12)', () => {
+  it('refuses an azd that ignores remoteBuild (before 1.23.5) or does not check .funcignore against it (before 1.23.12)', () => {
     expect(azureYaml.requiredVersions?.azd).toBe('>= 1.23.12');
     expect(azureYaml.services.api?.remoteBuild).toBe(false);
   });
@@ -160,13 +160,16 @@ describe('postdeploy hook as azd runs it (compiled script, stand-in azd on PATH)
     expect(tsc.stdout + tsc.stderr).toBe('');
     entry = join(dir, 'out', 'scripts', 'enable-secret-expiry-events.js');
     // Records each call; provision fails as many times as AZD_PROVISION_FAILURES says, as azd would while
-    // Event Grid cannot see the function yet.
+    // Event Grid cannot see the function yet. A provision runs the postprovision hook's script (compiled
+    // beside this one) in the environment azd gives hooks: its own, which holds what the caller passed.
+    const grant = join(dir, 'out', 'scripts', 'grant-graph-permissions.js');
     writeFileSync(
       join(dir, 'azd'),
       [
         '#!/bin/sh',
         'echo "$*" >> "$AZD_CALLS"',
         'if [ "$1" = provision ]; then',
+        `  NODE_PATH=${JSON.stringify(join(root, 'node_modules'))} ${JSON.stringify(process.execPath)} ${JSON.stringify(grant)} || exit 1`,
         '  n=$(cat "$AZD_CALLS.failures" 2>/dev/null || echo "${AZD_PROVISION_FAILURES:-0}")',
         '  if [ "$n" -gt 0 ]; then echo $((n - 1)) > "$AZD_CALLS.failures"; exit 1; fi',
         'fi',
@@ -191,6 +194,10 @@ describe('postdeploy hook as azd runs it (compiled script, stand-in azd on PATH)
     const result = runHook({ SECRET_EXPIRY_EVENTS_ENABLED: 'false', AZD_PROVISION_FAILURES: '2' });
     expect(result.calls).toEqual(['env set SECRET_EXPIRY_EVENTS_ENABLED true', 'provision --no-prompt', 'provision --no-prompt', 'provision --no-prompt']);
     expect(result.status).toBe(0);
+    // Each nested provision's postprovision hook skipped the Graph grant (no sign-in, no F&O text again).
+    const skipped = result.stdout.split('\n').filter((l) => l.startsWith('Microsoft Graph permissions: skipped in this second provision'));
+    expect(skipped).toHaveLength(3);
+    expect(result.stdout).not.toContain('Finance and Operations');
     expect(runHook({ SECRET_EXPIRY_EVENTS_ENABLED: 'true' })).toMatchObject({ status: 0, calls: [] });
   });
 

@@ -15,6 +15,7 @@ import type { AccessToken, TokenCredential } from '@azure/core-auth';
 import { CredentialUnavailableError } from '@azure/identity';
 import { DEPLOYED_MANAGED_IDENTITY_ROLES, setGraphRoles, SIGN_IN_EVIDENCE_ROLES } from '../../sandbox/seed';
 import { GRAPH_APP_ID } from '../../sandbox/state';
+import { SECOND_PROVISION_VARIABLE } from '../../scripts/enable-secret-expiry-events';
 import { main, parseArgs, requiredGraphPermissions, USAGE, type GrantRuntime } from '../../scripts/grant-graph-permissions';
 import { SignInLog } from '../../src/clients/signInLog';
 import { FINOPS_EXTENSION_SECURITY } from '../../src/contracts/finopsExtension';
@@ -230,6 +231,21 @@ describe('main, offline', () => {
     expect(await main(['--dry-run', '--revoke-unneeded'], { ...env, GRANT_EVIDENCE: 'false' }, { ...removed.deps, credential: noSignIn })).toBe(0);
     expect(removed.out).toContain('  would remove  AuditLog.Read.All if held (not needed with --no-evidence)');
     expect(removed.out).toContain('  would remove  Directory.Read.All if held (not needed with --no-evidence)');
+  });
+
+  it('skips the grant in the second provision of `azd up`, without signing in, and says how to run it', async () => {
+    const c = capture();
+    const env = { MANAGED_IDENTITY_CLIENT_ID: CLIENT_ID, [SECOND_PROVISION_VARIABLE]: '1' };
+    expect(await main([], env, { ...c.deps, credential: noSignIn })).toBe(0);
+    expect(c.out).toEqual([
+      'Microsoft Graph permissions: skipped in this second provision of `azd up` (it only turns the secret expiry events on); ' +
+        'they were handled after the first. Run `npm run grant-graph-permissions` to do it again.',
+    ]);
+    expect(c.err).toEqual([]);
+    // Any other value is an ordinary run (here a dry run, so nothing is signed in to).
+    const ordinary = capture();
+    expect(await main(['--dry-run'], { ...env, [SECOND_PROVISION_VARIABLE]: '' }, { ...ordinary.deps, credential: noSignIn })).toBe(0);
+    expect(ordinary.out.join('\n')).toContain('would ensure  Application.ReadWrite.OwnedBy');
   });
 
   it('asks for a sign-in when neither azd nor the Azure CLI has one', async () => {

@@ -165,6 +165,28 @@ describe('secret expiry events', () => {
     expect(exprText(at(events?.body, 'params.functionAppName'))).toBe('api.outputs.name');
   });
 
+  it('names the system topic after its vault, so KEY_VAULT_NAME can point at a recovered vault without moving a topic', () => {
+    // A system topic keeps the source it was created with, and a source has one system topic at most: the topic's
+    // name must follow from the vault alone. After `azd down` then `azd up` (new vault kv-new, topic evgt-kv-new),
+    // setting KEY_VAULT_NAME to the recovered kv-old must deploy a topic of another name, not re-point evgt-kv-new.
+    const events = main.modules.find((m) => m.source === 'app/eventgrid.bicep');
+    const nameExpression = exprText(at(events?.body, 'params.name')) ?? '';
+    const interpolated = [...nameExpression.matchAll(/\$\{([^}]*)\}/g)].map((m) => m[1]);
+    expect(interpolated).toEqual(['vaultName']);
+    expect(exprText(at(main.modules.find((m) => m.source === 'app/keyvault.bicep')?.body, 'params.name'))).toBe('vaultName');
+    const topicName = (vault: string): string => nameExpression.replace(/^'|'$/g, '').replace('${vaultName}', vault);
+    // One topic name per vault, different vaults different names; within Event Grid's 3-128 letters, digits and hyphens.
+    const vaults = ['kv-abcdefghijklm', 'kv-nopqrstuvwxyz', 'my-recovered-vault-24chr'];
+    const topics = vaults.map(topicName);
+    expect(new Set(topics).size).toBe(vaults.length);
+    for (const topic of topics) expect(topic).toMatch(/^[A-Za-z0-9-]{3,128}$/);
+    // The module creates the topic under that name, with that vault as its source.
+    const topic = one(eventGrid, 'Microsoft.EventGrid/systemTopics');
+    expect(exprText(topic.body.name)).toBe('name');
+    expect(exprText(at(events?.body, 'params.keyVaultName'))).toBe('keyVault.outputs.name');
+    expect(main.outputs.get('EVENT_GRID_SYSTEM_TOPIC_NAME')).toBeDefined();
+  });
+
   it('delivers exactly SecretNearExpiry and SecretExpired of the product secrets to the function secretExpiryEvents', () => {
     const subscription = one(eventGrid, 'Microsoft.EventGrid/systemTopics/eventSubscriptions');
     expect(exprText(at(subscription.body, 'parent'))).toBe('systemTopic');

@@ -664,6 +664,7 @@ describe('permission table', () => {
       'applications.write': 'owned',
       // Adding an owner also needs Directory.Read.All, which the identity does not hold by default.
       'applications.owners.write': 'none',
+      'applications.owners.remove': 'owned',
       'servicePrincipals.read': 'all',
       'servicePrincipals.create': 'owned',
       'servicePrincipals.write': 'owned',

@@ -110,6 +110,20 @@ describe('owners/$ref', () => {
     expect((await graphErrorOf(client.api(`/applications/${theirs.body.id}/owners/$ref`).post(ref(operatorSp)))).statusCode).toBe(403);
   });
 
+  it('removes an owner with DELETE owners/{id}/$ref, answers 404 for one that is not an owner, and 403 on an app the caller does not own', async () => {
+    const mine = (await client.api('/applications').post({ displayName: 'two owners' })) as Json;
+    const operatorSp = sandbox.state.findServicePrincipalByAppId(sandbox.endpoints.operator.clientId)?.id ?? '';
+    await client.api(`/applications/${mine.id as string}/owners/$ref`).post({ '@odata.id': `https://graph.microsoft.com/v1.0/directoryObjects/${operatorSp}` });
+    await client.api(`/applications/${mine.id as string}/owners/${operatorSp}/$ref`).delete();
+    const owners = (await client.api(`/applications/${mine.id as string}/owners`).get()) as { value: Json[] };
+    expect(owners.value.map((o) => o.id)).toEqual([sandbox.endpoints.managedIdentity.servicePrincipalId]);
+    expect((await graphErrorOf(client.api(`/applications/${mine.id as string}/owners/${operatorSp}/$ref`).delete())).statusCode).toBe(404);
+    const theirs = await sandbox.control<{ id: string }>('/applications', { body: { uniqueName: 'theirs-too' } });
+    const developer = sandbox.state.home.applications.find((a) => a.id === theirs.body.id)?.owners[0] ?? '';
+    expect((await graphErrorOf(client.api(`/applications/${theirs.body.id}/owners/${developer}/$ref`).delete())).statusCode).toBe(403);
+    expect(sandbox.state.home.applications.find((a) => a.id === theirs.body.id)?.owners).toEqual([developer]);
+  });
+
   it('needs Directory.Read.All besides Application.ReadWrite.OwnedBy', async () => {
     // Handler level, with a token holding OwnedBy alone.
     const state = new SandboxState();
