@@ -7,8 +7,10 @@
 import type { TokenCredential } from '@azure/core-auth';
 import type { Activities } from './activities';
 import type { EntraApplications, ServicePrincipal } from './clients/entraApplications';
+import type { FinOpsEmailSettings } from './clients/finOpsEmailSettings';
 import type { SignInLog } from './clients/signInLog';
 import { appConfig, type AppConfig } from './config';
+import { tokenExchangeAudience } from './contracts/cloud';
 import { secretNameFor } from './contracts/names';
 import type { FleetRegistry } from './contracts/registry';
 
@@ -61,13 +63,14 @@ export function createProductServices(config: AppConfig, credential?: TokenCrede
       // Five retries is what DefaultAzureCredential gives its managed identity credential when no retry options are passed.
       ...(azureRetry ? { retryOptions: { maxRetries: 5, ...azureRetry } } : {}),
     });
+  const credentialFor = partnerCredentials(config, productCredential, identity, azureRetry);
   // Graph's service principal per tenant never changes: these services' clients share one memory of it.
   const graphServicePrincipals = new Map<string, Promise<ServicePrincipal>>();
   const entraByTenant = new Map<string, EntraApplications>();
   const entra = (tenantId: string): EntraApplications => {
     let client = entraByTenant.get(tenantId);
     if (!client) {
-      client = new clients.EntraApplications(productCredential, {
+      client = new clients.EntraApplications(credentialFor(tenantId), {
         graphBaseUrl: config.graphBaseUrl,
         tenantId,
         graphServicePrincipals,
@@ -81,7 +84,7 @@ export function createProductServices(config: AppConfig, credential?: TokenCrede
   const signIns = (tenantId: string): SignInLog => {
     let client = signInLogs.get(tenantId);
     if (!client) {
-      client = new clients.SignInLog(productCredential, {
+      client = new clients.SignInLog(credentialFor(tenantId), {
         graphBaseUrl: config.graphBaseUrl,
         ...(pacing ? { retry: { delaySeconds: pacing.graphDelaySeconds } } : {}),
       });
@@ -95,16 +98,25 @@ export function createProductServices(config: AppConfig, credential?: TokenCrede
     disableChallengeResourceVerification: !VAULT_SUFFIXES.some((s) => vaultHost.endsWith(s)),
     ...(azureRetry ? { retry: azureRetry } : {}),
   });
-  const finOps = new clients.FinOpsEmailSettings(productCredential, {
-    allowedHosts: config.finOps.allowedHosts,
-    credentialEntity: {
-      entitySet: config.finOps.credentialEntity.entitySet,
-      applicationIdField: config.finOps.credentialEntity.applicationIdField,
-      secretField: config.finOps.credentialEntity.secretField,
-      ...(config.finOps.credentialEntity.key ? { key: config.finOps.credentialEntity.key } : {}),
-    },
-    ...(azureRetry ? { pipelineOptions: { retryOptions: azureRetry } } : {}),
-  });
+  // An F&O environment accepts tokens of its own tenant only: one client per tenant, as the identity there.
+  const finOpsByTenant = new Map<string, FinOpsEmailSettings>();
+  const finOps = (tenantId: string): FinOpsEmailSettings => {
+    let client = finOpsByTenant.get(tenantId);
+    if (!client) {
+      client = new clients.FinOpsEmailSettings(credentialFor(tenantId), {
+        allowedHosts: config.finOps.allowedHosts,
+        credentialEntity: {
+          entitySet: config.finOps.credentialEntity.entitySet,
+          applicationIdField: config.finOps.credentialEntity.applicationIdField,
+          secretField: config.finOps.credentialEntity.secretField,
+          ...(config.finOps.credentialEntity.key ? { key: config.finOps.credentialEntity.key } : {}),
+        },
+        ...(azureRetry ? { pipelineOptions: { retryOptions: azureRetry } } : {}),
+      });
+      finOpsByTenant.set(tenantId, client);
+    }
+    return client;
+  };
 
   const activities = createActivities({
     entra,
@@ -130,6 +142,47 @@ export function createProductServices(config: AppConfig, credential?: TokenCrede
     entry: (environmentId) => vault.getSecretProperties(secretNameFor(environmentId), { environmentId }),
   };
   return { activities, registry, config };
+}
+
+/**
+ * The product's identity per tenant. In the home tenant, and in every tenant when partner mode is off,
+ * the function app's own identity. In partner mode (`OPERATOR_CLIENT_ID`), in any other tenant, the
+ * multi-tenant operator application, signed in with `ClientAssertionCredential`: its client assertion is
+ * the managed identity's token for the token exchange audience of the cloud, which the operator's only
+ * credential, a federated identity credential, trusts
+ * (https://learn.microsoft.com/entra/workload-id/workload-identity-federation-config-app-trust-managed-identity).
+ * No secret exists anywhere: the managed identity's token is fetched again whenever MSAL needs an assertion.
+ */
+function partnerCredentials(
+  config: AppConfig,
+  home: TokenCredential,
+  identity: typeof import('@azure/identity'),
+  azureRetry: { retryDelayInMs: number; maxRetryDelayInMs: number } | undefined,
+): (tenantId: string) => TokenCredential {
+  const operatorClientId = config.operatorClientId;
+  if (!operatorClientId) return () => home;
+  const exchangeScope = `${tokenExchangeAudience(config.authorityHost)}/.default`;
+  const getAssertion = async (): Promise<string> => {
+    const token = await home.getToken(exchangeScope);
+    if (!token) throw new identity.CredentialUnavailableError(`the managed identity issued no token for ${exchangeScope}`);
+    return token.token;
+  };
+  const byTenant = new Map<string, TokenCredential>();
+  return (tenantId) => {
+    const key = tenantId.toLowerCase();
+    if (key === config.tenantId) return home;
+    let credential = byTenant.get(key);
+    if (!credential) {
+      credential = new identity.ClientAssertionCredential(key, operatorClientId, getAssertion, {
+        authorityHost: config.authorityHost,
+        // AUTHORITY_HOST is the deployment's own setting: no discovery of other authorities is needed or wanted.
+        disableInstanceDiscovery: true,
+        ...(azureRetry ? { retryOptions: { maxRetries: 3, ...azureRetry } } : {}),
+      });
+      byTenant.set(key, credential);
+    }
+    return credential;
+  };
 }
 
 let services: ProductServices | undefined;

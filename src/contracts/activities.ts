@@ -92,6 +92,8 @@ export interface CreateClientSecretOutput {
 export interface DeliverToFinOpsInput {
   environmentId: string;
   environmentUrl: string;
+  /** The environment's tenant: F&O accepts tokens of its own tenant only. */
+  tenantId: string;
   appId: string;
   reference: SecretReference;
   /** Resolved by the run (`auto` becomes one of these once F&O's metadata is read). */
@@ -106,6 +108,7 @@ export type DeliverToFinOpsOutput =
 export interface DescribeFinOpsInput {
   environmentId: string;
   environmentUrl: string;
+  tenantId: string;
 }
 /** What the environment's F&O offers (its `$metadata`); never fails for an F&O that cannot be read: `reachable` says so. */
 export type DescribeFinOpsOutput = FinOpsCapabilities;
@@ -140,6 +143,7 @@ export interface RecordFinOpsEvidenceOutput {
 export interface SendFinOpsTestEmailInput {
   environmentId: string;
   environmentUrl: string;
+  tenantId: string;
   recipient: string;
 }
 export interface SendFinOpsTestEmailOutput {
