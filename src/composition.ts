@@ -10,13 +10,16 @@ import type { EntraApplications, ServicePrincipal } from './clients/entraApplica
 import type { FinOpsEmailSettings } from './clients/finOpsEmailSettings';
 import type { SignInLog } from './clients/signInLog';
 import { appConfig, type AppConfig } from './config';
-import { tokenExchangeAudience } from './contracts/cloud';
-import { secretNameFor } from './contracts/names';
+import { graphEndpoint, tokenExchangeAudience } from './contracts/cloud';
+import { secretNameFor, tenantSecretNameFor } from './contracts/names';
 import type { FleetRegistry } from './contracts/registry';
+import type { TenantReads } from './contracts/tenants';
 
 export interface ProductServices {
   activities: Activities;
   registry: FleetRegistry;
+  /** Reads about tenants (partner mode) for the tenant routes. */
+  tenants: TenantReads;
   config: AppConfig;
 }
 
@@ -51,6 +54,7 @@ export function createProductServices(config: AppConfig, credential?: TokenCrede
   const identity = require('@azure/identity') as typeof import('@azure/identity');
   const clients = require('./clients') as typeof import('./clients');
   const { createActivities } = require('./activities') as typeof import('./activities');
+  const { productApplicationsIn } = require('./activities/tenants') as typeof import('./activities/tenants');
   /* eslint-enable @typescript-eslint/no-require-imports */
 
   const pacing = retryPacing;
@@ -63,7 +67,17 @@ export function createProductServices(config: AppConfig, credential?: TokenCrede
       // Five retries is what DefaultAzureCredential gives its managed identity credential when no retry options are passed.
       ...(azureRetry ? { retryOptions: { maxRetries: 5, ...azureRetry } } : {}),
     });
-  const credentialFor = partnerCredentials(config, productCredential, identity, azureRetry);
+  const identities = partnerCredentials(config, productCredential, identity, azureRetry);
+  const credentialFor = identities.forTenant;
+  const graphScope = graphEndpoint(config.graphBaseUrl).scope;
+  const grantedRoles = async (tenantId: string): Promise<string[]> => {
+    try {
+      const token = await identities.fresh(tenantId).getToken(graphScope);
+      return token ? clients.rolesOfAccessToken(token.token) : [];
+    } catch (error) {
+      throw clients.toServiceError(error, { operation: `Sign in to tenant ${tenantId} as the product's identity`, service: 'entra' });
+    }
+  };
   // Graph's service principal per tenant never changes: these services' clients share one memory of it.
   const graphServicePrincipals = new Map<string, Promise<ServicePrincipal>>();
   const entraByTenant = new Map<string, EntraApplications>();
@@ -123,6 +137,7 @@ export function createProductServices(config: AppConfig, credential?: TokenCrede
     signIns,
     vault,
     finOps,
+    grantedRoles,
     signInAs: (input) =>
       clients.signInAsApplication(input, {
         authorityHost: config.authorityHost,
@@ -140,8 +155,13 @@ export function createProductServices(config: AppConfig, credential?: TokenCrede
   const registry: FleetRegistry = {
     pages: () => vault.listManagedSecrets(),
     entry: (environmentId) => vault.getSecretProperties(secretNameFor(environmentId), { environmentId }),
+    tenantEntry: (tenantId) => vault.getSecretProperties(tenantSecretNameFor(tenantId)),
   };
-  return { activities, registry, config };
+  const tenants: TenantReads = {
+    productApplications: (tenantId) => productApplicationsIn(entra(tenantId)),
+    grantedPermissions: grantedRoles,
+  };
+  return { activities, registry, tenants, config };
 }
 
 /**
@@ -158,30 +178,36 @@ function partnerCredentials(
   home: TokenCredential,
   identity: typeof import('@azure/identity'),
   azureRetry: { retryDelayInMs: number; maxRetryDelayInMs: number } | undefined,
-): (tenantId: string) => TokenCredential {
+): { forTenant: (tenantId: string) => TokenCredential; fresh: (tenantId: string) => TokenCredential } {
   const operatorClientId = config.operatorClientId;
-  if (!operatorClientId) return () => home;
+  if (!operatorClientId) return { forTenant: () => home, fresh: () => home };
   const exchangeScope = `${tokenExchangeAudience(config.authorityHost)}/.default`;
   const getAssertion = async (): Promise<string> => {
     const token = await home.getToken(exchangeScope);
     if (!token) throw new identity.CredentialUnavailableError(`the managed identity issued no token for ${exchangeScope}`);
     return token.token;
   };
+  const operator = (tenantId: string): TokenCredential =>
+    new identity.ClientAssertionCredential(tenantId, operatorClientId, getAssertion, {
+      authorityHost: config.authorityHost,
+      // AUTHORITY_HOST is the deployment's own setting: no discovery of other authorities is needed or wanted.
+      disableInstanceDiscovery: true,
+      ...(azureRetry ? { retryOptions: { maxRetries: 3, ...azureRetry } } : {}),
+    });
   const byTenant = new Map<string, TokenCredential>();
-  return (tenantId) => {
-    const key = tenantId.toLowerCase();
-    if (key === config.tenantId) return home;
-    let credential = byTenant.get(key);
-    if (!credential) {
-      credential = new identity.ClientAssertionCredential(key, operatorClientId, getAssertion, {
-        authorityHost: config.authorityHost,
-        // AUTHORITY_HOST is the deployment's own setting: no discovery of other authorities is needed or wanted.
-        disableInstanceDiscovery: true,
-        ...(azureRetry ? { retryOptions: { maxRetries: 3, ...azureRetry } } : {}),
-      });
-      byTenant.set(key, credential);
-    }
-    return credential;
+  return {
+    forTenant: (tenantId) => {
+      const key = tenantId.toLowerCase();
+      if (key === config.tenantId) return home;
+      let credential = byTenant.get(key);
+      if (!credential) {
+        credential = operator(key);
+        byTenant.set(key, credential);
+      }
+      return credential;
+    },
+    // A credential of its own keeps no token from before a consent: its first token shows what is granted now.
+    fresh: (tenantId) => (tenantId.toLowerCase() === config.tenantId ? home : operator(tenantId.toLowerCase())),
   };
 }
 

@@ -31,6 +31,11 @@ export interface ActivityDeps {
    */
   finOps(tenantId: string): FinOpsEmailSettings;
   /**
+   * The Microsoft Graph application permissions (`roles`) in a token of the product's identity in a
+   * tenant, acquired afresh rather than from a cache: what the tenant grants it right now.
+   */
+  grantedRoles(tenantId: string): Promise<string[]>;
+  /**
    * Signs in as an environment's app with one of its client secrets (the secret stays inside the
    * calling activity; implementations must not log it).
    */

@@ -16,6 +16,7 @@ import { revokePreviousCredentials } from './revokePreviousCredentials';
 import { inspectEnvironment, removeOrphanedCredentials } from './inspectEnvironment';
 import { prepareMailboxScope, verifyMailboxScope } from './mailboxScope';
 import { describeFinOps, readFinOpsEvidence, recordFinOpsEvidence, sendFinOpsTestEmail } from './finOpsEvidence';
+import { checkTenantConsent, describeOperator, recordTenant, removeRegistryRecord, removeTenantApplication } from './tenants';
 
 export type Activities = { [N in ActivityName]: ActivityHandler<ActivityInput<N>, ActivityOutput<N>> };
 
@@ -40,6 +41,11 @@ export function createActivities(deps: ActivityDeps): Activities {
     removeOrphanedCredentials: removeOrphanedCredentials(deps),
     prepareMailboxScope: prepareMailboxScope(),
     verifyMailboxScope: verifyMailboxScope(deps),
+    describeOperator: describeOperator(deps),
+    checkTenantConsent: checkTenantConsent(deps),
+    recordTenant: recordTenant(deps),
+    removeTenantApplication: removeTenantApplication(deps),
+    removeRegistryRecord: removeRegistryRecord(deps),
   };
 }
 

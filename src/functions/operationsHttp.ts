@@ -7,7 +7,7 @@ import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/fu
 import * as df from 'durable-functions';
 import type { DurableClient, DurableOrchestrationStatus } from 'durable-functions';
 import { z } from 'zod';
-import { runOfInstanceId } from '../contracts/names';
+import { isProductInstanceId } from '../contracts/names';
 import { composeMailboxScopeInstructions } from '../contracts/exchange';
 import { EXTERNAL_EVENTS, type MailboxScopeInstructions, type OperationList, type OperationStatus, type OperationView } from '../contracts/operations';
 import type { SetupInput } from '../contracts/setup';
@@ -15,8 +15,11 @@ import { now as clockNow } from '../clock';
 import { BadRequest, json, parseWith, problem, readJsonBody } from './http';
 import { findStatus, isActive } from './instances';
 
-/** Instance ids the product creates (`setup-…`, `rotate-…`, `drift-…` plus an environment id). */
-const instanceIdSchema = z.string().refine((id) => runOfInstanceId(id) !== undefined, { message: 'is not a valid operation id' });
+/**
+ * Instance ids the product creates: `setup-…`, `rotate-…`, `drift-…` plus an environment id, and (partner
+ * mode) `onboard-…`, `offboard-…` plus a tenant id.
+ */
+const instanceIdSchema = z.string().refine((id) => isProductInstanceId(id), { message: 'is not a valid operation id' });
 
 function isOperationStatus(x: unknown): x is OperationStatus {
   return typeof x === 'object' && x !== null && Array.isArray((x as OperationStatus).steps);
@@ -136,7 +139,7 @@ export async function listOperationsHttp(request: HttpRequest, client: DurableCl
       createdTimeFrom: new Date(clockNow() - days * 86_400_000),
       ...(statusFilter !== null ? { runtimeStatus: [statusFilter as df.OrchestrationRuntimeStatus] } : {}),
     });
-    const operations = (await Promise.all(statuses.filter((s) => runOfInstanceId(s.instanceId) !== undefined).map((s) => viewOf(client, s)))).sort((a, b) =>
+    const operations = (await Promise.all(statuses.filter((s) => isProductInstanceId(s.instanceId)).map((s) => viewOf(client, s)))).sort((a, b) =>
       a.createdTime < b.createdTime ? 1 : a.createdTime > b.createdTime ? -1 : 0,
     );
     return json(200, { operations } satisfies OperationList);
