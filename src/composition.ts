@@ -75,7 +75,8 @@ export function createProductServices(config: AppConfig, credential?: TokenCrede
       const token = await identities.fresh(tenantId).getToken(graphScope);
       return token ? clients.rolesOfAccessToken(token.token) : [];
     } catch (error) {
-      throw clients.toServiceError(error, { operation: `Sign in to tenant ${tenantId} as the product's identity`, service: 'entra' });
+      const as = tenantId.toLowerCase() === config.tenantId ? "the function app's identity" : 'the partner operator application';
+      throw clients.toServiceError(error, { operation: `Sign in to tenant ${tenantId} as ${as}`, service: 'entra' });
     }
   };
   // Graph's service principal per tenant never changes: these services' clients share one memory of it.

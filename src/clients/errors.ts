@@ -584,17 +584,19 @@ const FIC_REPAIR = 'Run the partner post-provision step again (`npm run partner-
  * operator application with its managed identity's token as the client assertion
  * (https://learn.microsoft.com/entra/workload-id/workload-identity-federation-config-app-trust-managed-identity).
  * AADSTS70021 is documented ("No matching federated identity record found for presented assertion",
- * also for a credential created minutes ago that has not propagated); 700211, 700212 and 700213 (issuer,
+ * also for a credential created minutes ago that has not propagated, so it is retried); 700211, 700212 and 700213 (issuer,
  * audience, subject), 700024 (assertion time range), 700226/700229 (not a managed identity's app-only token)
  * and 7000229 (no service principal of the application in the tenant) are as observed in public reports.
  */
 function federatedFailure(code: string, base: Omit<ServiceErrorDetails, 'kind' | 'action'>): ServiceError | undefined {
   switch (code) {
     case 'AADSTS70021':
+      // Microsoft documents this code for a credential created minutes ago that has not propagated, and
+      // recommends retrying: it is retried for a few minutes, then the run fails with this action.
       return new ServiceError({
         ...base,
-        kind: 'permanent',
-        action: `The partner operator application has no federated credential matching the function app's managed identity (one created in the last minutes may still be propagating: then run the step again shortly). It must trust ${FIC_EXPECTED}. ${FIC_REPAIR}`,
+        kind: 'replication-lag',
+        action: `No federated credential of the partner operator application matches the function app's managed identity: one created in the last minutes may still be propagating (the step is retried for a few minutes). It must trust ${FIC_EXPECTED}. ${FIC_REPAIR}`,
       });
     case 'AADSTS700211':
     case 'AADSTS700212':

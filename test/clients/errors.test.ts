@@ -150,13 +150,14 @@ describe('Entra token errors', () => {
     expect(e.action).toMatch(/secret was refused/);
   });
 
-  it("partner mode: the operator's federated credential refused is permanent, names the code and says what the credential must trust", () => {
+  it("partner mode: the operator's federated credential refused names the code and says what the credential must trust", () => {
     const refusal = (code: string, description: string) =>
       toServiceError(new AuthenticationError(401, { error: 'invalid_client', error_description: `${code}: ${description}\nTrace ID: 1` }), CTX);
+    // No credential matches: also what a credential created minutes ago answers while it propagates, so it is retried.
     const missing = refusal('AADSTS70021', 'No matching federated identity record found for presented assertion.');
-    expect([missing.kind, missing.service, missing.code]).toEqual(['permanent', 'entra', 'AADSTS70021']);
+    expect([missing.kind, missing.service, missing.code]).toEqual(['replication-lag', 'entra', 'AADSTS70021']);
     expect(missing.message).toContain('AADSTS70021');
-    expect(missing.action).toMatch(/^The partner operator application has no federated credential matching the function app's managed identity/);
+    expect(missing.action).toMatch(/^No federated credential of the partner operator application matches the function app's managed identity/);
     expect(missing.action).toContain('audience api://AzureADTokenExchange');
     expect(missing.action).toContain('npm run partner-operator');
     // Not mistaken for a refused client secret (the exchange also answers invalid_client).
