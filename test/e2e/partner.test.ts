@@ -238,7 +238,16 @@ describe('partner mode', () => {
     expect(failedAgain.runtimeStatus).toBe('Failed');
     expect(failedAgain.error).toContain('AADSTS70021');
     expect(failedAgain.error).toContain("No federated credential of the partner operator application matches the function app's managed identity");
+
+    // Its credential back, the tenant is onboarded again at once (the consent outlived the removal); its
+    // removed record comes back from Key Vault's deleted secrets.
     operator.federatedIdentityCredentials = [fic];
+    const again = await app.api<{ instanceId: string }>('POST', `/api/tenants/${customer.tenantId}/onboard`);
+    const onboarded = await app.waitForOperation(again.body.instanceId);
+    expect([onboarded.runtimeStatus, onboarded.error]).toEqual(['Completed', undefined]);
+    expect(step(onboarded, 'adminConsent')?.detail).toMatch(/^already granted: /);
+    const tenants = await app.api<TenantList>('GET', '/api/tenants');
+    expect(tenants.body.tenants[1]).toMatchObject({ tenantId: customer.tenantId, consent: 'granted', environments: 0 });
   }, 60_000);
 
   it('leaks no secret into responses, logs or durable history', async () => {
