@@ -227,7 +227,9 @@ export function buildSetupInput(environmentId: string, environmentUrl: string, r
     evidence: { ...config.evidence },
     minRemainingDays: config.rotation.leadDays,
   };
-  if (config.senderMailbox !== undefined) input.senderMailbox = config.senderMailbox;
+  // The product's own test message goes out as SENDER_MAILBOX, a mailbox of the home tenant: an app of a
+  // customer tenant cannot send as it, so there F&O's own test send (below) is the only one.
+  if (config.senderMailbox !== undefined && input.tenantId === config.tenantId) input.senderMailbox = config.senderMailbox;
   if (request.testRecipient !== undefined) input.testRecipient = request.testRecipient;
   const finOpsTestRecipient = request.testRecipient ?? config.alertRecipients[0];
   if (finOpsTestRecipient !== undefined) input.finOpsTestRecipient = finOpsTestRecipient;

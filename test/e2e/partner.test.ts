@@ -6,7 +6,7 @@
  * administrator would: a customer tenant is added, a setup there is refused until the tenant is
  * onboarded, the onboarding waits for the customer's consent and records it, a setup creates the email
  * app in the customer's tenant (owned by the operator's service principal there), gives F&O there its
- * credential, and F&O's batch sends through it; a rotation works the same way; the tenant list shows
+ * credential, and F&O's batch sends through it; a rotation and a drift repair work the same way; the tenant list shows
  * both tenants; removal reports, refuses a wrong token, then removes exactly what it reported; a wrong
  * federated credential fails with the code Entra gives. No secret reaches a response, a log or history.
  */
@@ -139,6 +139,19 @@ describe('partner mode', () => {
     expect(home.body.environments).toEqual([]);
     expect((await app.api('GET', '/api/environments?tenantId=fabrikam')).status).toBe(400);
   }, 120_000);
+
+  it("finds and repairs drift there as the operator: consent someone revoked in the customer's tenant is granted again", async () => {
+    const emailApp = tenantOf(customer.tenantId).applications.find((a) => a.uniqueName === `fno-graph-mail-${ENV}`)!;
+    await app.control('/revoke-consent', { appId: emailApp.appId, tenantId: customer.tenantId });
+    const outcome = await app.runtime.timers.runNow('driftCheck');
+    if (!outcome.ok) throw outcome.error;
+    const done = await app.waitMovingClock(`drift-${ENV}`, { timeoutMs: 60_000 });
+    expect([done.runtimeStatus, done.error]).toEqual(['Completed', undefined]);
+    expect(done.output).toMatchObject({ environmentId: ENV, found: ['admin consent was revoked'], done: ['admin consent granted again'] });
+    const there = tenantOf(customer.tenantId);
+    const sp = there.findServicePrincipalByAppId(emailApp.appId)!;
+    expect(there.graphRolesOf(sp.id)).toEqual(['Mail.Send']);
+  }, 90_000);
 
   it('rotates it the same way, and refuses to remove the tenant while the rotation runs', async () => {
     const before = tenantOf(customer.tenantId).applications.find((a) => a.uniqueName === `fno-graph-mail-${ENV}`)!.passwordCredentials.map((c) => c.keyId);

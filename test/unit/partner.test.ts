@@ -64,6 +64,15 @@ describe('the tenant a setup may name', () => {
     expect(buildSetupInput('x', 'https://x.operations.dynamics.com', request(CUSTOMER), partner, { onboarded: true }).tenantId).toBe(CUSTOMER);
     expect(buildSetupInput('x', 'https://x.operations.dynamics.com', request(HOME), partner).tenantId).toBe(HOME);
   });
+
+  it("sends the product's own test message from SENDER_MAILBOX at home only: a customer tenant's app cannot send as a home mailbox", () => {
+    const withSender = loadConfig({ ...base, OPERATOR_CLIENT_ID: OPERATOR, SENDER_MAILBOX: 'fno-mail@contoso.com', ALERT_RECIPIENTS: 'ops@contoso.com' });
+    const home = buildSetupInput('x', 'https://x.operations.dynamics.com', { ...request(), testRecipient: 'it@contoso.com' }, withSender);
+    expect([home.senderMailbox, home.testRecipient, home.finOpsTestRecipient]).toEqual(['fno-mail@contoso.com', 'it@contoso.com', 'it@contoso.com']);
+    const there = buildSetupInput('x', 'https://x.operations.dynamics.com', { ...request(CUSTOMER), testRecipient: 'it@contoso.com' }, withSender, { onboarded: true });
+    // F&O's own test send still goes out, from F&O, in the customer's tenant.
+    expect([there.senderMailbox, there.testRecipient, there.finOpsTestRecipient]).toEqual([undefined, 'it@contoso.com', 'it@contoso.com']);
+  });
 });
 
 describe('onboarding input', () => {
