@@ -40,6 +40,9 @@ param durableAlwaysReadyInstances int = 0
 @description('DURABLE_TASK_HUB: Durable Functions task hub name.')
 param durableTaskHub string = 'FnoGraphMail'
 
+@description('OPERATOR_CLIENT_ID: partner mode, the client id of the multi-tenant operator application (empty: single tenant). Set by the post-provision step when PARTNER_MODE=true.')
+param operatorClientId string = ''
+
 @description('AUTHORITY_HOST: Entra authority host.')
 param authorityHost string = 'https://login.microsoftonline.com'
 
@@ -235,6 +238,7 @@ var productSettings = {
   DURABLE_TASK_HUB: durableTaskHub
   ENTRA_TENANT_ID: tenant().tenantId
   AZURE_CLIENT_ID: identity.outputs.clientId
+  OPERATOR_CLIENT_ID: operatorClientId
   AUTHORITY_HOST: authorityHost
   GRAPH_BASE_URL: graphBaseUrl
   KEY_VAULT_URL: keyVault.outputs.uri

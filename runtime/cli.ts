@@ -14,7 +14,7 @@ import { productServices } from '../src/composition';
 import { ConfigError } from '../src/config';
 import type { EnvironmentRecord } from '../src/contracts/environment';
 import { instanceIds } from '../src/contracts/names';
-import { toEnvironmentRecord } from '../src/contracts/registry';
+import { toEnvironmentRecord, toTenantRecord } from '../src/contracts/registry';
 import type { RotationInput } from '../src/contracts/rotation';
 import { buildRotationInput, buildSetupInput, RunInputError } from '../src/functions/runs';
 import type { Clock } from './clock';
@@ -111,17 +111,26 @@ async function setup(command: Extract<Command, { kind: 'setup' }>, io: Io): Prom
     if (isEnvironmentUrlNotAllowedError(error)) throw new UsageError(`--url: ${error.message}`, 'setup');
     throw error;
   }
+  // Partner mode, a customer tenant: the registry says whether it is onboarded (which needs the settings active).
+  const config = settings.config;
+  const foreign = request.tenantId !== undefined && request.tenantId !== config.tenantId && config.operatorClientId !== undefined;
+  const clock = foreign ? await activate(settings) : undefined;
+  let onboarded = false;
+  if (foreign && request.tenantId !== undefined) {
+    const entry = await productServices().registry.tenantEntry(request.tenantId);
+    onboarded = entry !== null && toTenantRecord(entry, request.tenantId)?.consent === 'granted';
+  }
   let input;
   try {
-    input = buildSetupInput(environmentId, environmentUrl, request, settings.config);
+    input = buildSetupInput(environmentId, environmentUrl, request, config, { onboarded });
   } catch (error) {
     if (error instanceof RunInputError) throw new UsageError(`--${error.field === 'senderMailbox' ? 'sender' : error.field}: ${error.detail}`, 'setup');
     throw error;
   }
-  const clock = await activate(settings);
+  const active = clock ?? (await activate(settings));
   const instanceId = instanceIds.setup(environmentId);
   io.err(`Target: ${targetLine(settings)}.`);
-  return runCommand(io, options, settings, clock, environmentId, {
+  return runCommand(io, options, settings, active, environmentId, {
     instanceId,
     otherCommand: `fno-graph-mail rotate ${environmentId}`,
     what: 'setup',

@@ -11,6 +11,7 @@ import { startSandbox, type RunningSandbox, type SandboxEndpoints, type StartSan
 import { setProductServices, setRetryPacing, type RetryPacing } from '../src/composition';
 import { useClock } from '../src/clock';
 import { resetAppConfig, SETTING_NAMES, SETTINGS } from '../src/config';
+import { OPERATOR_UNIQUE_NAME } from '../src/contracts/names';
 import { startLocalRuntime, type Clock, type LocalRuntime, type LogEntry } from './index';
 
 export interface SandboxedAppOptions {
@@ -27,6 +28,13 @@ export interface SandboxedAppOptions {
   schedulerIntervalMs?: number;
   /** Shorter SDK retry back-off for the product's clients (retry counts unchanged); default the SDKs' own. */
   retryPacing?: RetryPacing;
+  /**
+   * Partner mode: before the app starts, the sandbox's control API creates the operator application as
+   * the template would (a multi-tenant app in the home tenant whose only credential is a federated
+   * credential trusting the app's managed identity, requiring `graphPermissions`, by default the Graph
+   * permissions the identity holds), and `OPERATOR_CLIENT_ID` names it.
+   */
+  partner?: { graphPermissions?: readonly string[] };
   onLog?: (entry: LogEntry) => void;
 }
 
@@ -34,7 +42,7 @@ export interface SandboxedApp {
   sandbox: RunningSandbox;
   /** The running runtime (replaced by `restartRuntime`). */
   runtime: LocalRuntime;
-  endpoints: SandboxEndpoints & { functionsUrl: string; functionKey: string };
+  endpoints: SandboxEndpoints & { functionsUrl: string; functionKey: string; partnerOperatorClientId?: string };
   appSettings: Record<string, string>;
   /**
    * Stops the runtime alone, as a crash or a redeployment would, and starts a new one on the same
@@ -94,7 +102,12 @@ export async function startSandboxedApp(options: SandboxedAppOptions = {}): Prom
   const sandbox = await startSandbox(options.sandbox ?? {});
   try {
     trustCertificate(readFileSync(sandbox.endpoints.caCertPath, 'utf8'));
-    let settings = { ...sandboxAppSettings(sandbox.endpoints), ...(options.appSettings ?? {}) };
+    const partnerOperatorClientId = options.partner ? await createPartnerOperator(sandbox, options.partner.graphPermissions) : undefined;
+    let settings: Record<string, string> = {
+      ...sandboxAppSettings(sandbox.endpoints),
+      ...(partnerOperatorClientId ? { OPERATOR_CLIENT_ID: partnerOperatorClientId } : {}),
+      ...(options.appSettings ?? {}),
+    };
     // Observable, so the durable driver and the timer runner react to a clock move at once, not at their next tick.
     const sandboxClock: Clock & { onChange(listener: (now: number) => void): () => void } = {
       now: () => sandbox.state.now(),
@@ -128,7 +141,7 @@ export async function startSandboxedApp(options: SandboxedAppOptions = {}): Prom
       endpoint: `${runtime.url}/runtime/webhooks/eventgrid?functionName=secretExpiryEvents&code=${encodeURIComponent(runtime.systemKey)}`,
       includedEventTypes: ['Microsoft.KeyVault.SecretNearExpiry', 'Microsoft.KeyVault.SecretExpired'],
     });
-    const endpoints = { ...sandbox.endpoints, functionsUrl: runtime.url, functionKey: runtime.functionKey };
+    const endpoints = { ...sandbox.endpoints, functionsUrl: runtime.url, functionKey: runtime.functionKey, ...(partnerOperatorClientId ? { partnerOperatorClientId } : {}) };
     const app: SandboxedApp = {
       sandbox,
       runtime,
@@ -158,6 +171,23 @@ export async function startSandboxedApp(options: SandboxedAppOptions = {}): Prom
     await sandbox.stop();
     throw error;
   }
+}
+
+/**
+ * What the partner template's post-provision step does (scripts/partner-operator.ts), through the
+ * sandbox's control API: the operator application, upserted by its unique name. Its client id.
+ */
+async function createPartnerOperator(sandbox: RunningSandbox, graphPermissions: readonly string[] | undefined): Promise<string> {
+  const state = sandbox.state;
+  const roles = graphPermissions ?? state.home.graphRolesOf(state.managedIdentity.servicePrincipalId);
+  const reply = await fetch(`${sandbox.endpoints.controlUrl}/operator-application`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ uniqueName: OPERATOR_UNIQUE_NAME, displayName: 'fno-graph-mail partner operator', graphPermissions: [...roles] }),
+  });
+  const body = (await reply.json()) as { appId?: unknown };
+  if (!reply.ok || typeof body.appId !== 'string') throw new Error(`the sandbox did not create the partner operator application (${reply.status}): ${JSON.stringify(body)}`);
+  return body.appId;
 }
 
 /** Forgets the product's cached settings, clients and their retry pacing (they were built for the previous run). */

@@ -4,7 +4,8 @@
  * everything is (the dashboard URL, with the key, first) and a request to paste, and stops cleanly on
  * Ctrl-C. Flags: `--port`, `--rpc-port`, `--sandbox-port-base` (0 = free ports; with `--port 0` the durable
  * RPC port is free too unless `--rpc-port` says otherwise, so two instances can run side by side) and
- * `--state-dir` (default `.sandbox/`; one per instance).
+ * `--state-dir` (default `.sandbox/`; one per instance). `--partner` runs it in partner mode: the sandbox's
+ * control API creates the operator application as the template would, and OPERATOR_CLIENT_ID names it.
  *
  * Only Node built-ins and the version check load before the check has passed: the rest needs Node 22.19.
  */
@@ -38,7 +39,10 @@ async function main(): Promise<void> {
   rmSync(path.join(sandboxDir, 'durable'), { recursive: true, force: true });
 
   const port = portFlag('port', 7071);
+  const partner = process.argv.includes('--partner');
   const app = await startSandboxedApp({
+    // Partner mode: the operator requires what the identity holds (the grant of a deployment), evidence included.
+    ...(partner ? { partner: { graphPermissions: DEPLOYED_MANAGED_IDENTITY_ROLES } } : {}),
     // F&O sends as it does for real: both environments' Email distributor batches run every minute.
     // Its identity may read sign-in logs, as a deployment's may after grant-graph-permissions.
     sandbox: {
@@ -85,6 +89,7 @@ async function main(): Promise<void> {
     '',
     `  curl -s -H "x-functions-key: ${e.functionKey}" ${e.functionsUrl}/api/operations/setup-${uat?.id ?? 'contoso-uat'}`,
     '',
+    ...(e.partnerOperatorClientId ? partnerLines(e.functionsUrl, e.functionKey, e.controlUrl, e.partnerOperatorClientId) : []),
     'Press Ctrl-C to stop.',
     '',
   ];
@@ -108,6 +113,31 @@ async function main(): Promise<void> {
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
+}
+
+/** What to paste to see partner mode work: a customer tenant, its onboarding and consent, a setup there. */
+function partnerLines(functionsUrl: string, key: string, controlUrl: string, operatorClientId: string): string[] {
+  const api = (method: string, route: string, body?: string): string[] => [
+    `  curl -s -X ${method} "${functionsUrl}${route}" -H "x-functions-key: ${key}"${body ? ' -H "Content-Type: application/json" \\' : ''}`,
+    ...(body ? [`    -d '${body}'`] : []),
+  ];
+  return [
+    `Partner mode: operator application ${operatorClientId} (OPERATOR_CLIENT_ID), whose only credential trusts the function app's identity.`,
+    '',
+    'Add a customer tenant with one F&O environment (answers its tenantId and environment url):',
+    '',
+    `  curl -s -X POST ${controlUrl}/tenants -H "Content-Type: application/json" -d '{"name": "fabrikam"}'`,
+    '',
+    'onboard it (the run waits for the customer administrator\'s consent), and consent as that administrator:',
+    '',
+    ...api('POST', '/api/tenants/<tenantId>/onboard'),
+    `  curl -s -X POST ${controlUrl}/consent -H "Content-Type: application/json" -d '{"appId": "${operatorClientId}", "tenantId": "<tenantId>"}'`,
+    '',
+    'then set up its environment there:',
+    '',
+    ...api('POST', '/api/environments/fabrikam-prod/setup', '{"environmentUrl": "<url>", "tenantId": "<tenantId>"}'),
+    '',
+  ];
 }
 
 const problem = nodeVersionProblem(process.version);

@@ -98,6 +98,7 @@ export function applicationStateView(a: ApplicationRecord): Record<string, unkno
     })),
     servicePrincipalLockConfiguration: a.servicePrincipalLockConfiguration ?? null,
     appManagementPolicyId: a.appManagementPolicyId ?? null,
+    webRedirectUris: [...(a.webRedirectUris ?? [])],
   };
 }
 

@@ -141,10 +141,14 @@ export function copyDatabase(target: FinOpsEnvironmentRecord, source: FinOpsEnvi
   target.outgoingEmail = source.outgoingEmail.map((m) => ({ ...m, to: [...m.to] }));
 }
 
-/** The Entra key id of `secret` among the credentials of application `appId` (expired ones too), null when none matches. */
+/**
+ * The Entra key id of `secret` among the credentials of application `appId` (expired ones too), null when
+ * none matches. The application may live in any tenant: a customer tenant's environment holds the
+ * credential of an application registered there.
+ */
 export function keyIdOf(state: SandboxState, appId: string, secret: string): string | null {
   const wanted = appId.toLowerCase();
-  for (const app of state.applications) {
+  for (const app of state.tenants.flatMap((t) => t.applications)) {
     if (app.appId.toLowerCase() !== wanted) continue;
     const credential = app.passwordCredentials.find((c) => c.secretText === secret);
     if (credential) return credential.keyId;

@@ -76,6 +76,8 @@ const applicationBodySchema = z.strictObject({
   description: z.string().max(1024).nullable().optional(),
   tags: z.array(z.string()).optional(),
   servicePrincipalLockConfiguration: lockSchema.nullable().optional(),
+  // The web platform's redirect URIs (https://learn.microsoft.com/graph/api/resources/webapplication); other web settings are not modelled.
+  web: z.strictObject({ redirectUris: z.array(z.string().url()).max(256) }).optional(),
   passwordCredentials: z.unknown().optional(),
 });
 type ApplicationBody = z.infer<typeof applicationBodySchema>;
@@ -164,6 +166,7 @@ function createApplication(ctx: GraphContext, body: ApplicationBody, uniqueName:
     federatedIdentityCredentials: [],
     servicePrincipalLockConfiguration: body.servicePrincipalLockConfiguration !== undefined ? lockFrom(lockedByDefault(), body.servicePrincipalLockConfiguration) : lockedByDefault(),
     appManagementPolicyId: null,
+    webRedirectUris: body.web ? [...body.web.redirectUris] : [],
   };
   ctx.tenant.applications.push(app);
   return app;
@@ -176,6 +179,7 @@ function applyUpdate(ctx: GraphContext, app: ApplicationRecord, body: Applicatio
   if (body.notes !== undefined) app.notes = body.notes;
   if (body.description !== undefined) app.description = body.description;
   if (body.tags !== undefined) app.tags = body.tags;
+  if (body.web !== undefined) app.webRedirectUris = [...body.web.redirectUris];
   if (body.servicePrincipalLockConfiguration !== undefined) app.servicePrincipalLockConfiguration = lockFrom(app.servicePrincipalLockConfiguration, body.servicePrincipalLockConfiguration);
   if (body.signInAudience !== undefined) registerPartnerOperators(ctx.state);
 }

@@ -351,6 +351,7 @@ export function applicationView(tenant: TenantDirectory, app: ApplicationRecord)
     })),
     keyCredentials: [],
     passwordCredentials: app.passwordCredentials.map(passwordCredentialView),
+    web: { redirectUris: [...(app.webRedirectUris ?? [])] },
   };
 }
 

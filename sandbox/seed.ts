@@ -304,7 +304,10 @@ export function addCustomerTenant(state: SandboxState, name?: string): CustomerT
     registeredClients: [],
     tenantId: tenant.tenantId,
     extensionInstalled: true,
-    batch: { running: false, intervalMinutes: DEFAULT_BATCH_INTERVAL_MINUTES, user: tenant.senderMailbox, nextRunAt: null },
+    // Stopped, unless the sandbox runs every batch (`newEnvironmentBatch`): then from now, as the seeded ones.
+    batch: state.newEnvironmentBatch
+      ? { running: true, intervalMinutes: state.newEnvironmentBatch.intervalMinutes, user: tenant.senderMailbox, nextRunAt: state.now() }
+      : { running: false, intervalMinutes: DEFAULT_BATCH_INTERVAL_MINUTES, user: tenant.senderMailbox, nextRunAt: null },
     outgoingEmail: [],
     emailHistory: [],
   };

@@ -23,7 +23,7 @@ import { createFinOpsService } from './finops';
 import { FinOpsMail } from './finops-mail';
 import { createGraphService } from './graph';
 import { createKeyVaultService } from './keyvault';
-import { seedState } from './seed';
+import { DEFAULT_BATCH_INTERVAL_MINUTES, seedState } from './seed';
 import { DEFAULT_FINOPS_SPARE_PORTS, SandboxState, type SandboxOptions } from './state';
 import { withKeyVaultThrottling } from './throttle';
 import { TokenAuthority } from './tokens';
@@ -558,6 +558,8 @@ export async function startSandbox(options: StartSandboxOptions = {}): Promise<R
     if (options.finopsBatch) {
       const { running, intervalMinutes } = options.finopsBatch;
       for (const env of state.finops) finopsMail.setBatch(env, { running, ...(intervalMinutes !== undefined ? { intervalMinutes } : {}) });
+      // Environments of customer tenants added later run theirs too, as the seeded ones do.
+      state.newEnvironmentBatch = running ? { intervalMinutes: intervalMinutes ?? DEFAULT_BATCH_INTERVAL_MINUTES } : null;
     }
     finopsMail.start();
     let stopping: Promise<void> | undefined;

@@ -130,6 +130,11 @@ export class SandboxState {
   /** F&O listeners opened at start and not bound to a seeded environment (see `POST /tenants`). */
   spareFinOpsListeners: SpareFinOpsListener[] = [];
   /**
+   * The Email distributor batch of an environment `POST /tenants` adds: running from its creation when
+   * the sandbox was started with its batches running (`npm start`, `npm run sandbox`), else stopped.
+   */
+  newEnvironmentBatch: { intervalMinutes: number } | null = null;
+  /**
    * Exchange Online RBAC for Applications: client id → mailbox UPNs the app may send as. An app that
    * is absent, or mapped to null, may send as any mailbox.
    */

@@ -89,6 +89,8 @@ export interface ApplicationRecord {
   servicePrincipalLockConfiguration?: ServicePrincipalLockConfiguration | null;
   /** Id of the app management policy assigned to this application (absent = none). */
   appManagementPolicyId?: string | null;
+  /** `web.redirectUris`: where Entra may send a person back, e.g. after an admin consent (absent = none). */
+  webRedirectUris?: string[];
 }
 
 /**

@@ -7,14 +7,19 @@
 import type { TokenCredential } from '@azure/core-auth';
 import type { Activities } from './activities';
 import type { EntraApplications, ServicePrincipal } from './clients/entraApplications';
+import type { FinOpsEmailSettings } from './clients/finOpsEmailSettings';
 import type { SignInLog } from './clients/signInLog';
 import { appConfig, type AppConfig } from './config';
-import { secretNameFor } from './contracts/names';
+import { graphEndpoint, tokenExchangeAudience } from './contracts/cloud';
+import { secretNameFor, tenantSecretNameFor } from './contracts/names';
 import type { FleetRegistry } from './contracts/registry';
+import type { TenantReads } from './contracts/tenants';
 
 export interface ProductServices {
   activities: Activities;
   registry: FleetRegistry;
+  /** Reads about tenants (partner mode) for the tenant routes. */
+  tenants: TenantReads;
   config: AppConfig;
 }
 
@@ -49,6 +54,7 @@ export function createProductServices(config: AppConfig, credential?: TokenCrede
   const identity = require('@azure/identity') as typeof import('@azure/identity');
   const clients = require('./clients') as typeof import('./clients');
   const { createActivities } = require('./activities') as typeof import('./activities');
+  const { productApplicationsIn } = require('./activities/tenants') as typeof import('./activities/tenants');
   /* eslint-enable @typescript-eslint/no-require-imports */
 
   const pacing = retryPacing;
@@ -61,13 +67,25 @@ export function createProductServices(config: AppConfig, credential?: TokenCrede
       // Five retries is what DefaultAzureCredential gives its managed identity credential when no retry options are passed.
       ...(azureRetry ? { retryOptions: { maxRetries: 5, ...azureRetry } } : {}),
     });
+  const identities = partnerCredentials(config, productCredential, identity, azureRetry);
+  const credentialFor = identities.forTenant;
+  const graphScope = graphEndpoint(config.graphBaseUrl).scope;
+  const grantedRoles = async (tenantId: string): Promise<string[]> => {
+    try {
+      const token = await identities.fresh(tenantId).getToken(graphScope);
+      return token ? clients.rolesOfAccessToken(token.token) : [];
+    } catch (error) {
+      const as = tenantId.toLowerCase() === config.tenantId ? "the function app's identity" : 'the partner operator application';
+      throw clients.toServiceError(error, { operation: `Sign in to tenant ${tenantId} as ${as}`, service: 'entra' });
+    }
+  };
   // Graph's service principal per tenant never changes: these services' clients share one memory of it.
   const graphServicePrincipals = new Map<string, Promise<ServicePrincipal>>();
   const entraByTenant = new Map<string, EntraApplications>();
   const entra = (tenantId: string): EntraApplications => {
     let client = entraByTenant.get(tenantId);
     if (!client) {
-      client = new clients.EntraApplications(productCredential, {
+      client = new clients.EntraApplications(credentialFor(tenantId), {
         graphBaseUrl: config.graphBaseUrl,
         tenantId,
         graphServicePrincipals,
@@ -81,7 +99,7 @@ export function createProductServices(config: AppConfig, credential?: TokenCrede
   const signIns = (tenantId: string): SignInLog => {
     let client = signInLogs.get(tenantId);
     if (!client) {
-      client = new clients.SignInLog(productCredential, {
+      client = new clients.SignInLog(credentialFor(tenantId), {
         graphBaseUrl: config.graphBaseUrl,
         ...(pacing ? { retry: { delaySeconds: pacing.graphDelaySeconds } } : {}),
       });
@@ -95,22 +113,32 @@ export function createProductServices(config: AppConfig, credential?: TokenCrede
     disableChallengeResourceVerification: !VAULT_SUFFIXES.some((s) => vaultHost.endsWith(s)),
     ...(azureRetry ? { retry: azureRetry } : {}),
   });
-  const finOps = new clients.FinOpsEmailSettings(productCredential, {
-    allowedHosts: config.finOps.allowedHosts,
-    credentialEntity: {
-      entitySet: config.finOps.credentialEntity.entitySet,
-      applicationIdField: config.finOps.credentialEntity.applicationIdField,
-      secretField: config.finOps.credentialEntity.secretField,
-      ...(config.finOps.credentialEntity.key ? { key: config.finOps.credentialEntity.key } : {}),
-    },
-    ...(azureRetry ? { pipelineOptions: { retryOptions: azureRetry } } : {}),
-  });
+  // An F&O environment accepts tokens of its own tenant only: one client per tenant, as the identity there.
+  const finOpsByTenant = new Map<string, FinOpsEmailSettings>();
+  const finOps = (tenantId: string): FinOpsEmailSettings => {
+    let client = finOpsByTenant.get(tenantId);
+    if (!client) {
+      client = new clients.FinOpsEmailSettings(credentialFor(tenantId), {
+        allowedHosts: config.finOps.allowedHosts,
+        credentialEntity: {
+          entitySet: config.finOps.credentialEntity.entitySet,
+          applicationIdField: config.finOps.credentialEntity.applicationIdField,
+          secretField: config.finOps.credentialEntity.secretField,
+          ...(config.finOps.credentialEntity.key ? { key: config.finOps.credentialEntity.key } : {}),
+        },
+        ...(azureRetry ? { pipelineOptions: { retryOptions: azureRetry } } : {}),
+      });
+      finOpsByTenant.set(tenantId, client);
+    }
+    return client;
+  };
 
   const activities = createActivities({
     entra,
     signIns,
     vault,
     finOps,
+    grantedRoles,
     signInAs: (input) =>
       clients.signInAsApplication(input, {
         authorityHost: config.authorityHost,
@@ -129,8 +157,60 @@ export function createProductServices(config: AppConfig, credential?: TokenCrede
   const registry: FleetRegistry = {
     pages: () => vault.listManagedSecrets(),
     entry: (environmentId) => vault.getSecretProperties(secretNameFor(environmentId), { environmentId }),
+    tenantEntry: (tenantId) => vault.getSecretProperties(tenantSecretNameFor(tenantId)),
   };
-  return { activities, registry, config };
+  const tenants: TenantReads = {
+    productApplications: (tenantId) => productApplicationsIn(entra(tenantId)),
+    grantedPermissions: grantedRoles,
+  };
+  return { activities, registry, tenants, config };
+}
+
+/**
+ * The product's identity per tenant. In the home tenant, and in every tenant when partner mode is off,
+ * the function app's own identity. In partner mode (`OPERATOR_CLIENT_ID`), in any other tenant, the
+ * multi-tenant operator application, signed in with `ClientAssertionCredential`: its client assertion is
+ * the managed identity's token for the token exchange audience of the cloud, which the operator's only
+ * credential, a federated identity credential, trusts
+ * (https://learn.microsoft.com/entra/workload-id/workload-identity-federation-config-app-trust-managed-identity).
+ * No secret exists anywhere: the managed identity's token is fetched again whenever MSAL needs an assertion.
+ */
+function partnerCredentials(
+  config: AppConfig,
+  home: TokenCredential,
+  identity: typeof import('@azure/identity'),
+  azureRetry: { retryDelayInMs: number; maxRetryDelayInMs: number } | undefined,
+): { forTenant: (tenantId: string) => TokenCredential; fresh: (tenantId: string) => TokenCredential } {
+  const operatorClientId = config.operatorClientId;
+  if (!operatorClientId) return { forTenant: () => home, fresh: () => home };
+  const exchangeScope = `${tokenExchangeAudience(config.authorityHost)}/.default`;
+  const getAssertion = async (): Promise<string> => {
+    const token = await home.getToken(exchangeScope);
+    if (!token) throw new identity.CredentialUnavailableError(`the managed identity issued no token for ${exchangeScope}`);
+    return token.token;
+  };
+  const operator = (tenantId: string): TokenCredential =>
+    new identity.ClientAssertionCredential(tenantId, operatorClientId, getAssertion, {
+      authorityHost: config.authorityHost,
+      // AUTHORITY_HOST is the deployment's own setting: no discovery of other authorities is needed or wanted.
+      disableInstanceDiscovery: true,
+      ...(azureRetry ? { retryOptions: { maxRetries: 3, ...azureRetry } } : {}),
+    });
+  const byTenant = new Map<string, TokenCredential>();
+  return {
+    forTenant: (tenantId) => {
+      const key = tenantId.toLowerCase();
+      if (key === config.tenantId) return home;
+      let credential = byTenant.get(key);
+      if (!credential) {
+        credential = operator(key);
+        byTenant.set(key, credential);
+      }
+      return credential;
+    },
+    // A credential of its own keeps no token from before a consent: its first token shows what is granted now.
+    fresh: (tenantId) => (tenantId.toLowerCase() === config.tenantId ? home : operator(tenantId.toLowerCase())),
+  };
 }
 
 let services: ProductServices | undefined;

@@ -60,12 +60,18 @@ export const SETTINGS = {
   ENTRA_TENANT_ID: {
     schema: guid,
     default: undefined,
-    description: 'Tenant (directory) id where the apps are registered; a setup request may name another tenant the identity can reach.',
+    description: 'Home tenant (directory) id: where the function app’s identity, the vault and alert mail live, and where environment apps are registered unless a setup names an onboarded customer tenant (partner mode).',
   },
   AZURE_CLIENT_ID: {
     schema: z.union([z.literal(''), guid]),
     default: '',
     description: 'Client id of the function app’s user-assigned managed identity (empty: system-assigned identity or developer sign-in).',
+  },
+  OPERATOR_CLIENT_ID: {
+    schema: z.union([z.literal(''), guid], { message: 'must be a GUID (the operator application’s client id) or empty' }),
+    default: '',
+    description:
+      'Partner mode: client id of the multi-tenant operator application whose only credential is a federated credential trusting the function app’s managed identity (the template creates it with `PARTNER_MODE=true`). The product acts in each onboarded customer tenant as that application (empty: single tenant, the identity acts in the home tenant only).',
   },
   AUTHORITY_HOST: {
     schema: httpsUrl,
@@ -254,6 +260,8 @@ export interface AppConfig {
   taskHub: string;
   tenantId: string;
   managedIdentityClientId: string | undefined;
+  /** Partner mode: the multi-tenant operator application's client id (undefined: single tenant). */
+  operatorClientId: string | undefined;
   authorityHost: string;
   graphBaseUrl: string;
   keyVaultUrl: string;
@@ -308,6 +316,7 @@ export function loadConfig(env: Record<string, string | undefined>): AppConfig {
     taskHub: v.DURABLE_TASK_HUB,
     tenantId: v.ENTRA_TENANT_ID,
     managedIdentityClientId: v.AZURE_CLIENT_ID || undefined,
+    operatorClientId: v.OPERATOR_CLIENT_ID || undefined,
     authorityHost: v.AUTHORITY_HOST,
     graphBaseUrl: v.GRAPH_BASE_URL,
     keyVaultUrl: v.KEY_VAULT_URL,

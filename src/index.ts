@@ -15,7 +15,7 @@ import type { ProductActivityName } from './activities';
 import { ACTIVITY_NAMES, RUN_STARTING_ACTIVITIES, type StartRotationsInput } from './contracts/activities';
 import { FLEET_ROTATION_ORCHESTRATION } from './contracts/fleet';
 import { RUN_LOCK_ENTITY } from './contracts/names';
-import { DRIFT_ORCHESTRATION, ROTATION_ORCHESTRATION, SETUP_ORCHESTRATION } from './contracts/operations';
+import { DRIFT_ORCHESTRATION, OFFBOARD_ORCHESTRATION, ONBOARD_ORCHESTRATION, ROTATION_ORCHESTRATION, SETUP_ORCHESTRATION } from './contracts/operations';
 import { createActivityHandler } from './functions/activities';
 import type { RunLockState } from './orchestrators/runLock';
 
@@ -28,6 +28,9 @@ const modules = {
   environmentsHttp: () => require('./functions/environmentsHttp') as typeof import('./functions/environmentsHttp'),
   dashboardHttp: () => require('./functions/dashboardHttp') as typeof import('./functions/dashboardHttp'),
   rotationTriggers: () => require('./functions/rotationTriggers') as typeof import('./functions/rotationTriggers'),
+  tenantsHttp: () => require('./functions/tenantsHttp') as typeof import('./functions/tenantsHttp'),
+  onboardTenant: () => require('./orchestrators/onboardTenant') as typeof import('./orchestrators/onboardTenant'),
+  offboardTenant: () => require('./orchestrators/offboardTenant') as typeof import('./orchestrators/offboardTenant'),
   setupEnvironment: () => require('./orchestrators/setupEnvironment') as typeof import('./orchestrators/setupEnvironment'),
   rotateCredential: () => require('./orchestrators/rotateCredential') as typeof import('./orchestrators/rotateCredential'),
   checkDrift: () => require('./orchestrators/checkDrift') as typeof import('./orchestrators/checkDrift'),
@@ -55,6 +58,7 @@ function deferred<A extends unknown[], R>(make: () => (...args: A) => R): (...ar
 const environments = once(() => modules.environmentsHttp().createEnvironmentsHandlers(productServices));
 const rotation = once(() => modules.rotationTriggers().createRotationTriggers(productServices));
 const fleet = once(() => modules.fleetRotation().createFleetRotation(appConfig));
+const tenants = once(() => modules.tenantsHttp().createTenantHandlers(productServices));
 
 app.setup({ enableHttpStream: false });
 
@@ -70,6 +74,13 @@ df.app.orchestration(DRIFT_ORCHESTRATION, function* (context: OrchestrationConte
 });
 df.app.orchestration(FLEET_ROTATION_ORCHESTRATION, function* (context: OrchestrationContext): Generator<Task, unknown, unknown> {
   return yield* modules.rotateFleet().rotateFleet(context);
+});
+// Partner mode: a customer tenant's onboarding (consent) and removal.
+df.app.orchestration(ONBOARD_ORCHESTRATION, function* (context: OrchestrationContext): Generator<Task, unknown, unknown> {
+  return yield* modules.onboardTenant().onboardTenant(context);
+});
+df.app.orchestration(OFFBOARD_ORCHESTRATION, function* (context: OrchestrationContext): Generator<Task, unknown, unknown> {
+  return yield* modules.offboardTenant().offboardTenant(context);
 });
 
 // One run per environment at a time: every run claims the environment from this entity first.
@@ -93,7 +104,7 @@ df.app.client.http('setupHttp', {
   route: 'environments/{environmentId}/setup',
   methods: ['POST'],
   authLevel: 'function',
-  handler: deferred(() => modules.setupHttp().createSetupHandler(appConfig)),
+  handler: deferred(() => modules.setupHttp().createSetupHandler(appConfig, () => productServices().registry)),
 });
 
 df.app.client.http('listOperationsHttp', {
@@ -129,6 +140,27 @@ app.http('getEnvironmentHttp', {
   methods: ['GET'],
   authLevel: 'function',
   handler: deferred(() => environments().getEnvironmentHttp),
+});
+
+app.http('listTenantsHttp', {
+  route: 'tenants',
+  methods: ['GET'],
+  authLevel: 'function',
+  handler: deferred(() => tenants().listTenantsHttp),
+});
+
+df.app.client.http('onboardTenantHttp', {
+  route: 'tenants/{tenantId}/onboard',
+  methods: ['POST'],
+  authLevel: 'function',
+  handler: deferred(() => tenants().onboardTenantHttp),
+});
+
+df.app.client.http('removeTenantHttp', {
+  route: 'tenants/{tenantId}',
+  methods: ['DELETE'],
+  authLevel: 'function',
+  handler: deferred(() => tenants().removeTenantHttp),
 });
 
 app.http('dashboardHttp', {

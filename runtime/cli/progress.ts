@@ -87,10 +87,21 @@ export function formatRecord(record: EnvironmentRecord): string {
   return rows.map(([label, value]) => `${label.padEnd(width)}  ${value}`).join('\n');
 }
 
-/** The registry as a table, one environment per row. */
+/**
+ * The registry as a table, one environment per row, in the order given; when the fleet spans several
+ * tenants (partner mode), grouped under a line per tenant, tenants in id order.
+ */
 export function formatTable(records: readonly EnvironmentRecord[]): string {
   const header = ['ENVIRONMENT', 'STATUS', 'EXPIRES', 'APPLICATION', 'URL'];
-  const rows = records.map((r) => [r.environmentId, r.status, r.credential.expiresOn, r.appId, r.environmentUrl]);
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => (row[i] ?? '').length)));
-  return [header, ...rows].map((row) => row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i] ?? 0))).join('  ')).join('\n');
+  const cells = (r: EnvironmentRecord): string[] => [r.environmentId, r.status, r.credential.expiresOn, r.appId, r.environmentUrl];
+  const widths = header.map((h, i) => Math.max(h.length, ...records.map((r) => (cells(r)[i] ?? '').length)));
+  const line = (row: string[]): string => row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i] ?? 0))).join('  ');
+  const tenants = [...new Set(records.map((r) => r.tenantId))].sort();
+  if (tenants.length <= 1) return [header, ...records.map(cells)].map(line).join('\n');
+  const lines = [line(header)];
+  for (const tenantId of tenants) {
+    const group = records.filter((r) => r.tenantId === tenantId);
+    lines.push('', `Tenant ${tenantId} (${group.length} environment${group.length === 1 ? '' : 's'})`, ...group.map((r) => line(cells(r))));
+  }
+  return lines.join('\n');
 }

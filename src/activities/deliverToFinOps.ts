@@ -89,28 +89,29 @@ export function deliverToFinOps(deps: ActivityDeps): ActivityHandler<DeliverToFi
     if (input.strategy === 'manual') {
       // A person is sent there to enter the secret: only to a host the secret may go to. (A rotation
       // reads the URL from the registry's tags, which whoever may write to the vault can change.)
-      const origin = deps.finOps.allowedOrigin(input.environmentUrl, { environmentId: input.environmentId });
+      const origin = deps.finOps(input.tenantId).allowedOrigin(input.environmentUrl, { environmentId: input.environmentId });
       return {
         strategy: 'manual',
         instructions: manualInstructions(deps.vault.vaultUrl, origin, input.appId, input.reference, deps.settings.secretReaderPrincipalId),
       };
     }
     const opts = { environmentId: input.environmentId };
+    const finOps = deps.finOps(input.tenantId);
     // One read of the email parameters serves the provider check and the credential record's key.
-    const finOpsOpts = { ...opts, emailParameters: await deps.finOps.getEmailParameters(input.environmentUrl, opts) };
-    const provider = await deps.finOps.setBatchProviderToGraph(input.environmentUrl, finOpsOpts);
+    const finOpsOpts = { ...opts, emailParameters: await finOps.getEmailParameters(input.environmentUrl, opts) };
+    const provider = await finOps.setBatchProviderToGraph(input.environmentUrl, finOpsOpts);
     const secret = await deps.vault.readSecret(input.reference.secretName, input.reference.secretVersion, opts);
     if (secret.properties.tags[SECRET_TAGS.delivered] === 'true' && !input.force) {
       // A repeated run: the tag is written only after F&O accepted this very version. F&O never returns
       // the secret, so the application id is what can be checked; if it still matches, writing again
       // would change nothing.
-      const current = await deps.finOps.getGraphCredentialApplicationId(input.environmentUrl, finOpsOpts);
+      const current = await finOps.getGraphCredentialApplicationId(input.environmentUrl, finOpsOpts);
       if (current?.toLowerCase() === input.appId.toLowerCase()) {
         log.info(`F&O environment ${input.environmentId} already holds credential ${input.reference.keyId}`);
         return { strategy: 'odata', providerChanged: provider.written, credentialWritten: false };
       }
     }
-    await deps.finOps.setGraphCredential(input.environmentUrl, { applicationId: input.appId, secret: secret.value }, finOpsOpts);
+    await finOps.setGraphCredential(input.environmentUrl, { applicationId: input.appId, secret: secret.value }, finOpsOpts);
     await markDelivered(deps, input.environmentId, input.reference, secret.properties.tags);
     log.info(`credential ${input.reference.keyId} delivered to F&O environment ${input.environmentId}`);
     return { strategy: 'odata', providerChanged: provider.written, credentialWritten: true };

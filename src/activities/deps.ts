@@ -16,12 +16,25 @@ export interface ActivityLogger {
 }
 
 export interface ActivityDeps {
-  /** Graph client acting as the product's identity in a tenant (cached per tenant by the composition root). */
+  /**
+   * Graph client acting as the product's identity in a tenant (cached per tenant by the composition root):
+   * the managed identity in the home tenant, the partner operator application in a customer tenant.
+   */
   entra(tenantId: string): EntraApplications;
-  /** Entra's sign-in log of a tenant, read as the product's identity (optional evidence: may answer "unavailable"). */
+  /** Entra's sign-in log of a tenant, read as the product's identity there (optional evidence: may answer "unavailable"). */
   signIns(tenantId: string): SignInLog;
+  /** The home tenant's vault, always as the managed identity. */
   vault: CredentialVault;
-  finOps: FinOpsEmailSettings;
+  /**
+   * F&O OData of environments in a tenant, as the product's identity there: an F&O environment accepts
+   * tokens of its own tenant only.
+   */
+  finOps(tenantId: string): FinOpsEmailSettings;
+  /**
+   * The Microsoft Graph application permissions (`roles`) in a token of the product's identity in a
+   * tenant, acquired afresh rather than from a cache: what the tenant grants it right now.
+   */
+  grantedRoles(tenantId: string): Promise<string[]>;
   /**
    * Signs in as an environment's app with one of its client secrets (the secret stays inside the
    * calling activity; implementations must not log it).

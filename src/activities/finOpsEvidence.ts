@@ -24,7 +24,7 @@ import type { ActivityDeps, ActivityHandler } from './deps';
 export function describeFinOps(deps: ActivityDeps): ActivityHandler<DescribeFinOpsInput, DescribeFinOpsOutput> {
   return async (input) => {
     try {
-      const found = await deps.finOps.describeExtension(input.environmentUrl, { environmentId: input.environmentId });
+      const found = await deps.finOps(input.tenantId).describeExtension(input.environmentUrl, { environmentId: input.environmentId });
       return { reachable: true, ...found };
     } catch (error) {
       // An F&O the product may not read (not registered, not allowed, refusing) offers nothing; `auto` then
@@ -120,6 +120,7 @@ function summary(list: ServicePrincipalSignIn[]): KeySignIns {
 async function readFinOps(deps: ActivityDeps, input: ReadFinOpsEvidenceInput): Promise<FinOpsView> {
   const opts = { environmentId: input.environmentId };
   const url = input.environmentUrl;
+  const finOps = deps.finOps(input.tenantId);
   const view: FinOpsView = { problems: [] };
   const note = (what: string, error: unknown): void => {
     view.problems.push(`${what} could not be read: ${error instanceof Error ? error.message : String(error)}`);
@@ -127,7 +128,7 @@ async function readFinOps(deps: ActivityDeps, input: ReadFinOpsEvidenceInput): P
   const tasks: Array<Promise<void>> = [];
   if (input.read.provider) {
     tasks.push(
-      deps.finOps.getEmailParameters(url, opts).then(
+      finOps.getEmailParameters(url, opts).then(
         (p) => {
           view.provider = p.batchEmailProvider;
         },
@@ -137,7 +138,7 @@ async function readFinOps(deps: ActivityDeps, input: ReadFinOpsEvidenceInput): P
   }
   if (input.read.credential) {
     tasks.push(
-      deps.finOps.getGraphCredential(url, opts).then(
+      finOps.getGraphCredential(url, opts).then(
         (c) => {
           view.applicationId = c.applicationId;
         },
@@ -148,7 +149,7 @@ async function readFinOps(deps: ActivityDeps, input: ReadFinOpsEvidenceInput): P
   }
   if (input.read.health) {
     tasks.push(
-      deps.finOps.getEmailHealth(url, opts).then(
+      finOps.getEmailHealth(url, opts).then(
         (h) => {
           view.health = {
             lastSuccessAt: h.lastSuccessAt,
@@ -179,7 +180,7 @@ export function recordFinOpsEvidence(deps: ActivityDeps): ActivityHandler<Record
 
 export function sendFinOpsTestEmail(deps: ActivityDeps): ActivityHandler<SendFinOpsTestEmailInput, SendFinOpsTestEmailOutput> {
   return async (input, log) => {
-    const result = await deps.finOps.sendTestEmail(input.environmentUrl, input.recipient, { environmentId: input.environmentId });
+    const result = await deps.finOps(input.tenantId).sendTestEmail(input.environmentUrl, input.recipient, { environmentId: input.environmentId });
     log.info(`F&O environment ${input.environmentId} test send: ${result.status}`);
     return { status: result.status, message: result.message };
   };

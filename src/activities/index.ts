@@ -17,6 +17,7 @@ import { inspectEnvironment, removeOrphanedCredentials } from './inspectEnvironm
 import { prepareMailboxScope, verifyMailboxScope } from './mailboxScope';
 import { describeFinOps, readFinOpsEvidence, recordFinOpsEvidence, sendFinOpsTestEmail } from './finOpsEvidence';
 import { listFleetEnvironments } from './listFleetEnvironments';
+import { checkTenantConsent, describeOperator, recordTenant, removeRegistryRecord, removeTenantApplication } from './tenants';
 
 /** The activities built from the product's clients; those that start runs are the function app's (they need the durable client). */
 export type ProductActivityName = Exclude<ActivityName, 'startRotations'>;
@@ -44,6 +45,11 @@ export function createActivities(deps: ActivityDeps): Activities {
     removeOrphanedCredentials: removeOrphanedCredentials(deps),
     prepareMailboxScope: prepareMailboxScope(),
     verifyMailboxScope: verifyMailboxScope(deps),
+    describeOperator: describeOperator(deps),
+    checkTenantConsent: checkTenantConsent(deps),
+    recordTenant: recordTenant(deps),
+    removeTenantApplication: removeTenantApplication(deps),
+    removeRegistryRecord: removeRegistryRecord(deps),
   };
 }
 

@@ -9,7 +9,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { TokenCredential } from '@azure/core-auth';
 import { SecretClient, type SecretProperties } from '@azure/keyvault-secrets';
-import { CLIENT_SECRET_CONTENT_TYPE, MANAGED_BY_MARKER, SECRET_TAGS } from '../contracts/wellKnown';
+import { CLIENT_SECRET_CONTENT_TYPE, MANAGED_BY_MARKER, SECRET_TAGS, TENANT_RECORD_CONTENT_TYPE } from '../contracts/wellKnown';
 import { ServiceError, toServiceError, type ErrorContext } from './errors';
 
 // ---------------------------------------------------------------------------------------------------
@@ -316,6 +316,55 @@ export class CredentialVault {
     }
   }
 
+  /**
+   * Writes a record that holds no secret (a customer tenant's, in partner mode): a new version whose
+   * value is `note` and whose tags are the record, marked as the product's. Writes nothing when the
+   * current version already has these tags. A record removed earlier (soft-deleted; the vault keeps the
+   * name until it is purged) is recovered first, since Key Vault refuses a new version under a deleted
+   * name (https://learn.microsoft.com/azure/key-vault/general/soft-delete-overview).
+   */
+  async writeRecord(name: string, note: string, tags: Record<string, string>, options: VaultCallOptions = {}): Promise<{ written: boolean }> {
+    const ctx = this.ctx('Write the record in Key Vault', options);
+    assertName(name, ctx);
+    const wanted = { ...tags, [this.tagName]: this.tagValue };
+    const current = await this.getSecretProperties(name, options);
+    if (current && current.enabled && sameTags(current.tags, wanted)) return { written: false };
+    const set = () => this.client.setSecret(name, note, { tags: wanted, contentType: TENANT_RECORD_CONTENT_TYPE });
+    try {
+      await set();
+    } catch (e) {
+      const err = vaultError(e, ctx);
+      if (err.status !== 409) throw err;
+      // "…is currently in a deleted but recoverable state": bring the name back, then write.
+      try {
+        const poller = await this.client.beginRecoverDeletedSecret(name, { intervalInMs: 500 });
+        await poller.pollUntilDone();
+        await set();
+      } catch (again) {
+        throw vaultError(again, ctx);
+      }
+    }
+    return { written: true };
+  }
+
+  /**
+   * Deletes a secret (soft delete: the vault keeps it, recoverable, for its retention period; with purge
+   * protection on, as the template sets it, nobody can purge it before). Idempotent: a secret already
+   * gone answers `deleted: false`.
+   */
+  async deleteSecret(name: string, options: VaultCallOptions = {}): Promise<{ deleted: boolean }> {
+    const ctx = this.ctx('Delete the secret in Key Vault', options);
+    assertName(name, ctx);
+    try {
+      await this.client.beginDeleteSecret(name);
+      return { deleted: true };
+    } catch (e) {
+      const err = vaultError(e, ctx);
+      if (err.kind === 'not-found') return { deleted: false };
+      throw err;
+    }
+  }
+
   private ctx(operation: string, options: VaultCallOptions, extra: Partial<ErrorContext> = {}): ErrorContext {
     return {
       operation,
@@ -329,6 +378,11 @@ export class CredentialVault {
 function toStored(properties: SecretProperties): StoredSecret {
   const p = toVersionProperties(properties);
   return { name: p.name, version: p.version, expiresOn: p.expiresOn, tags: p.tags };
+}
+
+function sameTags(a: Record<string, string>, b: Record<string, string>): boolean {
+  const keys = Object.keys(a);
+  return keys.length === Object.keys(b).length && keys.every((k) => a[k] === b[k]);
 }
 
 function assertName(name: string, ctx: ErrorContext): void {

@@ -71,6 +71,15 @@ export interface AppManagementPolicies {
   assigned: Array<{ id: string; displayName: string | null; isEnabled: boolean; passwordRestrictions: PasswordRestriction[] }>;
 }
 
+/** An app registration in brief, as a listing of the tenant's apps gives it. */
+export interface ApplicationSummary {
+  objectId: string;
+  appId: string;
+  uniqueName: string | null;
+  displayName: string;
+  tags: string[];
+}
+
 export interface ApplicationDefinition {
   uniqueName: string;
   displayName: string;
@@ -240,6 +249,14 @@ function toRestrictions(list: Array<z.infer<typeof wirePasswordRestriction>> | n
     restrictForAppsCreatedAfterDateTime: r.restrictForAppsCreatedAfterDateTime ?? null,
   }));
 }
+
+const wireApplicationSummary = z.object({
+  id: z.string(),
+  appId: z.string(),
+  uniqueName: z.string().nullish(),
+  displayName: z.string().nullish(),
+  tags: z.array(z.string()).nullish(),
+});
 
 const wireDirectoryObjectIds = z.object({ value: z.array(z.object({ id: z.string() })), '@odata.nextLink': z.string().nullish() });
 
@@ -507,6 +524,55 @@ export class EntraApplications {
       return toApplication(parse(wireApplication, body, ctx));
     } catch (e) {
       return nullIfNotFound(e, ctx);
+    }
+  }
+
+  /** The app registration by application (client) id, or null when this tenant has none. */
+  async getApplicationByAppId(appId: string, options: CallOptions = {}): Promise<Application | null> {
+    const ctx = this.ctx('Read the app registration', options, 'Application.ReadWrite.OwnedBy');
+    try {
+      const body: unknown = await this.client.api(`/applications(appId='${odataString(appId)}')`).get();
+      return toApplication(parse(wireApplication, body, ctx));
+    } catch (e) {
+      return nullIfNotFound(e, ctx);
+    }
+  }
+
+  /**
+   * Every app registration of the tenant, in brief (ids, names, tags), every page. Readable with
+   * `Application.ReadWrite.OwnedBy` (https://learn.microsoft.com/graph/api/application-list).
+   */
+  async listApplications(options: CallOptions = {}): Promise<ApplicationSummary[]> {
+    const ctx = this.ctx('List the app registrations', options, 'Application.ReadWrite.OwnedBy');
+    const out: ApplicationSummary[] = [];
+    try {
+      let next: string | undefined = '/applications';
+      for (let first = true; next !== undefined; first = false) {
+        const request = this.client.api(next);
+        if (first) request.select(['id', 'appId', 'uniqueName', 'displayName', 'tags']);
+        const pageBody = parse(page(wireApplicationSummary), (await request.get()) as unknown, ctx);
+        out.push(
+          ...pageBody.value.map((a) => ({ objectId: a.id, appId: a.appId, uniqueName: a.uniqueName ?? null, displayName: a.displayName ?? '', tags: [...(a.tags ?? [])] })),
+        );
+        next = pageBody['@odata.nextLink'] ?? undefined;
+      }
+    } catch (e) {
+      throw toServiceError(e, ctx);
+    }
+    return out;
+  }
+
+  /**
+   * Deletes an app registration (Entra keeps it among deleted applications for 30 days:
+   * https://learn.microsoft.com/graph/api/application-delete). Idempotent: one already gone answers `deleted: false`.
+   */
+  async deleteApplication(appObjectId: string, options: CallOptions = {}): Promise<{ deleted: boolean }> {
+    const ctx = this.ctx('Delete the app registration', options, 'Application.ReadWrite.OwnedBy', appObjectId);
+    try {
+      await this.client.api(`/applications/${encodeURIComponent(appObjectId)}`).delete();
+      return { deleted: true };
+    } catch (e) {
+      return { deleted: nullIfNotFound(e, { ...ctx, freshObject: false }) !== null };
     }
   }
 

@@ -557,6 +557,8 @@ function fromIdentityFailure(name: string, message: string, status: number | und
     ...(correlationId ? { requestId: correlationId } : {}),
     ...(ctx.environmentId ? { environmentId: ctx.environmentId } : {}),
   };
+  const federated = aadsts ? federatedFailure(aadsts, base) : undefined;
+  if (federated) return federated;
   if (isInvalidClient(text)) return refusedSecret(base, ctx);
   // MSAL reports an authority whose OpenID metadata it could not fetch (throttled, 5xx, reset) as
   // endpoints_resolution_error, without the status: as retryable as the failures behind it.
@@ -571,6 +573,61 @@ function fromIdentityFailure(name: string, message: string, status: number | und
     kind: 'permanent',
     action: `No access token could be obtained. ${defaultPermission('entra')}`,
   });
+}
+
+const FIC_EXPECTED =
+  "issuer {AUTHORITY_HOST}/{home tenant id}/v2.0, subject the object (principal) id of the function app's managed identity, audience api://AzureADTokenExchange (api://AzureADTokenExchangeUSGov or api://AzureADTokenExchangeChina in those clouds)";
+const FIC_REPAIR = 'Run the partner post-provision step again (`npm run partner-operator`, docs/deploying.md, Partner mode): it puts the one credential the operator needs back.';
+
+/**
+ * Refusals of the token exchange in partner mode, where the product signs in to a customer tenant as the
+ * operator application with its managed identity's token as the client assertion
+ * (https://learn.microsoft.com/entra/workload-id/workload-identity-federation-config-app-trust-managed-identity).
+ * AADSTS70021 is documented ("No matching federated identity record found for presented assertion",
+ * also for a credential created minutes ago that has not propagated, so it is retried); 700211, 700212 and 700213 (issuer,
+ * audience, subject), 700024 (assertion time range), 700226/700229 (not a managed identity's app-only token)
+ * and 7000229 (no service principal of the application in the tenant) are as observed in public reports.
+ */
+function federatedFailure(code: string, base: Omit<ServiceErrorDetails, 'kind' | 'action'>): ServiceError | undefined {
+  switch (code) {
+    case 'AADSTS70021':
+      // Microsoft documents this code for a credential created minutes ago that has not propagated, and
+      // recommends retrying: it is retried for a few minutes, then the run fails with this action.
+      return new ServiceError({
+        ...base,
+        kind: 'replication-lag',
+        action: `No federated credential of the partner operator application matches the function app's managed identity: one created in the last minutes may still be propagating (the step is retried for a few minutes). It must trust ${FIC_EXPECTED}. ${FIC_REPAIR}`,
+      });
+    case 'AADSTS700211':
+    case 'AADSTS700212':
+    case 'AADSTS700213': {
+      const part = code === 'AADSTS700211' ? 'issuer' : code === 'AADSTS700212' ? 'audience' : 'subject';
+      return new ServiceError({
+        ...base,
+        kind: 'permanent',
+        action: `The ${part} of the partner operator application's federated credential does not match the function app's managed identity. It must trust ${FIC_EXPECTED}. ${FIC_REPAIR}`,
+      });
+    }
+    case 'AADSTS700024':
+      return new ServiceError({ ...base, kind: 'transient', action: 'The managed identity token used as the client assertion had expired; a new one is fetched and the step is retried automatically.' });
+    case 'AADSTS700226':
+    case 'AADSTS700229':
+    case 'AADSTS700222':
+      return new ServiceError({
+        ...base,
+        kind: 'permanent',
+        action: "In partner mode the client assertion must be the function app's user-assigned managed identity token: run the function app with that identity (AZURE_CLIENT_ID), not a developer sign-in or another application.",
+      });
+    case 'AADSTS7000229':
+      return new ServiceError({
+        ...base,
+        kind: 'permanent',
+        action:
+          'The tenant has not consented to the partner operator application (it has no service principal there): onboard the tenant (POST /api/tenants/{tenantId}/onboard) and have an administrator of that tenant grant the consent it asks for.',
+      });
+    default:
+      return undefined;
+  }
 }
 
 /**

@@ -96,6 +96,8 @@ export interface CreateClientSecretOutput {
 export interface DeliverToFinOpsInput {
   environmentId: string;
   environmentUrl: string;
+  /** The environment's tenant: F&O accepts tokens of its own tenant only. */
+  tenantId: string;
   appId: string;
   reference: SecretReference;
   /** Resolved by the run (`auto` becomes one of these once F&O's metadata is read). */
@@ -110,6 +112,7 @@ export type DeliverToFinOpsOutput =
 export interface DescribeFinOpsInput {
   environmentId: string;
   environmentUrl: string;
+  tenantId: string;
 }
 /** What the environment's F&O offers (its `$metadata`); never fails for an F&O that cannot be read: `reachable` says so. */
 export type DescribeFinOpsOutput = FinOpsCapabilities;
@@ -144,6 +147,7 @@ export interface RecordFinOpsEvidenceOutput {
 export interface SendFinOpsTestEmailInput {
   environmentId: string;
   environmentUrl: string;
+  tenantId: string;
   recipient: string;
 }
 export interface SendFinOpsTestEmailOutput {
@@ -196,7 +200,9 @@ export interface VerifyCredentialOutput {
 }
 
 export interface NotifyInput {
-  environmentId: string;
+  /** The environment the notice is about; a tenant's runs name the tenant instead. */
+  environmentId?: string;
+  tenantId?: string;
   kind: 'action-needed' | 'reminder' | 'alert';
   subject: string;
   lines: string[];
@@ -302,6 +308,66 @@ export interface RemoveOrphanedCredentialsOutput {
   removedKeyIds: string[];
 }
 
+// ---- tenants (partner mode) ----------------------------------------------------------------------
+
+export interface DescribeOperatorInput {
+  /** `OPERATOR_CLIENT_ID`. */
+  operatorAppId: string;
+}
+export interface DescribeOperatorOutput {
+  appId: string;
+  displayName: string;
+  /** The Microsoft Graph application permissions it requires: what a customer's administrator consents to. */
+  requiredPermissions: string[];
+}
+
+export interface CheckTenantConsentInput {
+  tenantId: string;
+  requiredPermissions: string[];
+}
+export interface CheckTenantConsentOutput {
+  /** `granted`: a fresh token of the operator in the tenant carries every required permission. */
+  state: 'granted' | 'not-consented' | 'incomplete';
+  grantedPermissions: string[];
+  missingPermissions: string[];
+}
+
+export interface RecordTenantInput {
+  tenantId: string;
+  consent: 'pending' | 'granted';
+  operatorAppId: string;
+  requiredPermissions: string[];
+  grantedPermissions: string[];
+  /** ISO time of the reading (the orchestration's clock); becomes `onboardedAt` the first time consent is complete. */
+  asOf: string;
+}
+export interface RecordTenantOutput {
+  written: boolean;
+  onboardedAt?: string;
+}
+
+export interface RemoveTenantApplicationInput {
+  tenantId: string;
+  environmentId: string;
+  appId: string;
+  objectId: string;
+}
+export interface RemoveTenantApplicationOutput {
+  removed: boolean;
+  /** Why nothing was removed: already gone, or no longer the product's own. */
+  reason?: string;
+}
+
+export interface RemoveRegistryRecordInput {
+  tenantId: string;
+  /** An environment's secret (`secretNameFor`) whose tenant tag is `tenantId`, or the tenant's record. */
+  secretName: string;
+}
+export interface RemoveRegistryRecordOutput {
+  removed: boolean;
+  reason?: string;
+}
+
 /** Activity name → input and output. */
 export interface ActivityContracts {
   registerApplication: { input: RegisterApplicationInput; output: RegisterApplicationOutput };
@@ -325,6 +391,11 @@ export interface ActivityContracts {
   removeOrphanedCredentials: { input: RemoveOrphanedCredentialsInput; output: RemoveOrphanedCredentialsOutput };
   prepareMailboxScope: { input: PrepareMailboxScopeInput; output: PrepareMailboxScopeOutput };
   verifyMailboxScope: { input: VerifyMailboxScopeInput; output: VerifyMailboxScopeOutput };
+  describeOperator: { input: DescribeOperatorInput; output: DescribeOperatorOutput };
+  checkTenantConsent: { input: CheckTenantConsentInput; output: CheckTenantConsentOutput };
+  recordTenant: { input: RecordTenantInput; output: RecordTenantOutput };
+  removeTenantApplication: { input: RemoveTenantApplicationInput; output: RemoveTenantApplicationOutput };
+  removeRegistryRecord: { input: RemoveRegistryRecordInput; output: RemoveRegistryRecordOutput };
 }
 
 export type ActivityName = keyof ActivityContracts;
@@ -357,6 +428,11 @@ const ACTIVITY_NAME_SET: { readonly [N in ActivityName]: true } = {
   removeOrphanedCredentials: true,
   prepareMailboxScope: true,
   verifyMailboxScope: true,
+  describeOperator: true,
+  checkTenantConsent: true,
+  recordTenant: true,
+  removeTenantApplication: true,
+  removeRegistryRecord: true,
 };
 
 export const ACTIVITY_NAMES = Object.freeze(Object.keys(ACTIVITY_NAME_SET) as ActivityName[]);

@@ -44,3 +44,26 @@ export function adminConsentUrl(input: { authorityHost: string; graphBaseUrl: st
   if (input.redirectUri) url.searchParams.set('redirect_uri', input.redirectUri);
   return url.toString();
 }
+
+/**
+ * Audience of the managed identity token a federated identity credential trusts, per cloud, decided
+ * from the authority host: `api://AzureADTokenExchange` in the global cloud,
+ * `api://AzureADTokenExchangeUSGov` in Azure US Government, `api://AzureADTokenExchangeChina` in Azure
+ * operated by 21Vianet (https://learn.microsoft.com/entra/workload-id/workload-identity-federation-config-app-trust-managed-identity).
+ * Any other authority (an emulator) takes the global value.
+ */
+export function tokenExchangeAudience(authorityHost: string): string {
+  const host = new URL(authorityHost).hostname.toLowerCase();
+  if (host === 'login.microsoftonline.us') return 'api://AzureADTokenExchangeUSGov';
+  if (host === 'login.partner.microsoftonline.cn' || host === 'login.chinacloudapi.cn') return 'api://AzureADTokenExchangeChina';
+  return 'api://AzureADTokenExchange';
+}
+
+/**
+ * Issuer of the managed identity's tokens, as a federated identity credential trusting it names it:
+ * `{authority host}/{tenant of the identity}/v2.0` (the same page; the issuer is the identity's own
+ * tenant on the cloud's authority, so it comes from AUTHORITY_HOST, never a fixed login.microsoftonline.com).
+ */
+export function federatedIssuer(authorityHost: string, tenantId: string): string {
+  return `${authorityHost.replace(/\/+$/, '')}/${tenantId}/v2.0`;
+}

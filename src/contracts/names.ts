@@ -1,7 +1,8 @@
 /**
  * Every name the product derives from an environment id, in one place: the Entra app's `uniqueName`,
  * the Key Vault secret, the durable instance ids of its runs, the lock entity that keeps them apart,
- * the Exchange management scope, and the display name marking the credentials the product creates.
+ * the Exchange management scope, and the display name marking the credentials the product creates; and
+ * the names derived from a customer tenant's id in partner mode (its Key Vault record, its runs).
  *
  * Each is injective (two environment ids never share a name; a property test holds them to it) and
  * reversible where the product reads a name back (a Key Vault event names a secret, a run names an
@@ -9,8 +10,9 @@
  * secret: a security bug, not a cosmetic one.
  */
 import { ENVIRONMENT_ID_PATTERN, type EnvironmentId } from './environment';
+import { TENANT_ID_PATTERN } from './tenants';
 import { MANAGED_BY_MARKER } from './wellKnown';
-import type { RunKind } from './operations';
+import type { RunKind, TenantRunKind } from './operations';
 
 /** Prefix of every name the product derives; also the `managed-by` marker value. */
 const PREFIX = `${MANAGED_BY_MARKER}-`;
@@ -29,6 +31,13 @@ function checked(environmentId: EnvironmentId): string {
 /** Entra `uniqueName` of the environment's app registration: stable, so the upsert is idempotent. */
 export function uniqueNameFor(environmentId: EnvironmentId): string {
   return `${PREFIX}${checked(environmentId)}`;
+}
+
+/** The environment whose app registration a `uniqueName` is, or undefined when the name is not one `uniqueNameFor` makes. */
+export function environmentIdOfUniqueName(uniqueName: string): EnvironmentId | undefined {
+  if (!uniqueName.startsWith(PREFIX)) return undefined;
+  const id = uniqueName.slice(PREFIX.length);
+  return ENVIRONMENT_ID_PATTERN.test(id) ? id : undefined;
 }
 
 /**
@@ -101,12 +110,70 @@ export function fleetRotationInstanceId(tenantId?: string): string {
 
 const FLEET_ROTATION_ID = /^fleet-rotate(?:-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})?$/;
 
-/** Whether an instance id is one of the product's runs (an environment's, or an emergency rotation). */
-export function isProductInstanceId(instanceId: string): boolean {
-  return runOfInstanceId(instanceId) !== undefined || FLEET_ROTATION_ID.test(instanceId);
-}
-
 /** Name of the Exchange Online management scope limiting the environment's app to its mailboxes. */
 export function mailboxScopeNameFor(environmentId: EnvironmentId): string {
   return `${PREFIX}${checked(environmentId)}`;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Customer tenants (partner mode)
+
+function checkedTenant(tenantId: string): string {
+  if (!TENANT_ID_PATTERN.test(tenantId)) throw new Error(`"${tenantId.slice(0, 80)}" is not a tenant id (a lowercase GUID)`);
+  return tenantId;
+}
+
+/**
+ * Prefix of a tenant's Key Vault record: `fno-graph-mail--tenant-`. An environment's secret is the
+ * prefix `fno-graph-mail-` and the environment id, which starts with a letter or digit, so no
+ * environment's secret ever starts with the second hyphen: the two kinds of record cannot share a name.
+ */
+const TENANT_RECORD_PREFIX = `${PREFIX}-tenant-`;
+
+/**
+ * `uniqueName` of the partner's operator application, which the template creates in the home tenant: like
+ * a tenant record it starts with the second hyphen, so no environment's app registration can carry it.
+ */
+export const OPERATOR_UNIQUE_NAME = `${PREFIX}-partner-operator`;
+
+/** The Key Vault record of an onboarded customer tenant (its tags say where it stands; its value is no secret). */
+export function tenantSecretNameFor(tenantId: string): string {
+  return `${TENANT_RECORD_PREFIX}${checkedTenant(tenantId)}`;
+}
+
+/** The tenant a record name belongs to, or undefined when the name is not one `tenantSecretNameFor` makes. */
+export function tenantIdOfSecretName(name: string): string | undefined {
+  const lower = name.toLowerCase();
+  if (!lower.startsWith(TENANT_RECORD_PREFIX)) return undefined;
+  const id = lower.slice(TENANT_RECORD_PREFIX.length);
+  return TENANT_ID_PATTERN.test(id) ? id : undefined;
+}
+
+const TENANT_RUN_PREFIX: Readonly<Record<TenantRunKind, string>> = { onboard: 'onboard-', offboard: 'offboard-' };
+
+/**
+ * Durable instance ids of a tenant's runs. Their prefixes differ from every environment run's (`setup-`,
+ * `rotate-`, `drift-`), and none is a prefix of another, so an id names one run of one thing.
+ */
+export const tenantInstanceIds = {
+  onboard: (tenantId: string): string => `${TENANT_RUN_PREFIX.onboard}${checkedTenant(tenantId)}`,
+  offboard: (tenantId: string): string => `${TENANT_RUN_PREFIX.offboard}${checkedTenant(tenantId)}`,
+  all: (tenantId: string): string[] => (Object.keys(TENANT_RUN_PREFIX) as TenantRunKind[]).map((k) => `${TENANT_RUN_PREFIX[k]}${checkedTenant(tenantId)}`),
+};
+
+/** The tenant run an instance id names, or undefined for an id the product did not derive from a tenant. */
+export function tenantRunOfInstanceId(instanceId: string): { kind: TenantRunKind; tenantId: string } | undefined {
+  for (const kind of Object.keys(TENANT_RUN_PREFIX) as TenantRunKind[]) {
+    const prefix = TENANT_RUN_PREFIX[kind];
+    if (instanceId.startsWith(prefix)) {
+      const tenantId = instanceId.slice(prefix.length);
+      return TENANT_ID_PATTERN.test(tenantId) ? { kind, tenantId } : undefined;
+    }
+  }
+  return undefined;
+}
+
+/** Whether an instance id is one the product derives (an environment's run, a tenant's, or an emergency rotation). */
+export function isProductInstanceId(instanceId: string): boolean {
+  return runOfInstanceId(instanceId) !== undefined || tenantRunOfInstanceId(instanceId) !== undefined || FLEET_ROTATION_ID.test(instanceId);
 }

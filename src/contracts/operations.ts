@@ -11,8 +11,20 @@ export const SETUP_ORCHESTRATION = 'setupEnvironment';
 export const ROTATION_ORCHESTRATION = 'rotateCredential';
 export const DRIFT_ORCHESTRATION = 'checkDrift';
 
+/** Partner mode: the runs of a customer tenant (public names, like the environment runs'). */
+export const ONBOARD_ORCHESTRATION = 'onboardTenant';
+export const OFFBOARD_ORCHESTRATION = 'offboardTenant';
+
 /** The kinds of run the product starts for one environment; at most one of them is active at a time. */
 export type RunKind = 'setup' | 'rotation' | 'drift';
+
+/** The kinds of run the product starts for one customer tenant: onboarding (consent) and removal. */
+export type TenantRunKind = 'onboard' | 'offboard';
+
+export const TENANT_ORCHESTRATION_OF: Readonly<Record<TenantRunKind, string>> = {
+  onboard: ONBOARD_ORCHESTRATION,
+  offboard: OFFBOARD_ORCHESTRATION,
+};
 
 export const ORCHESTRATION_OF: Readonly<Record<RunKind, string>> = {
   setup: SETUP_ORCHESTRATION,
@@ -53,6 +65,21 @@ export const ROTATION_STEPS = ['readEnvironment', ...REPLACEMENT_STEPS] as const
  * then replace a deleted or due credential, or re-deliver the current one F&O lost.
  */
 export const DRIFT_STEPS = ['readEnvironment', 'inspectEnvironment', 'inspectFinOps', 'removeOrphans', 'grantAdminConsent', 'alert', ...REPLACEMENT_STEPS] as const;
+
+/**
+ * Onboarding a customer tenant: read the operator application (the permissions it requires), have an
+ * administrator of the tenant consent to it (the consent URL, waiting, polling a token of the operator
+ * there), then record the tenant in the registry.
+ */
+export const ONBOARD_STEPS = ['readOperator', 'adminConsent', 'recordTenant'] as const;
+
+/**
+ * Removing a customer tenant: each environment (its app registration, then its Key Vault record, holding
+ * its run lock), the product's other applications there, then the tenant's own record.
+ */
+export const OFFBOARD_STEPS = ['removeEnvironments', 'removeOtherApplications', 'removeTenantRecord'] as const;
+
+export const TENANT_RUN_STEPS = { onboard: ONBOARD_STEPS, offboard: OFFBOARD_STEPS } as const satisfies Record<TenantRunKind, readonly string[]>;
 
 /** Every step a run of each kind may publish, in order. */
 export const RUN_STEPS = { setup: SCOPED_SETUP_STEPS, rotation: ROTATION_STEPS, drift: DRIFT_STEPS } as const satisfies Record<RunKind, readonly string[]>;
@@ -115,7 +142,8 @@ export interface OperationStatus {
 /** The run holding an environment (the state of its run lock). */
 export interface RunHolder {
   instanceId: string;
-  kind: RunKind;
+  /** An environment run, or the removal of the environment's tenant. */
+  kind: RunKind | 'offboard';
   /** ISO time the run took the environment. */
   since: string;
 }

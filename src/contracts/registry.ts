@@ -4,8 +4,9 @@
  */
 import type { EnvironmentRecord, EnvironmentStatus } from './environment';
 import { parseEvidenceTag } from './evidence';
-import { environmentIdOfSecretName } from './names';
-import { MANAGED_BY_MARKER, SECRET_TAGS } from './wellKnown';
+import { environmentIdOfSecretName, tenantIdOfSecretName } from './names';
+import type { TenantRecord } from './tenants';
+import { MANAGED_BY_MARKER, SECRET_TAGS, TENANT_RECORD_KIND, TENANT_TAGS } from './wellKnown';
 
 /** The properties of a Key Vault secret version the registry reads (structurally what the vault client returns). */
 export interface RegistryEntry {
@@ -27,6 +28,8 @@ export interface FleetRegistry {
   pages(): AsyncIterable<RegistryEntry[]>;
   /** The current version of an environment's secret, or null when there is none. */
   entry(environmentId: string): Promise<RegistryEntry | null>;
+  /** The current version of a customer tenant's record (partner mode), or null when there is none. */
+  tenantEntry(tenantId: string): Promise<RegistryEntry | null>;
 }
 
 /**
@@ -71,5 +74,52 @@ function recordOf(entry: RegistryEntry, environmentId: string, nowMs: number, le
     status,
     ...(t[SECRET_TAGS.mailboxScope] ? { mailboxScope: t[SECRET_TAGS.mailboxScope] } : {}),
     ...(finops ? { finops } : {}),
+  };
+}
+
+/** A comma-separated permission list of a tenant record's tag. */
+export function permissionList(value: string | undefined): string[] {
+  return (value ?? '')
+    .split(',')
+    .map((p) => p.trim())
+    .filter((p) => p.length > 0);
+}
+
+/**
+ * A customer tenant's record, or undefined when the entry is not one: the product's marker, the tenant
+ * record kind, and a tenant id tag equal to the tenant its name belongs to.
+ */
+export function toTenantRecord(entry: RegistryEntry, tenantId?: string): TenantRecord | undefined {
+  const t = entry.tags;
+  if (t[TENANT_TAGS.managedBy] !== MANAGED_BY_MARKER || t[TENANT_TAGS.record] !== TENANT_RECORD_KIND || !entry.enabled) return undefined;
+  const named = tenantIdOfSecretName(entry.name);
+  if (named === undefined || t[TENANT_TAGS.tenantId] !== named) return undefined;
+  if (tenantId !== undefined && named !== tenantId) return undefined;
+  const consent = t[TENANT_TAGS.consent];
+  const operatorAppId = t[TENANT_TAGS.operatorAppId];
+  const checkedAt = t[TENANT_TAGS.checkedAt];
+  if ((consent !== 'pending' && consent !== 'granted') || !operatorAppId || !checkedAt) return undefined;
+  return {
+    tenantId: named,
+    consent,
+    operatorAppId,
+    requiredPermissions: permissionList(t[TENANT_TAGS.requiredPermissions]),
+    grantedPermissions: permissionList(t[TENANT_TAGS.grantedPermissions]),
+    ...(t[TENANT_TAGS.onboardedAt] ? { onboardedAt: t[TENANT_TAGS.onboardedAt] } : {}),
+    checkedAt,
+  };
+}
+
+/** The tags that record a tenant (the inverse of `toTenantRecord`). */
+export function tenantRecordTags(record: TenantRecord): Record<string, string> {
+  return {
+    [TENANT_TAGS.record]: TENANT_RECORD_KIND,
+    [TENANT_TAGS.tenantId]: record.tenantId,
+    [TENANT_TAGS.consent]: record.consent,
+    [TENANT_TAGS.operatorAppId]: record.operatorAppId,
+    [TENANT_TAGS.requiredPermissions]: record.requiredPermissions.join(','),
+    [TENANT_TAGS.grantedPermissions]: record.grantedPermissions.join(','),
+    ...(record.onboardedAt ? { [TENANT_TAGS.onboardedAt]: record.onboardedAt } : {}),
+    [TENANT_TAGS.checkedAt]: record.checkedAt,
   };
 }

@@ -10,6 +10,12 @@ import type { EvidencePolicy } from './rotation';
 /** The `{environmentId}` of every route. */
 export const environmentIdSchema = z.string().regex(ENVIRONMENT_ID_PATTERN, { message: ENVIRONMENT_ID_RULE });
 
+/** The `{tenantId}` of the tenant routes (and the `tenantId` query of the environment list): a GUID, kept in lower case. */
+export const tenantIdSchema = z
+  .string()
+  .regex(/^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/, { message: 'must be a tenant id (a GUID)' })
+  .transform((s) => s.toLowerCase());
+
 /**
  * A mailbox or group address as the product accepts it: a plain address of letters, digits and
  * `._%+-` at a DNS domain. Addresses go into commands an administrator pastes and into Graph paths, so

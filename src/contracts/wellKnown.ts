@@ -42,5 +42,28 @@ export const SECRET_TAGS = {
 
 export type SecretTagName = (typeof SECRET_TAGS)[keyof typeof SECRET_TAGS];
 
+/**
+ * Tags of a customer tenant's Key Vault record (partner mode): where the tenant stands with the operator
+ * application. Part of the public contract like `SECRET_TAGS` (docs/operating.md). Permission lists are
+ * comma-separated.
+ */
+export const TENANT_TAGS = {
+  managedBy: SECRET_TAGS.managedBy,
+  record: 'record',
+  tenantId: SECRET_TAGS.tenantId,
+  consent: 'consent',
+  operatorAppId: 'operator-app-id',
+  requiredPermissions: 'required-permissions',
+  grantedPermissions: 'granted-permissions',
+  onboardedAt: 'onboarded-at',
+  checkedAt: 'checked-at',
+} as const;
+
+/** Value of the `record` tag of a tenant record. */
+export const TENANT_RECORD_KIND = 'tenant';
+
+/** Content type of a tenant record, whose value is a plain note (Key Vault requires one), never a secret. */
+export const TENANT_RECORD_CONTENT_TYPE = 'text/plain; purpose=tenant-record';
+
 /** Content type stored with each client secret in Key Vault, so a person browsing the vault knows what it is. */
 export const CLIENT_SECRET_CONTENT_TYPE = 'text/plain; purpose=graph-client-secret';

@@ -52,6 +52,7 @@ th, td { text-align: left; vertical-align: middle; padding: 10px 8px; border-bot
 thead th { font-size: 12px; text-transform: uppercase; letter-spacing: .5px; color: var(--muted); font-weight: 600; border-bottom: 1px solid var(--line); white-space: nowrap; }
 tbody tr:last-child > * { border-bottom: none; }
 tbody th { font-weight: 600; }
+tr.tenant-group > th { background: var(--bg); color: var(--muted); font-size: .85rem; text-align: left; padding-top: 14px; }
 .env-id { display: block; white-space: nowrap; }
 .app-id { white-space: nowrap; }
 .table-scroll { overflow-x: auto; }

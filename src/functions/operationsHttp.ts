@@ -15,7 +15,10 @@ import { now as clockNow } from '../clock';
 import { BadRequest, json, parseWith, problem, readJsonBody } from './http';
 import { findStatus, isActive } from './instances';
 
-/** Instance ids the product creates (`setup-…`, `rotate-…`, `drift-…` plus an environment id). */
+/**
+ * Instance ids the product creates: `setup-…`, `rotate-…`, `drift-…` plus an environment id, and (partner
+ * mode) `onboard-…`, `offboard-…` plus a tenant id; the emergency rotation's `fleet-rotate[-tenant]`.
+ */
 const instanceIdSchema = z.string().refine((id) => isProductInstanceId(id), { message: 'is not a valid operation id' });
 
 function isOperationStatus(x: unknown): x is OperationStatus {

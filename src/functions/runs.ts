@@ -8,8 +8,18 @@
 import type { DurableClient, DurableOrchestrationStatus } from 'durable-functions';
 import * as df from 'durable-functions';
 import type { AppConfig } from '../config';
-import { instanceIds, RUN_LOCK_ENTITY } from '../contracts/names';
-import { isActiveRuntimeStatus, ORCHESTRATION_OF, type RunClaimRef, type RunHolder, type RunKind } from '../contracts/operations';
+import { adminConsentUrl } from '../contracts/cloud';
+import { instanceIds, RUN_LOCK_ENTITY, tenantInstanceIds } from '../contracts/names';
+import {
+  isActiveRuntimeStatus,
+  ORCHESTRATION_OF,
+  TENANT_ORCHESTRATION_OF,
+  type RunClaimRef,
+  type RunHolder,
+  type RunKind,
+  type TenantRunKind,
+} from '../contracts/operations';
+import type { OnboardInput } from '../contracts/tenants';
 import type { CredentialPolicy, DriftInput, RotationInput, RotationReason } from '../contracts/rotation';
 import type { SetupInput, SetupRequest } from '../contracts/setup';
 
@@ -64,6 +74,45 @@ export async function startEnvironmentRun<I extends { environmentId: string }>(h
     throw error;
   }
   return { started: true, instanceId };
+}
+
+/** The first run of the tenant (onboarding or removal) that is still active, if any. */
+export async function activeTenantRun(host: RunHost, tenantId: string): Promise<RunStatus | undefined> {
+  const statuses = await Promise.all(tenantInstanceIds.all(tenantId).map(async (id) => host.status(id)));
+  return statuses.find((s): s is RunStatus => s !== undefined && isActiveRuntimeStatus(s.runtimeStatus));
+}
+
+/** Starts the tenant run of `kind` unless a run of the tenant (of either kind) is active. */
+export async function startTenantRun<I extends { tenantId: string }>(host: RunHost, kind: TenantRunKind, input: I): Promise<StartOutcome> {
+  const instanceId = tenantInstanceIds[kind](input.tenantId);
+  const running = await activeTenantRun(host, input.tenantId);
+  if (running) return { started: false, running };
+  try {
+    await host.start(TENANT_ORCHESTRATION_OF[kind], instanceId, input);
+  } catch (error) {
+    const winner = await activeTenantRun(host, input.tenantId);
+    if (winner) return { started: false, running: winner };
+    throw error;
+  }
+  return { started: true, instanceId };
+}
+
+/**
+ * Whether the environments may be taken out now: the first active run of any of them (then nothing may
+ * start), else the claims on them that runs no longer active left behind (a removal may replace those).
+ */
+export async function environmentsIdle(host: RunHost, environmentIds: readonly string[]): Promise<{ busy: RunStatus } | { busy?: undefined; stale: Map<string, RunClaimRef[]> }> {
+  const stale = new Map<string, RunClaimRef[]>();
+  for (const environmentId of environmentIds) {
+    const running = await activeRun(host, environmentId);
+    if (running) return { busy: running };
+    const holder = await host.lockHolder(environmentId);
+    if (!holder) continue;
+    const status = await host.status(holder.instanceId);
+    if (status && isActiveRuntimeStatus(status.runtimeStatus)) return { busy: status };
+    stale.set(environmentId, [{ instanceId: holder.instanceId, since: holder.since }]);
+  }
+  return { stale };
 }
 
 /** The durable client as a run host (HTTP, timer and Event Grid triggers). */
@@ -126,19 +175,34 @@ export class RunInputError extends Error {
   }
 }
 
+/** Where a setup's tenant stands, as the registry says (only asked for a tenant other than the home tenant). */
+export interface SetupTenant {
+  /** Partner mode: an onboarding recorded that the operator application holds every permission it requires there. */
+  onboarded: boolean;
+}
+
 /**
  * The setup run's input. Test messages go out only as the configured `SENDER_MAILBOX`: a request may name
  * it (for clarity) but never another mailbox, which an application holding tenant-wide `Mail.Send` could
- * otherwise send as.
+ * otherwise send as. A tenant other than the home tenant is accepted only in partner mode, once onboarded.
  */
-export function buildSetupInput(environmentId: string, environmentUrl: string, request: SetupRequest, config: AppConfig): SetupInput {
-  // A managed identity gets tokens only in its home tenant: a setup elsewhere would register nothing
-  // there and fail later. (Partner mode, with a multi-tenant operator, lifts this for onboarded tenants.)
+export function buildSetupInput(environmentId: string, environmentUrl: string, request: SetupRequest, config: AppConfig, tenant: SetupTenant = { onboarded: false }): SetupInput {
   if (request.tenantId !== undefined && request.tenantId !== config.tenantId) {
-    throw new RunInputError(
-      'tenantId',
-      `tenantId ${request.tenantId} is not the tenant this function app works in (${config.tenantId}): its identity gets tokens only there. Omit tenantId, or set up the environment from a deployment in that tenant.`,
-    );
+    // A managed identity gets tokens only in its home tenant: a setup elsewhere would register nothing
+    // there and fail later.
+    if (!config.operatorClientId) {
+      throw new RunInputError(
+        'tenantId',
+        `tenantId ${request.tenantId} is not the tenant this function app works in (${config.tenantId}): its identity gets tokens only there. Omit tenantId, or set up the environment from a deployment in that tenant.`,
+      );
+    }
+    // Partner mode: the operator application acts there only once the tenant's administrator consented.
+    if (!tenant.onboarded) {
+      throw new RunInputError(
+        'tenantId',
+        `tenantId ${request.tenantId} has not been onboarded: no administrator of that tenant has consented to the partner operator application yet. Onboard it first (POST /api/tenants/${request.tenantId}/onboard), then run setup again.`,
+      );
+    }
   }
   if (request.senderMailbox !== undefined && request.senderMailbox.toLowerCase() !== config.senderMailbox?.toLowerCase()) {
     throw new RunInputError(
@@ -163,7 +227,9 @@ export function buildSetupInput(environmentId: string, environmentUrl: string, r
     evidence: { ...config.evidence },
     minRemainingDays: config.rotation.leadDays,
   };
-  if (config.senderMailbox !== undefined) input.senderMailbox = config.senderMailbox;
+  // The product's own test message goes out as SENDER_MAILBOX, a mailbox of the home tenant: an app of a
+  // customer tenant cannot send as it, so there F&O's own test send (below) is the only one.
+  if (config.senderMailbox !== undefined && input.tenantId === config.tenantId) input.senderMailbox = config.senderMailbox;
   if (request.testRecipient !== undefined) input.testRecipient = request.testRecipient;
   const finOpsTestRecipient = request.testRecipient ?? config.alertRecipients[0];
   if (finOpsTestRecipient !== undefined) input.finOpsTestRecipient = finOpsTestRecipient;
@@ -176,4 +242,34 @@ export function buildSetupInput(environmentId: string, environmentUrl: string, r
     };
   }
   return input;
+}
+
+/**
+ * The operator application's tenant-specific admin-consent URL, on the cloud's authority; after consenting
+ * the administrator lands on the dashboard when its URL is configured (the template registers it as the
+ * operator's redirect URI).
+ */
+export function operatorConsentUrl(config: AppConfig, tenantId: string): string | undefined {
+  if (!config.operatorClientId) return undefined;
+  return adminConsentUrl({
+    authorityHost: config.authorityHost,
+    graphBaseUrl: config.graphBaseUrl,
+    tenantId,
+    appId: config.operatorClientId,
+    ...(config.dashboardUrl ? { redirectUri: config.dashboardUrl } : {}),
+  });
+}
+
+/** The onboarding run's input (partner mode only: the caller checks `operatorClientId`). */
+export function buildOnboardInput(tenantId: string, config: AppConfig): OnboardInput {
+  const operatorAppId = config.operatorClientId;
+  const consentUrl = operatorConsentUrl(config, tenantId);
+  if (!operatorAppId || !consentUrl) throw new RunInputError('tenantId', 'Partner mode is off (OPERATOR_CLIENT_ID is not set): there is nothing to onboard a tenant to.');
+  return {
+    tenantId,
+    operatorAppId,
+    consentUrl,
+    waits: { consentTimeoutHours: config.consent.timeoutHours, consentPollMinutes: config.consent.pollMinutes, reminderHours: config.manualDelivery.reminderHours },
+    ...(config.dashboardUrl ? { dashboardUrl: config.dashboardUrl } : {}),
+  };
 }

@@ -172,13 +172,14 @@ function* check(context: OrchestrationContext, input: DriftInput, progress: Prog
     let manualLines: string[] = [];
     if (inspected.credentialMissing) done.push(`replacing the credential now (run ${context.df.instanceId})`);
     if (redeliver) {
-      capabilities = yield* describeFinOps(context, environmentId, env.environmentUrl);
+      capabilities = yield* describeFinOps(context, env);
       const resolved = resolveStrategy(input.delivery, capabilities);
       if (resolved.strategy === 'odata') done.push(`re-delivering credential ${env.credential.keyId} to F&O now (${resolved.why}, run ${context.df.instanceId})`);
       else {
         const prepared = yield* callActivity(context, 'deliverToFinOps', {
           environmentId,
           environmentUrl: env.environmentUrl,
+          tenantId: env.tenantId,
           appId: env.appId,
           reference: env.credential,
           strategy: 'manual',

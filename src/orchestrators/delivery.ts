@@ -48,9 +48,13 @@ export interface DeliveryOutcome {
 }
 
 /** What the environment's F&O offers, read once per run; an F&O that cannot be read offers nothing. */
-export function* describeFinOps(context: OrchestrationContext, environmentId: string, environmentUrl: string): Generator<Task, FinOpsCapabilities, unknown> {
+export function* describeFinOps(
+  context: OrchestrationContext,
+  environment: { environmentId: string; environmentUrl: string; tenantId: string },
+): Generator<Task, FinOpsCapabilities, unknown> {
+  const { environmentId, environmentUrl, tenantId } = environment;
   try {
-    return yield* callActivity(context, 'describeFinOps', { environmentId, environmentUrl }, 'finOps');
+    return yield* callActivity(context, 'describeFinOps', { environmentId, environmentUrl, tenantId }, 'finOps');
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error);
     return { reachable: false, credentialEntity: false, sendTestEmail: false, emailHealth: false, reason };
@@ -66,7 +70,7 @@ export function resolveStrategy(strategy: DeliveryStrategy, capabilities: FinOps
 }
 
 export function* deliverAndProve(context: OrchestrationContext, progress: Progress, input: DeliveryInput): Generator<Task, DeliveryOutcome, unknown> {
-  const capabilities = yield* describeFinOps(context, input.environmentId, input.environmentUrl);
+  const capabilities = yield* describeFinOps(context, input);
   const { strategy, why } = resolveStrategy(input.strategy, capabilities);
   const target: EvidenceTarget = {
     environmentId: input.environmentId,
@@ -106,6 +110,7 @@ export function* deliverAndProve(context: OrchestrationContext, progress: Progre
       {
         environmentId: input.environmentId,
         environmentUrl: input.environmentUrl,
+        tenantId: input.tenantId,
         appId: input.appId,
         reference: input.reference,
         strategy: 'odata',
@@ -130,6 +135,7 @@ export function* deliverAndProve(context: OrchestrationContext, progress: Progre
   const prepared = yield* callActivity(context, 'deliverToFinOps', {
     environmentId: input.environmentId,
     environmentUrl: input.environmentUrl,
+    tenantId: input.tenantId,
     appId: input.appId,
     reference: input.reference,
     strategy: 'manual',

@@ -114,7 +114,7 @@ export function* proveStep(context: OrchestrationContext, progress: Progress, in
       const sent = yield* callActivity(
         context,
         'sendFinOpsTestEmail',
-        { environmentId: target.environmentId, environmentUrl: target.environmentUrl, recipient: input.testRecipient },
+        { environmentId: target.environmentId, environmentUrl: target.environmentUrl, tenantId: target.tenantId, recipient: input.testRecipient },
         'finOps',
       );
       testNote = `; F&O's own test send: ${sent.status}: ${sent.message}`;

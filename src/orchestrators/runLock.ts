@@ -16,7 +16,7 @@
 import * as df from 'durable-functions';
 import type { EntityContext, OrchestrationContext, Task } from 'durable-functions';
 import { RUN_LOCK_ENTITY } from '../contracts/names';
-import type { RunClaimRef, RunHolder, RunKind, RunStart, SupersededRun } from '../contracts/operations';
+import type { RunClaimRef, RunHolder, RunStart, SupersededRun } from '../contracts/operations';
 
 export interface RunLockState {
   holder: RunHolder | null;
@@ -71,7 +71,7 @@ export function runLockId(environmentId: string): df.EntityId {
 export function* exclusiveRun<T>(
   context: OrchestrationContext,
   start: RunStart,
-  kind: RunKind,
+  kind: RunHolder['kind'],
   body: () => Generator<Task, T, unknown>,
   onSuperseded: (holder: RunHolder) => void,
 ): Generator<Task, T | SupersededRun, unknown> {

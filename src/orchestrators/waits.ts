@@ -30,7 +30,9 @@ export function* sleepUntil(context: OrchestrationContext, fireAt: number): Gene
 export interface PersonWait {
   step: string;
   event: ExternalEventName;
-  environmentId: string;
+  /** What the notices are about: an environment, or (a tenant's onboarding) a tenant. */
+  environmentId?: string;
+  tenantId?: string;
   /** Shown in the step's detail while waiting. */
   waitingDetail: string;
   instructions: WaitingFor['instructions'];
@@ -70,7 +72,8 @@ export function* waitForPerson(context: OrchestrationContext, progress: Progress
     `This request times out at ${until}.`,
     ...(wait.dashboardUrl ? [`Dashboard: ${wait.dashboardUrl}`] : []),
   ];
-  yield* callActivity(context, 'notify', { environmentId: wait.environmentId, kind: 'action-needed', subject: wait.notice.subject, lines });
+  const about = wait.environmentId !== undefined ? { environmentId: wait.environmentId } : wait.tenantId !== undefined ? { tenantId: wait.tenantId } : {};
+  yield* callActivity(context, 'notify', { ...about, kind: 'action-needed', subject: wait.notice.subject, lines });
 
   let nextReminder = start + wait.reminderHours * HOUR;
   let event = context.df.waitForExternalEvent(wait.event);
@@ -91,7 +94,7 @@ export function* waitForPerson(context: OrchestrationContext, progress: Progress
     }
     const woke = context.df.currentUtcDateTime.getTime();
     if (woke >= nextReminder && woke < deadline) {
-      yield* callActivity(context, 'notify', { environmentId: wait.environmentId, kind: 'reminder', subject: `Reminder: ${wait.notice.subject}`, lines });
+      yield* callActivity(context, 'notify', { ...about, kind: 'reminder', subject: `Reminder: ${wait.notice.subject}`, lines });
       nextReminder += wait.reminderHours * HOUR;
     }
     if (wait.check && woke < deadline && (yield* runCheck(progress, wait, false))) break;

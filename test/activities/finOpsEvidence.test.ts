@@ -341,7 +341,7 @@ describe('recordFinOpsEvidence', () => {
 
 describe('describeFinOps', () => {
   it('reads what of the extension F&O declares, with and without it', async () => {
-    const input = { environmentId: 'ev-describe', environmentUrl: h.environmentUrl('ev-describe') };
+    const input = { environmentId: 'ev-describe', tenantId: h.sandbox.endpoints.tenantId, environmentUrl: h.environmentUrl('ev-describe') };
     expect(await h.run('describeFinOps', input)).toEqual({ reachable: true, credentialEntity: true, sendTestEmail: true, emailHealth: true });
     await finopsControl(h.sandbox, 'ev-describe', 'extension', { installed: false });
     try {
@@ -352,7 +352,7 @@ describe('describeFinOps', () => {
   });
 
   it.each([403, 404])('answers reachable: false, with the reason, for an F&O that answers %i', async (status) => {
-    const input = { environmentId: 'ev-describe', environmentUrl: h.environmentUrl('ev-describe') };
+    const input = { environmentId: 'ev-describe', tenantId: h.sandbox.endpoints.tenantId, environmentUrl: h.environmentUrl('ev-describe') };
     await h.sandbox.control('/faults', { body: { service: 'finops', pathPattern: '^/data/\\$metadata', status, count: 5 } });
     const out = await h.run('describeFinOps', input);
     expect(out).toEqual({ reachable: false, credentialEntity: false, sendTestEmail: false, emailHealth: false, reason: expect.stringContaining('ev-describe') as unknown });
@@ -360,7 +360,7 @@ describe('describeFinOps', () => {
   });
 
   it('throws for an F&O that is unavailable, so the run retries', async () => {
-    const input = { environmentId: 'ev-describe', environmentUrl: h.environmentUrl('ev-describe') };
+    const input = { environmentId: 'ev-describe', tenantId: h.sandbox.endpoints.tenantId, environmentUrl: h.environmentUrl('ev-describe') };
     await h.sandbox.control('/faults', { body: { service: 'finops', pathPattern: '^/data/\\$metadata', status: 503, count: 50, retryAfterSeconds: 0 } });
     const error = await h.failure('describeFinOps', input);
     expect(error).toMatchObject({ kind: 'transient', service: 'finops', status: 503, environmentId: 'ev-describe' });
@@ -372,7 +372,7 @@ describe('sendFinOpsTestEmail', () => {
   it("answers with F&O's own status: failed, sent, not Graph", async () => {
     const o = await optionsFor('ev-send');
     const setup = await runSetup(h, o);
-    const input = { environmentId: 'ev-send', environmentUrl: o.environmentUrl, recipient: 'it-team@contoso.com' };
+    const input = { environmentId: 'ev-send', tenantId: o.tenantId, environmentUrl: o.environmentUrl, recipient: 'it-team@contoso.com' };
     const sent = () => h.sandbox.state.sentMail.filter((m) => m.senderAppId === setup.app.appId).length;
 
     await finopsControl(h.sandbox, 'ev-send', 'form', { secret: WRONG_SECRET });
@@ -393,7 +393,7 @@ describe('sendFinOpsTestEmail', () => {
 
   it('refuses a recipient that is not one plain address before asking F&O, without repeating it', async () => {
     await h.clearCalls();
-    const error = await h.failure('sendFinOpsTestEmail', { environmentId: 'ev-send', environmentUrl: h.environmentUrl('ev-send'), recipient: 'a@contoso.com; b@evil.example' });
+    const error = await h.failure('sendFinOpsTestEmail', { environmentId: 'ev-send', tenantId: h.sandbox.endpoints.tenantId, environmentUrl: h.environmentUrl('ev-send'), recipient: 'a@contoso.com; b@evil.example' });
     expect(error).toMatchObject({ kind: 'permanent', code: 'InvalidRecipient' });
     expect(error.message).not.toContain('evil.example');
     expect(await h.writes()).toEqual([]);

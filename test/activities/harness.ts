@@ -253,6 +253,7 @@ export const setupInputs = {
   ): ActivityInput<'deliverToFinOps'> => ({
     environmentId: o.environmentId,
     environmentUrl: o.environmentUrl,
+    tenantId: o.tenantId,
     appId: app.appId,
     reference: secret.reference,
     strategy,

@@ -191,5 +191,17 @@ describe('progress', () => {
       'contoso-uat   active    2030-06-30T00:00:00.000Z  app          https://contoso-uat.operations.dynamics.com',
       'contoso-prod  expiring  2030-06-30T00:00:00.000Z  app          https://contoso-uat.operations.dynamics.com',
     ]);
+    // Partner mode, a fleet in several tenants: a line per tenant, its environments under it.
+    const customer = { ...record, tenantId: 'c', environmentId: 'fabrikam-prod', environmentUrl: 'https://fabrikam.operations.dynamics.com' };
+    expect(formatTable([record, customer, { ...record, environmentId: 'contoso-prod' }]).split('\n')).toEqual([
+      'ENVIRONMENT    STATUS  EXPIRES                   APPLICATION  URL',
+      '',
+      'Tenant c (1 environment)',
+      'fabrikam-prod  active  2030-06-30T00:00:00.000Z  app          https://fabrikam.operations.dynamics.com',
+      '',
+      'Tenant t (2 environments)',
+      'contoso-uat    active  2030-06-30T00:00:00.000Z  app          https://contoso-uat.operations.dynamics.com',
+      'contoso-prod   active  2030-06-30T00:00:00.000Z  app          https://contoso-uat.operations.dynamics.com',
+    ]);
   });
 });

@@ -150,6 +150,34 @@ describe('Entra token errors', () => {
     expect(e.action).toMatch(/secret was refused/);
   });
 
+  it("partner mode: the operator's federated credential refused names the code and says what the credential must trust", () => {
+    const refusal = (code: string, description: string) =>
+      toServiceError(new AuthenticationError(401, { error: 'invalid_client', error_description: `${code}: ${description}\nTrace ID: 1` }), CTX);
+    // No credential matches: also what a credential created minutes ago answers while it propagates, so it is retried.
+    const missing = refusal('AADSTS70021', 'No matching federated identity record found for presented assertion.');
+    expect([missing.kind, missing.service, missing.code]).toEqual(['replication-lag', 'entra', 'AADSTS70021']);
+    expect(missing.message).toContain('AADSTS70021');
+    expect(missing.action).toMatch(/^No federated credential of the partner operator application matches the function app's managed identity/);
+    expect(missing.action).toContain('audience api://AzureADTokenExchange');
+    expect(missing.action).toContain('npm run partner-operator');
+    // Not mistaken for a refused client secret (the exchange also answers invalid_client).
+    expect(missing.action).not.toMatch(/secret was refused/);
+    for (const [code, part] of [
+      ['AADSTS700211', 'issuer'],
+      ['AADSTS700212', 'audience'],
+      ['AADSTS700213', 'subject'],
+    ] as const) {
+      const e = refusal(code, `No matching federated identity record found for presented assertion ${part} 'x'.`);
+      expect([e.kind, e.code]).toEqual(['permanent', code]);
+      expect(e.action).toMatch(new RegExp(`^The ${part} of the partner operator application's federated credential does not match`));
+    }
+    const notConsented = refusal('AADSTS7000229', 'The client application 1 is missing service principal in the tenant 2.');
+    expect([notConsented.kind, notConsented.code]).toEqual(['permanent', 'AADSTS7000229']);
+    expect(notConsented.action).toContain('POST /api/tenants/{tenantId}/onboard');
+    // An expired assertion is fetched anew: worth a retry.
+    expect(refusal('AADSTS700024', 'Client assertion is not within its valid time range.').kind).toBe('transient');
+  });
+
   it('an unavailable credential is permanent', () => {
     const e = toServiceError(new CredentialUnavailableError('ManagedIdentityCredential: not available'), CTX);
     expect(e.kind).toBe('permanent');

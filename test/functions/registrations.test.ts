@@ -21,7 +21,10 @@ describe('function app registrations', () => {
       { name: 'getOperationHttp', route: 'operations/{instanceId}', methods: ['GET'], authLevel: 'function', durableClient: true },
       { name: 'listEnvironmentsHttp', route: 'environments', methods: ['GET'], authLevel: 'function', durableClient: false },
       { name: 'listOperationsHttp', route: 'operations', methods: ['GET'], authLevel: 'function', durableClient: true },
+      { name: 'listTenantsHttp', route: 'tenants', methods: ['GET'], authLevel: 'function', durableClient: false },
+      { name: 'onboardTenantHttp', route: 'tenants/{tenantId}/onboard', methods: ['POST'], authLevel: 'function', durableClient: true },
       { name: 'raiseEventHttp', route: 'operations/{instanceId}/events/{eventName}', methods: ['POST'], authLevel: 'function', durableClient: true },
+      { name: 'removeTenantHttp', route: 'tenants/{tenantId}', methods: ['DELETE'], authLevel: 'function', durableClient: true },
       { name: 'rotateHttp', route: 'environments/{environmentId}/rotate', methods: ['POST'], authLevel: 'function', durableClient: true },
       { name: 'setupHttp', route: 'environments/{environmentId}/setup', methods: ['POST'], authLevel: 'function', durableClient: true },
     ]);
@@ -33,15 +36,19 @@ describe('function app registrations', () => {
       ['rotateCredential', 'orchestrationTrigger'],
       ['checkDrift', 'orchestrationTrigger'],
       ['rotateFleet', 'orchestrationTrigger'],
+      ['onboardTenant', 'orchestrationTrigger'],
+      ['offboardTenant', 'orchestrationTrigger'],
     ]);
     expect(registry.byTrigger('entityTrigger').map((f) => f.name)).toEqual(['environmentRun']);
     // Spelled out: the names are what durable history records, so renaming one breaks runs in flight.
     expect(registry.activities().map((f) => f.name).sort()).toEqual(
       [
         'checkConsent',
+        'checkTenantConsent',
         'createClientSecret',
         'deliverToFinOps',
         'describeFinOps',
+        'describeOperator',
         'ensureServicePrincipal',
         'grantAdminConsent',
         'inspectEnvironment',
@@ -52,8 +59,11 @@ describe('function app registrations', () => {
         'readFinOpsEvidence',
         'recordDelivery',
         'recordFinOpsEvidence',
+        'recordTenant',
         'registerApplication',
         'removeOrphanedCredentials',
+        'removeRegistryRecord',
+        'removeTenantApplication',
         'revokePreviousCredentials',
         'sendFinOpsTestEmail',
         'startRotations',

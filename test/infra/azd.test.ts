@@ -63,11 +63,15 @@ describe('azure.yaml', () => {
     expect(azureYaml.services.api?.remoteBuild).toBe(false);
   });
 
-  it('grants the Graph permissions after every provision, on both shells, through the npm script', () => {
+  it('grants the Graph permissions, then (partner mode) creates the operator, after every provision, on both shells, through the npm scripts', () => {
     const hook = azureYaml.hooks.postprovision;
-    expect(hook?.posix).toMatchObject({ shell: 'sh', run: 'npm run --silent grant-graph-permissions' });
-    expect(hook?.windows).toMatchObject({ shell: 'pwsh', run: 'npm run --silent grant-graph-permissions' });
+    // `&&` chains commands in sh and in PowerShell 7 (pwsh) alike.
+    const run = 'npm run --silent grant-graph-permissions && npm run --silent partner-operator';
+    expect(hook?.posix).toMatchObject({ shell: 'sh', run });
+    expect(hook?.windows).toMatchObject({ shell: 'pwsh', run });
     expect(pkg.scripts['grant-graph-permissions']).toBe('tsc -p scripts && node dist/scripts/grant-graph-permissions.js');
+    expect(pkg.scripts['partner-operator']).toBe('tsc -p scripts && node dist/scripts/partner-operator.js');
+    expect(existsSync(join(root, 'scripts', 'partner-operator.ts'))).toBe(true);
     // scripts/tsconfig.json compiles scripts/*.ts to dist/scripts/*.js, the file the npm script runs.
     const tsconfig = JSON.parse(readFileSync(join(root, 'scripts', 'tsconfig.json'), 'utf8')) as { compilerOptions: Record<string, unknown>; include: string[] };
     expect(tsconfig.compilerOptions).toMatchObject({ rootDir: '..', outDir: '../dist' });

@@ -18,6 +18,9 @@ type Script = { [N in ActivityName]?: (input: ActivityInput<N>, nth: number) => 
 
 export const DAY = 86_400_000;
 
+/** What the fake operator application requires (the default consent strategy with the sign-in evidence). */
+export const OPERATOR_PERMISSIONS = ['AppRoleAssignment.ReadWrite.All', 'Application.ReadWrite.OwnedBy', 'AuditLog.Read.All', 'DelegatedPermissionGrant.ReadWrite.All', 'Directory.Read.All'];
+
 export function fakeRecord(environmentId: string, overrides: Partial<EnvironmentRecord> = {}): EnvironmentRecord {
   return {
     environmentId,
@@ -174,6 +177,16 @@ class Fakes {
         return { instructions: { commands: ['New-ManagementScope …'], steps: ['Run these.'] } };
       case 'verifyMailboxScope':
         return { inScopeAccepted: 'erp@contoso.com' };
+      case 'describeOperator':
+        return { appId: String(input.operatorAppId), displayName: 'fno-graph-mail partner operator', requiredPermissions: [...OPERATOR_PERMISSIONS] };
+      case 'checkTenantConsent':
+        return { state: 'granted', grantedPermissions: [...(input.requiredPermissions as string[])], missingPermissions: [] };
+      case 'recordTenant':
+        return { written: true, ...(input.consent === 'granted' ? { onboardedAt: String(input.asOf) } : {}) };
+      case 'removeTenantApplication':
+        return { removed: true };
+      case 'removeRegistryRecord':
+        return { removed: true };
     }
   }
 }

@@ -10,8 +10,8 @@ import { startLocalRuntime, type LocalRuntime } from '../../runtime';
 import type { InstanceStatus } from '../../runtime/durable/driver';
 import { HistoryEventType } from '../../runtime/durable/history';
 import { loadConfig, type AppConfig } from '../../src/config';
-import { instanceIds } from '../../src/contracts/names';
-import { ORCHESTRATION_OF, type OperationStatus, type RunKind, type RunStart, type StepStatus } from '../../src/contracts/operations';
+import { instanceIds, tenantInstanceIds } from '../../src/contracts/names';
+import { ORCHESTRATION_OF, TENANT_ORCHESTRATION_OF, type OperationStatus, type RunKind, type RunStart, type StepStatus, type TenantRunKind } from '../../src/contracts/operations';
 import { tempDir } from '../runtime/helpers/runtime';
 import { rmSync } from 'node:fs';
 
@@ -26,6 +26,8 @@ export interface Harness {
   clock: ManualClock;
   /** Starts a run under the instance id its trigger would use. */
   start(kind: RunKind, input: RunStart): string;
+  /** Starts a tenant's run (partner mode) under the instance id its trigger would use. */
+  startTenant(kind: TenantRunKind, input: { tenantId: string }): string;
   /** Runs until nothing moves without a timer or an event. */
   settle(): Promise<void>;
   /** Moves the clock to the run's next timer and settles; false when it has none. */
@@ -80,6 +82,7 @@ export async function startHarness(): Promise<Harness> {
     runtime,
     clock,
     start: (kind, input) => driver.startNew(ORCHESTRATION_OF[kind], { instanceId: instanceIds[kind](input.environmentId), input }),
+    startTenant: (kind, input) => driver.startNew(TENANT_ORCHESTRATION_OF[kind], { instanceId: tenantInstanceIds[kind](input.tenantId), input }),
     settle,
     nextTimer,
     async runUntilQuiet(instanceId, maxTimers = 200) {

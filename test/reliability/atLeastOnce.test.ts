@@ -164,7 +164,7 @@ describe('every activity run twice in a row with the same input', () => {
     expect(secret.first.reference.keyId).not.toBe(reference.keyId);
     const fresh = secret.first.reference;
 
-    const delivery = await twice('deliverToFinOps', { environmentId: 'twice', environmentUrl: env.environmentUrl, appId: env.appId, reference: fresh, strategy: 'odata' });
+    const delivery = await twice('deliverToFinOps', { environmentId: 'twice', environmentUrl: env.environmentUrl, tenantId: env.tenantId, appId: env.appId, reference: fresh, strategy: 'odata' });
     expect(clean(delivery)).toEqual(UNCHANGED);
     expect(delivery.first).toEqual({ strategy: 'odata', providerChanged: false, credentialWritten: true });
     expect(delivery.second).toEqual({ strategy: 'odata', providerChanged: false, credentialWritten: false });

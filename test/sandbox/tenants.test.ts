@@ -176,3 +176,18 @@ describe('POST /tenants', () => {
     expect((await sandbox.control('/sign-ins?tenantId=nowhere')).status).toBe(404);
   });
 });
+
+describe('a customer environment in a sandbox whose F&O batches run (npm start, npm run sandbox)', () => {
+  it('runs its Email distributor batch from its creation too', async () => {
+    const running = await startTestSandbox({ finopsSparePorts: 1, finopsBatch: { running: true, intervalMinutes: 1 } });
+    try {
+      const reply = await running.control<NewTenant>('/tenants', { body: { name: 'tailspin' } });
+      const env = running.state.finops.find((e) => e.id === reply.body.environments[0]?.id);
+      expect(env?.batch).toMatchObject({ running: true, intervalMinutes: 1, user: 'fno-mail@tailspin.onmicrosoft.com' });
+      // A quiet sandbox (the tests' default) leaves it stopped.
+      expect(sandbox.state.finops.find((e) => e.id === 'fabrikam-prod')?.batch.running).toBe(false);
+    } finally {
+      await running.stop();
+    }
+  });
+});

@@ -26,6 +26,8 @@ describe('loadConfig', () => {
     expect(config.finOps.allowedHosts).toEqual(['*.operations.dynamics.com']);
     expect(config.graphBaseUrl).toBe('https://graph.microsoft.com');
     expect(config.managedIdentityClientId).toBeUndefined();
+    // Single tenant unless a deployment opts into partner mode.
+    expect(config.operatorClientId).toBeUndefined();
     expect(config.senderMailbox).toBeUndefined();
     expect(config.alertRecipients).toEqual([]);
   });
@@ -44,6 +46,11 @@ describe('loadConfig', () => {
     expect(config.finOps.allowedHosts).toEqual(['contoso.operations.dynamics.com', 'localhost:8445']);
     expect(config.alertRecipients).toEqual(['ops@contoso.com', 'erp@contoso.com']);
     expect(config.consentStrategy).toBe('request');
+  });
+
+  it('takes the partner operator client id as a GUID, and refuses anything else', () => {
+    expect(loadConfig({ ...minimal, OPERATOR_CLIENT_ID: 'AAAAAAAA-1111-2222-3333-444444444444' }).operatorClientId).toBe('aaaaaaaa-1111-2222-3333-444444444444');
+    expect(() => loadConfig({ ...minimal, OPERATOR_CLIENT_ID: 'fno-graph-mail-partner-operator' })).toThrow('OPERATOR_CLIENT_ID must be a GUID');
   });
 
   it('fails once, naming every missing or invalid key', () => {

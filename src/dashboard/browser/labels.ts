@@ -4,7 +4,7 @@
  * there does not compile here until it has a label.
  */
 import type { EnvironmentStatus } from '../../contracts/environment';
-import { EXTERNAL_EVENTS, type ExternalEventName, type RunKind, type StepName } from '../../contracts/operations';
+import { EXTERNAL_EVENTS, type ExternalEventName, type RunKind, type StepName, type TENANT_RUN_STEPS, type TenantRunKind } from '../../contracts/operations';
 import type { Tone } from './view';
 
 export const STEP_LABELS: Readonly<Record<StepName, string>> = {
@@ -25,15 +25,32 @@ export const STEP_LABELS: Readonly<Record<StepName, string>> = {
   revokePreviousCredentials: 'Revoke previous',
 };
 
+/** Steps of a customer tenant's runs (partner mode). */
+export const TENANT_STEP_LABELS: Readonly<Record<(typeof TENANT_RUN_STEPS)[TenantRunKind][number], string>> = {
+  readOperator: 'Read operator',
+  adminConsent: 'Tenant consent',
+  recordTenant: 'Record tenant',
+  removeEnvironments: 'Remove environments',
+  removeOtherApplications: 'Remove other apps',
+  removeTenantRecord: 'Remove tenant record',
+};
+
 /** The label of a step; a name this page does not know (a newer app) is shown as it is. */
 export function stepLabel(name: string): string {
-  return Object.hasOwn(STEP_LABELS, name) ? STEP_LABELS[name as StepName] : name;
+  if (Object.hasOwn(STEP_LABELS, name)) return STEP_LABELS[name as StepName];
+  if (Object.hasOwn(TENANT_STEP_LABELS, name)) return TENANT_STEP_LABELS[name as keyof typeof TENANT_STEP_LABELS];
+  return name;
 }
 
 export const KIND_LABELS: Readonly<Record<RunKind, string>> = {
   setup: 'Setup',
   rotation: 'Rotation',
   drift: 'Drift check',
+};
+
+export const TENANT_KIND_LABELS: Readonly<Record<TenantRunKind, string>> = {
+  onboard: 'Tenant onboarding',
+  offboard: 'Tenant removal',
 };
 
 export const ENVIRONMENT_STATUS_LABELS: Readonly<Record<EnvironmentStatus, { text: string; tone: Tone }>> = {

@@ -3,8 +3,8 @@
  * it: which run belongs to which environment and kind, which runs are active, tones, safe links.
  */
 import type { EnvironmentRecord } from '../../contracts/environment';
-import { runOfInstanceId } from '../../contracts/names';
-import { isActiveRuntimeStatus, type ExternalEventName, type OperationView, type RunKind } from '../../contracts/operations';
+import { runOfInstanceId, tenantRunOfInstanceId } from '../../contracts/names';
+import { isActiveRuntimeStatus, type ExternalEventName, type OperationView, type RunKind, type TenantRunKind } from '../../contracts/operations';
 import type { Formats } from './format';
 import type { Control, Tone } from './view';
 
@@ -34,6 +34,11 @@ export interface RenderContext {
 
 export function kindOf(op: OperationView): RunKind | undefined {
   return runOfInstanceId(op.instanceId)?.kind;
+}
+
+/** A customer tenant's run (partner mode): which kind, for which tenant. */
+export function tenantRunOf(op: OperationView): { kind: TenantRunKind; tenantId: string } | undefined {
+  return tenantRunOfInstanceId(op.instanceId);
 }
 
 export function environmentIdOf(op: OperationView): string | undefined {

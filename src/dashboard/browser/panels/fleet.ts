@@ -1,7 +1,8 @@
 /**
  * The fleet panel: one row per environment (the registry's, plus any whose first setup is still under
  * way), with its application id, a credential timeline from now to expiry with the rotation window,
- * the last rotation, its status and a Rotate button.
+ * the last rotation, its status and a Rotate button; grouped under a header row per tenant when the
+ * fleet spans several (partner mode).
  */
 import type { EnvironmentRecord } from '../../../contracts/environment';
 import type { OperationView } from '../../../contracts/operations';
@@ -38,10 +39,37 @@ export function fleetPanel(state: DashboardState, ctx: RenderContext): FleetPane
   }));
   const horizon = horizonDays(state.environments, ctx);
   return {
-    rows: rows.map((row) => fleetRow(row, horizon, ctx)),
+    rows: groupedByTenant(rows).flatMap(({ tenantId, rows: group, grouped }) => [
+      ...(grouped ? [tenantHeader(tenantId, group.length)] : []),
+      ...group.map((row) => fleetRow(row, horizon, ctx)),
+    ]),
     horizon: `(now to ${horizon} days)`,
     empty: rows.length === 0,
   };
+}
+
+/** Columns of the fleet table (page.ts): a group header spans them all. */
+const FLEET_COLUMNS = 7;
+
+/**
+ * Rows by tenant (partner mode), tenants in id order, environments whose first setup has not registered
+ * them yet last; headed only when the fleet spans more than one tenant.
+ */
+function groupedByTenant(rows: readonly FleetRow[]): Array<{ tenantId: string | undefined; rows: FleetRow[]; grouped: boolean }> {
+  const byTenant = new Map<string | undefined, FleetRow[]>();
+  for (const row of rows) {
+    const key = row.record?.tenantId.toLowerCase();
+    byTenant.set(key, [...(byTenant.get(key) ?? []), row]);
+  }
+  const tenants = [...byTenant.keys()].filter((t): t is string => t !== undefined).sort();
+  const grouped = tenants.length > 1;
+  const order: Array<string | undefined> = [...tenants, ...(byTenant.has(undefined) ? [undefined] : [])];
+  return order.map((tenantId) => ({ tenantId, rows: byTenant.get(tenantId) ?? [], grouped }));
+}
+
+function tenantHeader(tenantId: string | undefined, count: number): View {
+  const text = tenantId === undefined ? `Not registered yet · ${count} environment${count === 1 ? '' : 's'}` : `Tenant ${tenantId} · ${count} environment${count === 1 ? '' : 's'}`;
+  return h('tr', { className: 'tenant-group', attrs: { 'data-tenant-id': tenantId ?? '' } }, h('th', { attrs: { scope: 'colgroup', colspan: FLEET_COLUMNS }, text }));
 }
 
 /** Days the timeline spans: at least two rotation windows and the furthest expiry, in whole months. */

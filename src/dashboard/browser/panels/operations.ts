@@ -4,8 +4,8 @@
  * person, and a button that sends the awaited event), its error and its outcome.
  */
 import type { ConsentInstructions, MailboxScopeInstructions, ManualDeliveryInstructions, OperationView } from '../../../contracts/operations';
-import { EVENT_BUTTONS, KIND_LABELS, isExternalEvent, stepLabel } from '../labels';
-import { byCreatedDesc, byUpdatedDesc, environmentIdOf, isActive, isRecord, kindOf, runTone, safeUrl, token, type DashboardState, type RenderContext } from '../model';
+import { EVENT_BUTTONS, KIND_LABELS, TENANT_KIND_LABELS, isExternalEvent, stepLabel } from '../labels';
+import { byCreatedDesc, byUpdatedDesc, environmentIdOf, isActive, isRecord, kindOf, runTone, safeUrl, tenantRunOf, token, type DashboardState, type RenderContext } from '../model';
 import { chip, h, type View } from '../view';
 
 /** Finished runs shown besides the active ones. */
@@ -31,6 +31,13 @@ export function operationsPanel(state: DashboardState, ctx: RenderContext): Oper
   };
 }
 
+/** "Setup · contoso-uat", or for a tenant's run (partner mode) "Tenant onboarding · {tenantId}". */
+function runTitle(op: OperationView, kind: ReturnType<typeof kindOf>): string {
+  const tenantRun = tenantRunOf(op);
+  if (tenantRun) return `${TENANT_KIND_LABELS[tenantRun.kind]} · ${tenantRun.tenantId}`;
+  return `${kind ? KIND_LABELS[kind] : 'Run'} · ${environmentIdOf(op) ?? op.instanceId}`;
+}
+
 export function operationCard(op: OperationView, ctx: RenderContext): View {
   const { formats } = ctx;
   const kind = kindOf(op);
@@ -38,7 +45,7 @@ export function operationCard(op: OperationView, ctx: RenderContext): View {
   const titleId = `op-${op.instanceId}`;
   return h('article', { className: `op tone-${tone}`, attrs: { 'aria-labelledby': titleId, 'data-instance-id': op.instanceId } }, [
     h('div', { className: 'op-head' }, [
-      h('h3', { attrs: { id: titleId }, text: `${kind ? KIND_LABELS[kind] : 'Run'} · ${environmentIdOf(op) ?? op.instanceId}` }),
+      h('h3', { attrs: { id: titleId }, text: runTitle(op, kind) }),
       chip(op.runtimeStatus, runTone(op.runtimeStatus)),
     ]),
     h('p', { className: 'op-meta muted' }, [
