@@ -366,7 +366,9 @@ function servicePipeline(
 function controlListener(handler: ControlHandler): (req: http.IncomingMessage, res: http.ServerResponse) => void {
   const reply = (res: http.ServerResponse, status: number, body: unknown): void => {
     const payload = JSON.stringify(body ?? {});
-    res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': String(Buffer.byteLength(payload)) });
+    // One connection per control request: a test whose event loop was blocked past the server's keep-alive
+    // timeout would otherwise reuse a socket the server is closing that instant and get ECONNRESET.
+    res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': String(Buffer.byteLength(payload)), connection: 'close' });
     res.end(payload);
   };
   return (req, res) => {

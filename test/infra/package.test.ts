@@ -127,7 +127,7 @@ describe('npm run package (the folder azd deploys)', () => {
     expect(bytes).toBeGreaterThan(MB);
     // The figures README.md and docs/deploying.md state ("about N MB in about M files"), within 15% of today's.
     for (const page of ['README.md', join('docs', 'deploying.md')]) {
-      const stated = /about (\d+) MB[^.]*? in about ([\d,]+) files/.exec(readFileSync(join(root, page), 'utf8'));
+      const stated = /about (\d+) MB[^.]*?\sin about ([\d,]+) files/.exec(readFileSync(join(root, page), 'utf8'));
       expect([page, stated !== null]).toEqual([page, true]);
       const [statedMb, statedFiles] = [Number(stated?.[1]), Number(stated?.[2]?.replaceAll(',', ''))];
       expect([page, 'MB', Math.abs(statedMb * MB - bytes) / bytes <= 0.15]).toEqual([page, 'MB', true]);

@@ -13,7 +13,7 @@ import { drive, NEVER, persistedInstance, recordFigures, TimeKeeper } from './su
 
 interface HttpCase {
   name: string;
-  method: 'GET' | 'POST';
+  method: 'GET' | 'POST' | 'DELETE';
   path: string;
   body?: unknown;
   rawBody?: string;
@@ -124,7 +124,7 @@ function corpus(): HttpCase[] {
     field: fieldName,
     detail: new RegExp(fieldName),
   });
-  const noKey = (name: string, method: 'GET' | 'POST', path: string, key: string | null): HttpCase => ({ name, method, path, key, status: 401, host: true });
+  const noKey = (name: string, method: 'GET' | 'POST' | 'DELETE', path: string, key: string | null): HttpCase => ({ name, method, path, key, status: 401, host: true });
   const WAITING = '/api/operations/setup-waiting/events';
   return [
     // Body syntax and size.
@@ -255,6 +255,19 @@ function corpus(): HttpCase[] {
     raw('fleet rotate: sent as text/plain', '/api/fleet/rotate', 'rotate everything', 415, /must be JSON/, 'text/plain'),
     noKey('fleet rotate: no function key', 'POST', '/api/fleet/rotate', null),
     noKey('fleet rotate: a wrong function key', 'POST', '/api/fleet/rotate', 'not-the-key'),
+    // The tenant routes (partner mode is off in this app, as in every single-tenant deployment).
+    noKey('tenants: no function key', 'GET', '/api/tenants', null),
+    noKey('tenants: a wrong function key', 'GET', '/api/tenants', 'not-the-key'),
+    { name: 'onboard: a tenant id that is no GUID', method: 'POST', path: "/api/tenants/x'%20or%20'1'%3D'1/onboard", body: {}, status: 400, field: 'tenantId', detail: /must be a tenant id/ },
+    { name: 'onboard: a GUID with a script in its tail', method: 'POST', path: '/api/tenants/11111111-2222-4333-8444-555555555555%3Cscript%3E/onboard', body: {}, status: 400, field: 'tenantId', detail: /must be a tenant id/ },
+    { name: 'onboard: an unknown option', method: 'POST', path: '/api/tenants/11111111-2222-4333-8444-555555555555/onboard', body: { permissions: ['Application.ReadWrite.All'] }, status: 400, field: 'permissions', detail: /Unknown field: permissions/ },
+    { name: 'onboard: partner mode off', method: 'POST', path: '/api/tenants/11111111-2222-4333-8444-555555555555/onboard', body: {}, status: 400, detail: /OPERATOR_CLIENT_ID is not set/ },
+    raw('onboard: truncated JSON', '/api/tenants/11111111-2222-4333-8444-555555555555/onboard', '{"x":', 400, /not valid JSON/),
+    noKey('onboard: no function key', 'POST', '/api/tenants/11111111-2222-4333-8444-555555555555/onboard', null),
+    { name: 'remove tenant: a tenant id that is no GUID', method: 'DELETE', path: '/api/tenants/..%2F..%2Fenvironments', status: 400, field: 'tenantId', detail: /must be a tenant id/ },
+    { name: 'remove tenant: partner mode off', method: 'DELETE', path: '/api/tenants/11111111-2222-4333-8444-555555555555?confirm=anything', status: 400, detail: /OPERATOR_CLIENT_ID is not set/ },
+    noKey('remove tenant: no function key', 'DELETE', '/api/tenants/11111111-2222-4333-8444-555555555555', null),
+    noKey('remove tenant: a wrong function key', 'DELETE', '/api/tenants/11111111-2222-4333-8444-555555555555', 'not-the-key'),
     // The dashboard page is served without a key (it holds no data); what it reads is not.
     noKey('dashboard data: no function key', 'GET', '/api/environments', null),
     noKey('dashboard data: a wrong function key', 'GET', '/api/operations?code=not-the-key', null),
