@@ -93,7 +93,7 @@ export function sandboxAppSettings(endpoints: SandboxEndpoints): Record<string, 
 }
 
 function defaultEntry(): string {
-  // Compiled: dist/runtime/sandboxedApp.js → dist/src/index.js; under ts-jest: runtime/ → src/index.ts.
+  // Compiled: dist/runtime/sandboxedApp.js → dist/src/index.js; under Jest: runtime/ → src/index.ts.
   const compiled = path.join(__dirname, '..', 'src', 'index.js');
   return __filename.endsWith('.ts') ? path.join(__dirname, '..', 'src', 'index.ts') : compiled;
 }

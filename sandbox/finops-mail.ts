@@ -17,6 +17,7 @@
  * Where Microsoft is silent the code says "guess".
  */
 import * as https from 'node:https';
+import * as tls from 'node:tls';
 import { ADMIN_MAILBOX } from './seed';
 import type { SandboxState } from './state';
 import type { FinOpsEmailHistoryRecord, FinOpsEnvironmentRecord, FinOpsOutgoingEmailRecord } from './types';
@@ -256,7 +257,8 @@ export class FinOpsMail {
     // keep-alive timeout) could be picked for F&O's next request just then, which fails with ECONNRESET
     // (https://nodejs.org/api/http.html#requestreusedsocket): a failed send in Email history that no
     // fault was asked for, seen under load. F&O's own connection handling (.NET's) is not emulated.
-    this.agent = new https.Agent({ keepAlive: false, ...(options.caCertPem !== undefined ? { ca: options.caCertPem } : {}) });
+    // One TLS context for every connection: given only `ca`, each connection would parse it into a new one.
+    this.agent = new https.Agent({ keepAlive: false, ...(options.caCertPem !== undefined ? { secureContext: tls.createSecureContext({ ca: options.caCertPem }) } : {}) });
   }
 
   /** Starts watching the clock. */

@@ -25,6 +25,8 @@ export class TokenAuthority {
   private readonly privateKey: KeyObject;
   private readonly publicKey: KeyObject;
   readonly keyId = randomUUID();
+  /** Tokens whose signature was verified (bounded). */
+  readonly #verified = new Set<string>();
 
   constructor() {
     const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
@@ -62,8 +64,13 @@ export class TokenAuthority {
     const parts = token.split('.');
     if (parts.length !== 3) return { reason: 'The access token is malformed.' };
     const [h, p, s] = parts as [string, string, string];
-    const ok = createVerify('RSA-SHA256').update(`${h}.${p}`).verify(this.publicKey, Buffer.from(s, 'base64url'));
-    if (!ok) return { reason: 'The access token signature is invalid.' };
+    // A client presents the same token until it expires: its signature is checked once (lifetime every time).
+    if (!this.#verified.has(token)) {
+      const ok = createVerify('RSA-SHA256').update(`${h}.${p}`).verify(this.publicKey, Buffer.from(s, 'base64url'));
+      if (!ok) return { reason: 'The access token signature is invalid.' };
+      if (this.#verified.size >= 10_000) this.#verified.clear();
+      this.#verified.add(token);
+    }
     let claims: TokenClaims;
     try {
       claims = JSON.parse(Buffer.from(p, 'base64url').toString('utf8')) as TokenClaims;

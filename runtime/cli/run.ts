@@ -63,7 +63,7 @@ export interface RunRequest {
   onTerminalInterrupt: () => void;
 }
 
-/** The function app's entry next to this module: compiled `dist/src/index.js`, or the source under ts-jest. */
+/** The function app's entry next to this module: compiled `dist/src/index.js`, or the source under Jest. */
 export function appEntry(): string {
   return __filename.endsWith('.ts') ? path.join(__dirname, '..', '..', 'src', 'index.ts') : path.join(__dirname, '..', '..', 'src', 'index.js');
 }

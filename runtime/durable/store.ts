@@ -86,7 +86,7 @@ export class InstanceStore {
   save(record: InstanceRecord): void {
     const target = this.fileOf(record.instanceId);
     const temp = `${target}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-    fs.writeFileSync(temp, JSON.stringify(record, null, 1));
+    fs.writeFileSync(temp, JSON.stringify(record));
     fs.renameSync(temp, target);
   }
 

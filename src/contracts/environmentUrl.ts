@@ -55,6 +55,22 @@ export function parseAllowedHosts(entries: readonly string[]): HostRule[] {
   return rules;
 }
 
+/**
+ * The parsed rules of an allowlist, kept: every F&O request checks its URL, and the setting is the same
+ * list for the life of the process (a few lists at most, in tests).
+ */
+const parsedLists = new Map<string, HostRule[]>();
+function rulesOf(entries: readonly string[]): HostRule[] {
+  const key = entries.join('\n');
+  let rules = parsedLists.get(key);
+  if (!rules) {
+    rules = parseAllowedHosts(entries);
+    if (parsedLists.size >= 32) parsedLists.clear();
+    parsedLists.set(key, rules);
+  }
+  return rules;
+}
+
 function isIpLiteral(hostname: string): boolean {
   // The URL parser has already normalized IPv4 forms (e.g. 0x7f.1 → 127.0.0.1).
   return hostname.startsWith('[') || /^\d{1,3}(\.\d{1,3}){3}$/.test(hostname);
@@ -118,7 +134,7 @@ export function checkEnvironmentUrl(url: string, allowedHosts: readonly string[]
   if (!isIpLiteral(parsed.hostname) && !DNS_NAME.test(parsed.hostname)) {
     return fail(`host ${parsed.host} is not a plain DNS name`, 'Give the environment URL exactly as F&O shows it: letters, digits, hyphens and dots only.', shown);
   }
-  const rules = parseAllowedHosts(allowedHosts);
+  const rules = rulesOf(allowedHosts);
   if (!rules.some((r) => matches(r, parsed.hostname, parsed.port))) {
     return fail(
       `host ${parsed.host} is not in the allowed hosts`,

@@ -2,7 +2,7 @@
  * The project compiled once per source state for the tests that run its entry points as child
  * processes (`npm start`, `npm run sandbox`, the CLI): the first test to ask compiles into
  * `test-output/build-<hash>` and bundles the dashboard's browser script beside the compiled page, as
- * `npm run build` does; concurrent workers wait for it, later runs reuse it.
+ * `npm run build` does (the scripts too, for the tests that run them as azd would); concurrent workers wait for it, later runs reuse it.
  */
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -13,7 +13,7 @@ import { bundleDashboardScript } from '../../scripts/bundleDashboard';
 import { DASHBOARD_SCRIPT_FILE } from '../../src/dashboard/browserScript';
 
 const root = path.join(__dirname, '..', '..');
-const SOURCE_DIRS = ['src', 'sandbox', 'runtime', 'types'];
+const SOURCE_DIRS = ['src', 'sandbox', 'runtime', 'scripts', 'types'];
 
 function sourceHash(): string {
   const hash = createHash('sha256');
@@ -31,7 +31,7 @@ function sourceHash(): string {
   return hash.digest('hex').slice(0, 16);
 }
 
-/** Returns the `dist` directory of a compiled copy of src, sandbox and runtime. */
+/** Returns the `dist` directory of a compiled copy of src, sandbox, runtime and scripts. */
 export async function compiledProject(): Promise<string> {
   const outDir = path.join(root, 'test-output', `build-${sourceHash()}`);
   const dist = path.join(outDir, 'dist');

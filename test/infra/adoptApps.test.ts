@@ -9,14 +9,13 @@
  */
 import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AccessToken, TokenCredential } from '@azure/core-auth';
 import { main, parseArgs, USAGE } from '../../scripts/adopt-apps';
 import { applicationMarkerTag, secretNameFor, uniqueNameFor } from '../../src/contracts/names';
 import { setGraphRoles } from '../../sandbox/seed';
 import type { ApplicationRecord } from '../../sandbox/types';
+import { compiledProject } from '../helpers/compiledProject';
 import { runSetup, setupInputs, startActivityHarness, type ActivityHarness, type SetupOptions } from '../activities/harness';
 
 const root = join(__dirname, '..', '..');
@@ -74,21 +73,14 @@ describe('command line', () => {
     expect(bad.out).toEqual([]);
   });
 
-  it('runs the same way from its compiled entry point (what `npm run adopt-apps` executes)', () => {
-    const outDir = mkdtempSync(join(tmpdir(), 'adopt-apps-'));
-    try {
-      const tsc = spawnSync(join(root, 'node_modules', '.bin', 'tsc'), ['-p', join(root, 'scripts'), '--outDir', outDir], { encoding: 'utf8' });
-      expect(tsc.stdout + tsc.stderr).toBe('');
-      const entry = join(outDir, 'scripts', 'adopt-apps.js');
-      const env = { PATH: process.env.PATH ?? '', NODE_PATH: join(root, 'node_modules') };
-      const help = spawnSync(process.execPath, [entry, '--help'], { env, encoding: 'utf8' });
-      expect([help.status, help.stdout.trim()]).toEqual([0, USAGE]);
-      const bad = spawnSync(process.execPath, [entry, '--environment', 'x y'], { env: { ...env, MANAGED_IDENTITY_PRINCIPAL_ID: PRINCIPAL }, encoding: 'utf8' });
-      expect(bad.status).toBe(2);
-      expect(bad.stderr).toContain('--environment "x y" is not an environment id');
-    } finally {
-      rmSync(outDir, { recursive: true, force: true });
-    }
+  it('runs the same way from its compiled entry point (what `npm run adopt-apps` executes)', async () => {
+    const entry = join(await compiledProject(), 'scripts', 'adopt-apps.js');
+    const env = { PATH: process.env.PATH ?? '', NODE_PATH: join(root, 'node_modules') };
+    const help = spawnSync(process.execPath, [entry, '--help'], { env, encoding: 'utf8' });
+    expect([help.status, help.stdout.trim()]).toEqual([0, USAGE]);
+    const bad = spawnSync(process.execPath, [entry, '--environment', 'x y'], { env: { ...env, MANAGED_IDENTITY_PRINCIPAL_ID: PRINCIPAL }, encoding: 'utf8' });
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toContain('--environment "x y" is not an environment id');
   });
 });
 

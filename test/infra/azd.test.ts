@@ -10,6 +10,7 @@ import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'yaml';
+import { compiledProject } from '../helpers/compiledProject';
 import { backoffSeconds, DEFAULT_RETRY, enableSecretExpiryEvents, type HookDeps } from '../../scripts/enable-secret-expiry-events';
 
 const root = join(__dirname, '..', '..');
@@ -158,15 +159,15 @@ describe('postdeploy hook as azd runs it (compiled script, stand-in azd on PATH)
   let dir: string;
   let entry: string;
 
-  beforeAll(() => {
+  beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'azd-hook-'));
-    const tsc = spawnSync(join(root, 'node_modules', '.bin', 'tsc'), ['-p', join(root, 'scripts'), '--outDir', join(dir, 'out')], { encoding: 'utf8' });
-    expect(tsc.stdout + tsc.stderr).toBe('');
-    entry = join(dir, 'out', 'scripts', 'enable-secret-expiry-events.js');
+    // The scripts as `npm run build` compiles them (type-checked by `npm run typecheck`).
+    const dist = await compiledProject();
+    entry = join(dist, 'scripts', 'enable-secret-expiry-events.js');
     // Records each call; provision fails as many times as AZD_PROVISION_FAILURES says, as azd would while
     // Event Grid cannot see the function yet. A provision runs the postprovision hook's script (compiled
     // beside this one) in the environment azd gives hooks: its own, which holds what the caller passed.
-    const grant = join(dir, 'out', 'scripts', 'grant-graph-permissions.js');
+    const grant = join(dist, 'scripts', 'grant-graph-permissions.js');
     writeFileSync(
       join(dir, 'azd'),
       [

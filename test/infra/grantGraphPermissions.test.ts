@@ -8,8 +8,6 @@
  */
 import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AccessToken, TokenCredential } from '@azure/core-auth';
 import { CredentialUnavailableError } from '@azure/identity';
@@ -19,6 +17,7 @@ import { SECOND_PROVISION_VARIABLE } from '../../scripts/enable-secret-expiry-ev
 import { main, parseArgs, requiredGraphPermissions, USAGE, type GrantRuntime } from '../../scripts/grant-graph-permissions';
 import { SignInLog } from '../../src/clients/signInLog';
 import { FINOPS_EXTENSION_SECURITY } from '../../src/contracts/finopsExtension';
+import { compiledProject } from '../helpers/compiledProject';
 import { startTestSandbox, type TestSandbox } from '../helpers/sandbox';
 
 const root = join(__dirname, '..', '..');
@@ -279,24 +278,16 @@ describe('main, offline', () => {
     expect(none.out).toContain('No SENDER_MAILBOX: alerts stay log lines (and the Azure Monitor alert); no mail is sent.');
   });
 
-  it('runs the same way from its compiled entry point (what `npm run grant-graph-permissions` executes)', () => {
-    const outDir = mkdtempSync(join(tmpdir(), 'grant-script-'));
-    try {
-      const tsc = spawnSync(join(root, 'node_modules', '.bin', 'tsc'), ['-p', join(root, 'scripts'), '--outDir', outDir], { encoding: 'utf8' });
-      expect(tsc.stdout + tsc.stderr).toBe('');
-      expect(tsc.status).toBe(0);
-      const entry = join(outDir, 'scripts', 'grant-graph-permissions.js');
-      // The compiled file sits outside the repository: NODE_PATH finds the packages.
-      const env = { PATH: process.env.PATH ?? '', NODE_PATH: join(root, 'node_modules'), MANAGED_IDENTITY_CLIENT_ID: CLIENT_ID, CONSENT_STRATEGY: 'request' };
-      const dry = spawnSync(process.execPath, [entry, '--dry-run'], { env, encoding: 'utf8' });
-      expect(dry.status).toBe(0);
-      expect(dry.stdout).toContain('would ensure  Application.ReadWrite.OwnedBy');
-      const bad = spawnSync(process.execPath, [entry, '--consent-strategy', 'nope'], { env, encoding: 'utf8' });
-      expect(bad.status).toBe(2);
-      expect(bad.stderr).toContain('--consent-strategy must be "grant" or "request"');
-    } finally {
-      rmSync(outDir, { recursive: true, force: true });
-    }
+  it('runs the same way from its compiled entry point (what `npm run grant-graph-permissions` executes)', async () => {
+    const entry = join(await compiledProject(), 'scripts', 'grant-graph-permissions.js');
+    // NODE_PATH alone finds the packages, as it would for the script copied anywhere.
+    const env = { PATH: process.env.PATH ?? '', NODE_PATH: join(root, 'node_modules'), MANAGED_IDENTITY_CLIENT_ID: CLIENT_ID, CONSENT_STRATEGY: 'request' };
+    const dry = spawnSync(process.execPath, [entry, '--dry-run'], { env, encoding: 'utf8' });
+    expect(dry.status).toBe(0);
+    expect(dry.stdout).toContain('would ensure  Application.ReadWrite.OwnedBy');
+    const bad = spawnSync(process.execPath, [entry, '--consent-strategy', 'nope'], { env, encoding: 'utf8' });
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toContain('--consent-strategy must be "grant" or "request"');
   });
 });
 
