@@ -41,10 +41,10 @@ async function main(): Promise<void> {
   const port = portFlag('port', 7071);
   const partner = process.argv.includes('--partner');
   const app = await startSandboxedApp({
-    // Partner mode: the operator requires what the identity holds (the grant of a deployment), evidence included.
+    // Partner mode: the operator requires what the identity holds (the grant of a deployment), evidence and policy pre-flight included.
     ...(partner ? { partner: { graphPermissions: DEPLOYED_MANAGED_IDENTITY_ROLES } } : {}),
     // F&O sends as it does for real: both environments' Email distributor batches run every minute.
-    // Its identity may read sign-in logs, as a deployment's may after grant-graph-permissions.
+    // Its identity may read sign-in logs and app management policies, as a deployment's may after grant-graph-permissions.
     sandbox: {
       ports: { base: portFlag('sandbox-port-base', 8440) },
       secretPropagationSeconds: 5,

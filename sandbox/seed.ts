@@ -21,8 +21,17 @@ export const DEFAULT_MANAGED_IDENTITY_ROLES = [
  * known issue requires both): https://learn.microsoft.com/graph/api/signin-list?view=graph-rest-beta
  */
 export const SIGN_IN_EVIDENCE_ROLES = ['AuditLog.Read.All', 'Directory.Read.All'];
-/** The identity as a deployment leaves it (`grant-graph-permissions` grants the evidence roles too): `npm start`, `npm run sandbox`. */
-export const DEPLOYED_MANAGED_IDENTITY_ROLES = [...DEFAULT_MANAGED_IDENTITY_ROLES, ...SIGN_IN_EVIDENCE_ROLES];
+/**
+ * What the policy pre-flight before a client secret takes: reading the tenant's default app management
+ * policy and an app's own needs Policy.Read.All (https://learn.microsoft.com/graph/api/tenantappmanagementpolicy-get,
+ * https://learn.microsoft.com/graph/api/application-list-appmanagementpolicies).
+ */
+export const POLICY_PREFLIGHT_ROLES = ['Policy.Read.All'];
+/**
+ * The identity as a deployment leaves it (`grant-graph-permissions` grants the evidence and policy
+ * pre-flight roles too, unless opted out): `npm start`, `npm run sandbox`.
+ */
+export const DEPLOYED_MANAGED_IDENTITY_ROLES = [...DEFAULT_MANAGED_IDENTITY_ROLES, ...SIGN_IN_EVIDENCE_ROLES, ...POLICY_PREFLIGHT_ROLES];
 export const OPERATOR_ROLES = ['Application.Read.All', 'Directory.Read.All'];
 export const SENDER_MAILBOX = 'fno-mail@contoso.onmicrosoft.com';
 export const ADMIN_MAILBOX = 'admin@contoso.onmicrosoft.com';

@@ -2,14 +2,14 @@
  * Post-provision step (azd `hooks.postprovision`, or `npm run grant-graph-permissions` by hand): gives the
  * function app's managed identity the Microsoft Graph application permissions its consent strategy needs
  * and, unless told not to, those that read Entra's sign-in log (the evidence that F&O uses each
- * credential), says what it did, and explains the Finance and Operations side, which no Azure deployment
- * can do.
+ * credential) and the tenant's app management policies (the pre-flight before a client secret is added),
+ * says what it did, and explains the Finance and Operations side, which no Azure deployment can do.
  *
  * Graph application permissions are app role assignments on Microsoft Graph's service principal, not
  * Azure roles, so Bicep cannot grant them. The person running azd signs in (azd's or the Azure CLI's
  * sign-in) and needs Privileged Role Administrator or Global Administrator in the tenant. azd hands the
  * hook its environment's values as environment variables, so `azd env set GRANT_EVIDENCE false` reaches
- * this script without passing through the Bicep.
+ * this script without passing through the Bicep (GRANT_POLICY_READ likewise).
  */
 import { parseArgs as parseCommandLine } from 'node:util';
 import type { TokenCredential } from '@azure/core-auth';
@@ -40,15 +40,32 @@ const CONSENT_GRAPH_PERMISSIONS = ['Application.ReadWrite.OwnedBy', 'AppRoleAssi
 export const EVIDENCE_GRAPH_PERMISSIONS = ['AuditLog.Read.All', 'Directory.Read.All'] as const;
 
 /**
- * The Graph application permissions of the consent strategies and of the sign-in evidence. Only these are
- * ever removed (`--revoke-unneeded`); any other permission of the identity is left alone.
+ * The policy pre-flight before a client secret is added (src/activities/createClientSecret.ts) reads the
+ * tenant's default app management policy and the app's own: a `passwordLifetime` cap shortens the secret,
+ * a `passwordAddition` ban fails the step before any write. Both reads take the application permission
+ * Policy.Read.All (https://learn.microsoft.com/graph/api/tenantappmanagementpolicy-get,
+ * https://learn.microsoft.com/graph/api/application-list-appmanagementpolicies). Without it the step says
+ * the pre-flight was skipped and a policy's refusal shows only when `addPassword` is refused.
+ * Granted unless `--no-policy-read` (GRANT_POLICY_READ=false).
  */
-export const PRODUCT_GRAPH_PERMISSIONS = [...CONSENT_GRAPH_PERMISSIONS, ...EVIDENCE_GRAPH_PERMISSIONS] as const;
+export const POLICY_GRAPH_PERMISSIONS = ['Policy.Read.All'] as const;
+
+/**
+ * The Graph application permissions of the consent strategies, of the sign-in evidence and of the policy
+ * pre-flight. Only these are ever removed (`--revoke-unneeded`); any other permission of the identity is
+ * left alone.
+ */
+export const PRODUCT_GRAPH_PERMISSIONS = [...CONSENT_GRAPH_PERMISSIONS, ...EVIDENCE_GRAPH_PERMISSIONS, ...POLICY_GRAPH_PERMISSIONS] as const;
 export type ProductGraphPermission = (typeof PRODUCT_GRAPH_PERMISSIONS)[number];
 type EvidenceGraphPermission = (typeof EVIDENCE_GRAPH_PERMISSIONS)[number];
+type PolicyGraphPermission = (typeof POLICY_GRAPH_PERMISSIONS)[number];
 
 function isEvidencePermission(permission: GraphPermission): permission is EvidenceGraphPermission {
   return (EVIDENCE_GRAPH_PERMISSIONS as readonly string[]).includes(permission);
+}
+
+function isPolicyPermission(permission: GraphPermission): permission is PolicyGraphPermission {
+  return (POLICY_GRAPH_PERMISSIONS as readonly string[]).includes(permission);
 }
 /**
  * `Mail.Send` lets the identity send as any mailbox of the tenant, so it is granted only on request
@@ -64,16 +81,27 @@ const PERMISSION_PURPOSE: Record<GraphPermission, string> = {
   'DelegatedPermissionGrant.ReadWrite.All': 'consent strategy grant: the tenant-wide User.Read grant',
   'AuditLog.Read.All': 'read the sign-in log to prove F&O uses each credential',
   'Directory.Read.All': 'read the sign-in log to prove F&O uses each credential (Graph requires it besides AuditLog.Read.All; it lets the identity read the whole directory)',
+  'Policy.Read.All':
+    "policy pre-flight: read the tenant's app management policies before adding a client secret, so a lifetime cap shortens it and a ban fails before any write (it lets the identity read all the tenant's policies)",
   'Mail.Send': 'alert and action-needed mail from SENDER_MAILBOX (tenant-wide: any mailbox)',
 };
 
 /**
  * The permissions one consent strategy needs (`request` leaves consent to an administrator), the sign-in
- * evidence ones unless `evidence: false`, and Mail.Send when asked.
+ * evidence ones unless `evidence: false`, the policy pre-flight's unless `policyRead: false`, and
+ * Mail.Send when asked.
  */
-export function requiredGraphPermissions(strategy: ConsentStrategy, extras: { evidence?: boolean; mailSend?: boolean } = {}): GraphPermission[] {
+export function requiredGraphPermissions(
+  strategy: ConsentStrategy,
+  extras: { evidence?: boolean; policyRead?: boolean; mailSend?: boolean } = {},
+): GraphPermission[] {
   const consent: GraphPermission[] = strategy === 'grant' ? [...CONSENT_GRAPH_PERMISSIONS] : ['Application.ReadWrite.OwnedBy'];
-  return [...consent, ...(extras.evidence === false ? [] : EVIDENCE_GRAPH_PERMISSIONS), ...(extras.mailSend ? (['Mail.Send'] as const) : [])];
+  return [
+    ...consent,
+    ...(extras.evidence === false ? [] : EVIDENCE_GRAPH_PERMISSIONS),
+    ...(extras.policyRead === false ? [] : POLICY_GRAPH_PERMISSIONS),
+    ...(extras.mailSend ? (['Mail.Send'] as const) : []),
+  ];
 }
 
 export interface GrantOptions {
@@ -89,6 +117,8 @@ export interface GrantOptions {
   revokeUnneeded: boolean;
   /** Grant AuditLog.Read.All and Directory.Read.All to read the sign-in log (false: `--no-evidence`, GRANT_EVIDENCE=false). */
   evidence: boolean;
+  /** Grant Policy.Read.All for the policy pre-flight (false: `--no-policy-read`, GRANT_POLICY_READ=false). */
+  policyRead: boolean;
   /** Also grant the tenant-wide Graph `Mail.Send` (alert mail), instead of an Exchange scope. */
   grantMailSend: boolean;
   /** SENDER_MAILBOX, when alert mail is configured. */
@@ -109,8 +139,9 @@ export type ParsedArgs = { kind: 'help' } | { kind: 'run'; options: GrantOptions
 export const USAGE = `Usage: npm run grant-graph-permissions -- [options]
 
 Grants the function app's managed identity the Microsoft Graph application permissions its consent
-strategy needs and those that read Entra's sign-in log to prove F&O uses each credential, then explains
-the Finance and Operations side. azd runs it after every provision; defaults come from the azd
+strategy needs, those that read Entra's sign-in log to prove F&O uses each credential, and the one that
+reads the tenant's app management policies before a client secret is added, then explains the Finance
+and Operations side. azd runs it after every provision; defaults come from the azd
 environment (names in parentheses).
 
 Options:
@@ -123,8 +154,11 @@ Options:
                               tenants that refuse Directory.Read.All: the product then cannot read the sign-in
                               log, environments stay unproven, and a rotation revokes the previous credential
                               when the grace period ends, whether or not F&O has moved to the new one
-  --revoke-unneeded           also remove the product's Graph permissions that the consent strategy and
-                              --no-evidence leave unneeded (never any other permission)
+  --no-policy-read            do not grant Policy.Read.All (GRANT_POLICY_READ=false): the product then adds
+                              client secrets without reading the tenant's app management policies first, so
+                              a lifetime cap or a ban shows only when Entra refuses the new secret
+  --revoke-unneeded           also remove the product's Graph permissions that the consent strategy,
+                              --no-evidence and --no-policy-read leave unneeded (never any other permission)
   --grant-mail-send           also grant Graph Mail.Send (tenant-wide) for alert mail from SENDER_MAILBOX
                               (GRANT_MAIL_SEND=true); without it the output shows how to allow only that
                               mailbox in Exchange Online
@@ -163,6 +197,7 @@ export function parseArgs(argv: readonly string[], env: Env): ParsedArgs {
         'graph-url': { type: 'string' },
         'revoke-unneeded': { type: 'boolean', default: false },
         'no-evidence': { type: 'boolean', default: false },
+        'no-policy-read': { type: 'boolean', default: false },
         'grant-mail-send': { type: 'boolean', default: false },
         'dry-run': { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
@@ -209,6 +244,11 @@ export function parseArgs(argv: readonly string[], env: Env): ParsedArgs {
   if (evidenceRaw !== undefined && evidenceRaw !== 'true' && evidenceRaw !== 'false') {
     problems.push(`GRANT_EVIDENCE must be true or false (got "${nonEmpty(env.GRANT_EVIDENCE) ?? ''}")`);
   }
+  // The same for Policy.Read.All: a misspelt opt-out must not grant it.
+  const policyReadRaw = nonEmpty(env.GRANT_POLICY_READ)?.toLowerCase();
+  if (policyReadRaw !== undefined && policyReadRaw !== 'true' && policyReadRaw !== 'false') {
+    problems.push(`GRANT_POLICY_READ must be true or false (got "${nonEmpty(env.GRANT_POLICY_READ) ?? ''}")`);
+  }
   const senderRaw = nonEmpty(env.SENDER_MAILBOX);
   const senderMailbox = senderRaw !== undefined ? checkSetting(SETTINGS.SENDER_MAILBOX.schema, senderRaw, 'SENDER_MAILBOX', problems) : undefined;
   const finOpsSetting = (key: 'FINOPS_CREDENTIAL_ENTITY' | 'FINOPS_CREDENTIAL_APP_ID_FIELD' | 'FINOPS_CREDENTIAL_SECRET_FIELD'): string =>
@@ -233,6 +273,7 @@ export function parseArgs(argv: readonly string[], env: Env): ParsedArgs {
       graphBaseUrl,
       revokeUnneeded: values['revoke-unneeded'],
       evidence: !values['no-evidence'] && evidenceRaw !== 'false',
+      policyRead: !values['no-policy-read'] && policyReadRaw !== 'false',
       grantMailSend: values['grant-mail-send'] || nonEmpty(env.GRANT_MAIL_SEND)?.toLowerCase() === 'true',
       senderMailbox: senderMailbox || undefined,
       principalId: nonEmpty(env.MANAGED_IDENTITY_PRINCIPAL_ID),
@@ -295,17 +336,21 @@ export class GrantError extends Error {
 }
 
 function requiredFor(options: GrantOptions): GraphPermission[] {
-  return requiredGraphPermissions(options.consentStrategy, { evidence: options.evidence, mailSend: options.grantMailSend });
+  return requiredGraphPermissions(options.consentStrategy, { evidence: options.evidence, policyRead: options.policyRead, mailSend: options.grantMailSend });
 }
 
 /** Why a product permission the identity holds is not needed, as "(not needed …)" says it. */
 function notNeededBy(permission: ProductGraphPermission, options: GrantOptions): string {
-  return isEvidencePermission(permission) ? 'not needed with --no-evidence' : `not needed by consent strategy ${options.consentStrategy}`;
+  if (isEvidencePermission(permission)) return 'not needed with --no-evidence';
+  if (isPolicyPermission(permission)) return 'not needed with --no-policy-read';
+  return `not needed by consent strategy ${options.consentStrategy}`;
 }
 
 /** The same, as the "not needed" line of a run says it. */
 function unusedBecause(permission: ProductGraphPermission, options: GrantOptions): string {
-  return isEvidencePermission(permission) ? 'sign-in evidence is off (--no-evidence)' : `consent strategy ${options.consentStrategy} does not use it`;
+  if (isEvidencePermission(permission)) return 'sign-in evidence is off (--no-evidence)';
+  if (isPolicyPermission(permission)) return 'the policy pre-flight is off (--no-policy-read)';
+  return `consent strategy ${options.consentStrategy} does not use it`;
 }
 
 /**
@@ -323,11 +368,25 @@ function evidenceNote(options: GrantOptions): string[] {
       ];
 }
 
+/**
+ * What going without the policy pre-flight costs; said once. Nothing when it is on. Without Policy.Read.All
+ * createClientSecret asks for the full SECRET_LIFETIME_DAYS and says the policies could not be read.
+ */
+function policyNote(options: GrantOptions): string[] {
+  return options.policyRead
+    ? []
+    : [
+        "Without the policy pre-flight (--no-policy-read) the product adds client secrets without reading the tenant's app management",
+        'policies: the step that adds one says so, and a lifetime cap or a ban on client secrets shows only when Entra refuses the new',
+        'secret. To turn it on, run this again without --no-policy-read.',
+      ];
+}
+
 function manualGrantHint(options: GrantOptions): string {
   return (
     `Ask a Privileged Role Administrator or Global Administrator to run \`npm run grant-graph-permissions -- --client-id ${options.clientId}` +
     `${options.tenantId ? ` --tenant-id ${options.tenantId}` : ''} --consent-strategy ${options.consentStrategy}` +
-    `${options.evidence ? '' : ' --no-evidence'}${options.grantMailSend ? ' --grant-mail-send' : ''}\`, ` +
+    `${options.evidence ? '' : ' --no-evidence'}${options.policyRead ? '' : ' --no-policy-read'}${options.grantMailSend ? ' --grant-mail-send' : ''}\`, ` +
     `or to add these Microsoft Graph application permissions to the managed identity by hand: ${requiredFor(options).join(', ')}.`
   );
 }
@@ -621,7 +680,7 @@ export async function main(argv: readonly string[], env: Env, deps: MainDeps = {
   let servicePrincipalId: string | undefined;
   out(
     `Microsoft Graph application permissions of the managed identity ${describeIdentity(options)}, consent strategy ${options.consentStrategy}` +
-      `${options.evidence ? '' : ', without sign-in evidence'}:`,
+      `${options.evidence ? '' : ', without sign-in evidence'}${options.policyRead ? '' : ', without the policy pre-flight'}:`,
   );
 
   if (options.dryRun) {
@@ -629,6 +688,7 @@ export async function main(argv: readonly string[], env: Env, deps: MainDeps = {
     const others = PRODUCT_GRAPH_PERMISSIONS.filter((p) => !requiredFor(options).includes(p));
     for (const p of others) out(`  ${options.revokeUnneeded ? 'would remove  ' : 'would leave   '}${p} if held (${notNeededBy(p, options)})`);
     for (const line of evidenceNote(options)) out(`  ${line}`);
+    for (const line of policyNote(options)) out(`  ${line}`);
     out('  (dry run: nothing was read or changed)');
   } else {
     const credential =
@@ -652,6 +712,7 @@ export async function main(argv: readonly string[], env: Env, deps: MainDeps = {
     for (const p of report.revoked) out(`  removed          ${p} (${notNeededBy(p, options)})`);
     for (const p of report.unneeded) out(`  not needed       ${p}: ${unusedBecause(p, options)}; remove it with --revoke-unneeded`);
     for (const line of evidenceNote(options)) out(`  ${line}`);
+    for (const line of policyNote(options)) out(`  ${line}`);
     out(`  Identity: ${describeIdentity(options, report)}. Entra can take a few minutes to put new permissions into the identity's tokens.`);
   }
   out('');

@@ -2,9 +2,9 @@
  * The post-provision script: its command line and dry run (offline), its compiled entry point, and the
  * grant itself against the sandbox's Graph, where the person running it is an app holding the rights a
  * Privileged Role Administrator has. What a user sees: the identity's Graph tokens carry exactly the
- * permissions the consent strategy and the sign-in evidence need (and the product can then read the
- * sign-in log), `--no-evidence` leaves the evidence ones out and says what that costs, a rerun changes
- * nothing, and a refusal says what to do.
+ * permissions the consent strategy, the sign-in evidence and the policy pre-flight need (and the product
+ * can then read the sign-in log and the app management policies), `--no-evidence` and `--no-policy-read`
+ * leave theirs out and say what that costs, a rerun changes nothing, and a refusal says what to do.
  */
 import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -15,6 +15,8 @@ import { DEPLOYED_MANAGED_IDENTITY_ROLES, setGraphRoles, SIGN_IN_EVIDENCE_ROLES 
 import { GRAPH_APP_ID } from '../../sandbox/state';
 import { SECOND_PROVISION_VARIABLE } from '../../scripts/enable-secret-expiry-events';
 import { main, parseArgs, requiredGraphPermissions, USAGE, type GrantRuntime } from '../../scripts/grant-graph-permissions';
+import { EntraApplications } from '../../src/clients/entraApplications';
+import { isServiceError } from '../../src/clients/errors';
 import { SignInLog } from '../../src/clients/signInLog';
 import { FINOPS_EXTENSION_SECURITY } from '../../src/contracts/finopsExtension';
 import { compiledProject } from '../helpers/compiledProject';
@@ -50,6 +52,7 @@ describe('command line', () => {
         graphBaseUrl: 'https://graph.microsoft.com',
         revokeUnneeded: false,
         evidence: true,
+        policyRead: true,
         grantMailSend: false,
         senderMailbox: undefined,
         principalId: undefined,
@@ -74,11 +77,13 @@ describe('command line', () => {
         'https://graph.microsoft.us/',
         '--revoke-unneeded',
         '--no-evidence',
+        '--no-policy-read',
       ],
       {
         MANAGED_IDENTITY_CLIENT_ID: randomUUID(),
         CONSENT_STRATEGY: 'grant',
         GRANT_EVIDENCE: 'true',
+        GRANT_POLICY_READ: 'true',
         FINOPS_CREDENTIAL_ENTITY: 'FnoMailCredentials',
         FINOPS_CREDENTIAL_KEY: "ID='GRAPH'",
       },
@@ -92,6 +97,7 @@ describe('command line', () => {
       graphBaseUrl: 'https://graph.microsoft.us',
       revokeUnneeded: true,
       evidence: false,
+      policyRead: false,
       finOps: { entitySet: 'FnoMailCredentials', key: "ID='GRAPH'" },
     });
   });
@@ -111,30 +117,38 @@ describe('command line', () => {
     // A misspelt opt-out must not grant Directory.Read.All.
     expect(problem([], { MANAGED_IDENTITY_CLIENT_ID: CLIENT_ID, GRANT_EVIDENCE: 'no' })).toBe('GRANT_EVIDENCE must be true or false (got "no")');
     expect(problem(['--no-evidence=false'])).toMatch(/--no-evidence.*does not take an argument/);
+    // Nor Policy.Read.All.
+    expect(problem([], { MANAGED_IDENTITY_CLIENT_ID: CLIENT_ID, GRANT_POLICY_READ: 'off' })).toBe('GRANT_POLICY_READ must be true or false (got "off")');
+    expect(problem(['--no-policy-read=true'])).toMatch(/--no-policy-read.*does not take an argument/);
     expect(problem(['grant'])).toMatch(/Unexpected argument 'grant'/);
     expect(problem([], {})).toMatch(/--client-id is missing.*MANAGED_IDENTITY_CLIENT_ID/);
     // Several problems come back together.
     expect(problem(['--consent-strategy', 'x', '--client-id', 'y'])).toMatch(/--client-id .*; --consent-strategy /);
   });
 
-  it('needs the consent permissions of the strategy and, unless opted out, the sign-in evidence ones; Mail.Send only when asked', () => {
+  it('needs the consent permissions of the strategy and, unless opted out, the sign-in evidence and policy pre-flight ones; Mail.Send only when asked', () => {
     const evidence = ['AuditLog.Read.All', 'Directory.Read.All'];
     expect(requiredGraphPermissions('grant')).toEqual([
       'Application.ReadWrite.OwnedBy',
       'AppRoleAssignment.ReadWrite.All',
       'DelegatedPermissionGrant.ReadWrite.All',
       ...evidence,
+      'Policy.Read.All',
     ]);
-    expect(requiredGraphPermissions('request')).toEqual(['Application.ReadWrite.OwnedBy', ...evidence]);
-    expect(requiredGraphPermissions('request', { evidence: false })).toEqual(['Application.ReadWrite.OwnedBy']);
-    expect(requiredGraphPermissions('request', { evidence: false, mailSend: true })).toEqual(['Application.ReadWrite.OwnedBy', 'Mail.Send']);
+    expect(requiredGraphPermissions('request')).toEqual(['Application.ReadWrite.OwnedBy', ...evidence, 'Policy.Read.All']);
+    expect(requiredGraphPermissions('request', { evidence: false })).toEqual(['Application.ReadWrite.OwnedBy', 'Policy.Read.All']);
+    expect(requiredGraphPermissions('request', { policyRead: false })).toEqual(['Application.ReadWrite.OwnedBy', ...evidence]);
+    expect(requiredGraphPermissions('request', { evidence: false, policyRead: false })).toEqual(['Application.ReadWrite.OwnedBy']);
+    expect(requiredGraphPermissions('request', { evidence: false, policyRead: false, mailSend: true })).toEqual(['Application.ReadWrite.OwnedBy', 'Mail.Send']);
     // What reading the sign-in log takes, as the emulated Graph enforces it, and the identity a deployment leaves behind.
     expect(evidence).toEqual(SIGN_IN_EVIDENCE_ROLES);
     expect(requiredGraphPermissions('grant').sort()).toEqual([...DEPLOYED_MANAGED_IDENTITY_ROLES].sort());
-    const fromEnv = parseArgs([], { MANAGED_IDENTITY_CLIENT_ID: CLIENT_ID, GRANT_MAIL_SEND: 'TRUE', GRANT_EVIDENCE: 'False' });
-    expect(fromEnv.kind === 'run' && [fromEnv.options.grantMailSend, fromEnv.options.evidence]).toEqual([true, false]);
+    const fromEnv = parseArgs([], { MANAGED_IDENTITY_CLIENT_ID: CLIENT_ID, GRANT_MAIL_SEND: 'TRUE', GRANT_EVIDENCE: 'False', GRANT_POLICY_READ: 'FALSE' });
+    expect(fromEnv.kind === 'run' && [fromEnv.options.grantMailSend, fromEnv.options.evidence, fromEnv.options.policyRead]).toEqual([true, false, false]);
     const flag = parseArgs(['--no-evidence'], { MANAGED_IDENTITY_CLIENT_ID: CLIENT_ID });
-    expect(flag.kind === 'run' && flag.options.evidence).toBe(false);
+    expect(flag.kind === 'run' && [flag.options.evidence, flag.options.policyRead]).toEqual([false, true]);
+    const policyFlag = parseArgs(['--no-policy-read'], { MANAGED_IDENTITY_CLIENT_ID: CLIENT_ID, GRANT_POLICY_READ: 'true' });
+    expect(policyFlag.kind === 'run' && [policyFlag.options.evidence, policyFlag.options.policyRead]).toEqual([true, false]);
   });
 });
 
@@ -159,8 +173,12 @@ describe('main, offline', () => {
     expect(code).toBe(0);
     const text = c.out.join('\n');
     expect(text).toContain(`(client id ${CLIENT_ID})`);
-    expect(text.match(/would ensure/g)).toHaveLength(5);
+    expect(text.match(/would ensure/g)).toHaveLength(6);
     for (const p of requiredGraphPermissions('grant')) expect(text).toContain(`would ensure  ${p}`);
+    expect(c.out).toContain(
+      "  would ensure  Policy.Read.All: policy pre-flight: read the tenant's app management policies before adding a client secret, so a lifetime cap shortens it and a ban fails before any write (it lets the identity read all the tenant's policies)",
+    );
+    expect(text).not.toContain('--no-policy-read');
     expect(c.out).toContain('  would ensure  AuditLog.Read.All: read the sign-in log to prove F&O uses each credential');
     expect(text).toMatch(/would ensure {2}Directory\.Read\.All: read the sign-in log to prove F&O uses each credential \(Graph requires it besides AuditLog\.Read\.All/);
     // The licence, said once.
@@ -191,18 +209,19 @@ describe('main, offline', () => {
     expect(text).not.toContain('An environment without the extension');
   });
 
-  it('dry run with consent request and manual delivery: OwnedBy and the evidence permissions, nothing to deploy in F&O, the labels of the form', async () => {
+  it('dry run with consent request and manual delivery: OwnedBy, the evidence and policy pre-flight permissions, nothing to deploy in F&O, the labels of the form', async () => {
     const c = capture();
     const env = { MANAGED_IDENTITY_CLIENT_ID: CLIENT_ID, CONSENT_STRATEGY: 'request', DELIVERY_STRATEGY: 'manual' };
     expect(await main(['--dry-run', '--revoke-unneeded'], env, { ...c.deps, credential: noSignIn })).toBe(0);
     const text = c.out.join('\n');
-    expect(text.match(/would ensure/g)).toHaveLength(3);
+    expect(text.match(/would ensure/g)).toHaveLength(4);
     expect(text).toContain('would ensure  Application.ReadWrite.OwnedBy');
     expect(text).toContain('would ensure  AuditLog.Read.All');
     expect(text).toContain('would ensure  Directory.Read.All');
+    expect(text).toContain('would ensure  Policy.Read.All');
     expect(text).toContain('would remove  AppRoleAssignment.ReadWrite.All if held (not needed by consent strategy request)');
     expect(text).toContain('would remove  DelegatedPermissionGrant.ReadWrite.All if held');
-    expect(text).not.toMatch(/would remove {2}(AuditLog|Directory)/);
+    expect(text).not.toMatch(/would remove {2}(AuditLog|Directory|Policy)/);
     expect(text).toContain('Delivery strategy manual: nothing to register or deploy in F&O');
     // The labels a person finds on the Email parameters page.
     expect(text).toContain('enters the fields labelled\n  "Application ID" (the environment app\'s client id) and "Application secret"');
@@ -217,7 +236,8 @@ describe('main, offline', () => {
     expect(await main(['--dry-run', '--no-evidence'], env, { ...kept.deps, credential: noSignIn })).toBe(0);
     const text = kept.out.join('\n');
     expect(kept.out[0]).toMatch(/consent strategy grant, without sign-in evidence:$/);
-    expect(text.match(/would ensure/g)).toHaveLength(3);
+    expect(text.match(/would ensure/g)).toHaveLength(4);
+    expect(text).toContain('would ensure  Policy.Read.All');
     expect(text).not.toMatch(/would ensure {2}(AuditLog|Directory)/);
     expect(kept.out).toContain('  would leave   AuditLog.Read.All if held (not needed with --no-evidence)');
     expect(kept.out).toContain('  would leave   Directory.Read.All if held (not needed with --no-evidence)');
@@ -230,6 +250,27 @@ describe('main, offline', () => {
     expect(await main(['--dry-run', '--revoke-unneeded'], { ...env, GRANT_EVIDENCE: 'false' }, { ...removed.deps, credential: noSignIn })).toBe(0);
     expect(removed.out).toContain('  would remove  AuditLog.Read.All if held (not needed with --no-evidence)');
     expect(removed.out).toContain('  would remove  Directory.Read.All if held (not needed with --no-evidence)');
+  });
+
+  it('dry run with --no-policy-read: leaves out (or removes) Policy.Read.All and says plainly what that costs', async () => {
+    const kept = capture();
+    expect(await main(['--dry-run', '--no-policy-read'], { MANAGED_IDENTITY_CLIENT_ID: CLIENT_ID }, { ...kept.deps, credential: noSignIn })).toBe(0);
+    const text = kept.out.join('\n');
+    expect(kept.out[0]).toMatch(/consent strategy grant, without the policy pre-flight:$/);
+    expect(text.match(/would ensure/g)).toHaveLength(5);
+    expect(text).not.toContain('would ensure  Policy.Read.All');
+    expect(text).toContain('would ensure  AuditLog.Read.All');
+    expect(kept.out).toContain('  would leave   Policy.Read.All if held (not needed with --no-policy-read)');
+    expect(text).toContain("adds client secrets without reading the tenant's app management");
+    expect(text).toContain('a lifetime cap or a ban on client secrets shows only when Entra refuses the new\n  secret.');
+
+    const removed = capture();
+    const env = { MANAGED_IDENTITY_CLIENT_ID: CLIENT_ID, GRANT_POLICY_READ: 'false', GRANT_EVIDENCE: 'false' };
+    expect(await main(['--dry-run', '--revoke-unneeded'], env, { ...removed.deps, credential: noSignIn })).toBe(0);
+    expect(removed.out[0]).toMatch(/consent strategy grant, without sign-in evidence, without the policy pre-flight:$/);
+    expect(removed.out).toContain('  would remove  Policy.Read.All if held (not needed with --no-policy-read)');
+    expect(removed.out).toContain('  would remove  AuditLog.Read.All if held (not needed with --no-evidence)');
+    expect(removed.out.join('\n').match(/would ensure/g)).toHaveLength(3);
   });
 
   it('skips the grant in the second provision of `azd up`, without signing in, and says how to run it', async () => {
@@ -337,12 +378,30 @@ describe('granting against the sandbox Graph', () => {
     return answer.available ? 'available' : answer.reason;
   }
 
+  /**
+   * What the product's own Entra client answers when the identity reads the app management policies of an
+   * app (the pre-flight before a client secret): `available`, or the refusal's status.
+   */
+  async function policyAccess(): Promise<string> {
+    const credential: TokenCredential = { getToken: async () => ({ token: await identityToken(), expiresOnTimestamp: Date.now() + 3_600_000 }) };
+    const entra = new EntraApplications(credential, { graphBaseUrl: sandbox.endpoints.graphUrl, tenantId: sandbox.endpoints.tenantId, retry: { maxRetries: 0 } });
+    const app = sandbox.state.applications.find((a) => a.appId === sandbox.state.operator.appId);
+    if (!app) throw new Error('the sandbox has no operator application');
+    try {
+      await entra.readAppManagementPolicies(app.id);
+      return 'available';
+    } catch (e) {
+      if (isServiceError(e)) return `refused ${e.status ?? e.code ?? e.kind}`;
+      throw e;
+    }
+  }
+
   const admin = ['AppRoleAssignment.ReadWrite.All', 'Application.Read.All'];
 
-  it('grants only Application.ReadWrite.OwnedBy for consent strategy request with --no-evidence', async () => {
+  it('grants only Application.ReadWrite.OwnedBy for consent strategy request with --no-evidence and --no-policy-read', async () => {
     expect(await identityTokenRoles()).toEqual([]);
     const c = capture();
-    const code = await main(['--consent-strategy', 'request', '--no-evidence'], env(), { ...c.deps, credential: administrator(admin), runtime: fast });
+    const code = await main(['--consent-strategy', 'request', '--no-evidence', '--no-policy-read'], env(), { ...c.deps, credential: administrator(admin), runtime: fast });
     expect(c.err).toEqual([]);
     expect(code).toBe(0);
     expect(await identityTokenRoles()).toEqual(['Application.ReadWrite.OwnedBy']);
@@ -352,9 +411,10 @@ describe('granting against the sandbox Graph', () => {
     expect(text).toContain('environments stay unproven');
     // What the product then finds when it reads the evidence.
     expect(await signInLogAccess()).toBe('permission');
+    expect(await policyAccess()).toBe('refused 403');
   });
 
-  it('adds the consent and sign-in evidence permissions by default, so the product can read the sign-in log; a rerun changes nothing', async () => {
+  it('adds the consent, sign-in evidence and policy pre-flight permissions by default, so the product can read the sign-in log and the policies; a rerun changes nothing', async () => {
     const first = capture();
     expect(await main([], env(), { ...first.deps, credential: administrator(admin), runtime: fast })).toBe(0);
     expect(first.out.join('\n')).toContain('already granted  Application.ReadWrite.OwnedBy');
@@ -363,16 +423,18 @@ describe('granting against the sandbox Graph', () => {
       '  granted          DelegatedPermissionGrant.ReadWrite.All: consent strategy grant: the tenant-wide User.Read grant',
       '  granted          AuditLog.Read.All: read the sign-in log to prove F&O uses each credential',
       '  granted          Directory.Read.All: read the sign-in log to prove F&O uses each credential (Graph requires it besides AuditLog.Read.All; it lets the identity read the whole directory)',
+      "  granted          Policy.Read.All: policy pre-flight: read the tenant's app management policies before adding a client secret, so a lifetime cap shortens it and a ban fails before any write (it lets the identity read all the tenant's policies)",
     ]);
     expect(first.out.filter((l) => l.includes('Microsoft Entra ID P1 or P2'))).toHaveLength(1);
-    const all = ['AppRoleAssignment.ReadWrite.All', 'Application.ReadWrite.OwnedBy', 'AuditLog.Read.All', 'DelegatedPermissionGrant.ReadWrite.All', 'Directory.Read.All'];
+    const all = ['AppRoleAssignment.ReadWrite.All', 'Application.ReadWrite.OwnedBy', 'AuditLog.Read.All', 'DelegatedPermissionGrant.ReadWrite.All', 'Directory.Read.All', 'Policy.Read.All'];
     expect(await identityTokenRoles()).toEqual(all);
     expect(await signInLogAccess()).toBe('available');
+    expect(await policyAccess()).toBe('available');
 
     const assignments = sandbox.state.appRoleAssignments.length;
     const again = capture();
     expect(await main([], env(), { ...again.deps, credential: administrator(admin), runtime: fast })).toBe(0);
-    expect(again.out.filter((l) => l.startsWith('  already granted'))).toHaveLength(5);
+    expect(again.out.filter((l) => l.startsWith('  already granted'))).toHaveLength(6);
     expect(sandbox.state.appRoleAssignments.length).toBe(assignments);
     expect(await identityTokenRoles()).toEqual(all);
   });
@@ -387,14 +449,15 @@ describe('granting against the sandbox Graph', () => {
     setGraphRoles(sandbox.state, mi, [...held, 'User.Read.All']);
 
     const kept = capture();
-    expect(await main(['--consent-strategy', 'request', '--no-evidence'], env(), { ...kept.deps, credential: administrator(admin), runtime: fast })).toBe(0);
+    expect(await main(['--consent-strategy', 'request', '--no-evidence', '--no-policy-read'], env(), { ...kept.deps, credential: administrator(admin), runtime: fast })).toBe(0);
     expect(kept.out.filter((l) => l.startsWith('  not needed'))).toEqual([
       '  not needed       AppRoleAssignment.ReadWrite.All: consent strategy request does not use it; remove it with --revoke-unneeded',
       '  not needed       DelegatedPermissionGrant.ReadWrite.All: consent strategy request does not use it; remove it with --revoke-unneeded',
       '  not needed       AuditLog.Read.All: sign-in evidence is off (--no-evidence); remove it with --revoke-unneeded',
       '  not needed       Directory.Read.All: sign-in evidence is off (--no-evidence); remove it with --revoke-unneeded',
+      "  not needed       Policy.Read.All: the policy pre-flight is off (--no-policy-read); remove it with --revoke-unneeded",
     ]);
-    expect(await identityTokenRoles()).toHaveLength(6);
+    expect(await identityTokenRoles()).toHaveLength(7);
 
     // With the evidence on, only the consent permissions go.
     const consentOnly = capture();
@@ -403,11 +466,19 @@ describe('granting against the sandbox Graph', () => {
       '  removed          AppRoleAssignment.ReadWrite.All (not needed by consent strategy request)',
       '  removed          DelegatedPermissionGrant.ReadWrite.All (not needed by consent strategy request)',
     ]);
+    expect(await identityTokenRoles()).toEqual(['Application.ReadWrite.OwnedBy', 'AuditLog.Read.All', 'Directory.Read.All', 'Policy.Read.All', 'User.Read.All']);
+
+    // The policy pre-flight opted out in the azd environment: Policy.Read.All goes, the evidence stays.
+    const noPolicy = capture();
+    const envNoPolicy = { ...env(), GRANT_POLICY_READ: 'false' };
+    expect(await main(['--consent-strategy', 'request', '--revoke-unneeded'], envNoPolicy, { ...noPolicy.deps, credential: administrator(admin), runtime: fast })).toBe(0);
+    expect(noPolicy.out.filter((l) => l.startsWith('  removed'))).toEqual(['  removed          Policy.Read.All (not needed with --no-policy-read)']);
     expect(await identityTokenRoles()).toEqual(['Application.ReadWrite.OwnedBy', 'AuditLog.Read.All', 'Directory.Read.All', 'User.Read.All']);
+    expect(await policyAccess()).toBe('refused 403');
 
     // Opted out in the azd environment: the evidence permissions go too.
     const optedOut = capture();
-    const envOut = { ...env(), GRANT_EVIDENCE: 'false' };
+    const envOut = { ...env(), GRANT_EVIDENCE: 'false', GRANT_POLICY_READ: 'false' };
     expect(await main(['--consent-strategy', 'request', '--revoke-unneeded'], envOut, { ...optedOut.deps, credential: administrator(admin), runtime: fast })).toBe(0);
     expect(optedOut.out.filter((l) => l.startsWith('  removed'))).toEqual([
       '  removed          AuditLog.Read.All (not needed with --no-evidence)',
@@ -419,7 +490,7 @@ describe('granting against the sandbox Graph', () => {
 
   it('grants Mail.Send only with --grant-mail-send, and never removes it', async () => {
     const granted = capture();
-    const env2 = { ...env(), SENDER_MAILBOX: 'fno-mail@contoso.onmicrosoft.com', GRANT_EVIDENCE: 'false' };
+    const env2 = { ...env(), SENDER_MAILBOX: 'fno-mail@contoso.onmicrosoft.com', GRANT_EVIDENCE: 'false', GRANT_POLICY_READ: 'false' };
     expect(await main(['--consent-strategy', 'request', '--grant-mail-send'], env2, { ...granted.deps, credential: administrator(admin), runtime: fast })).toBe(0);
     expect(granted.out.filter((l) => l.startsWith('  granted '))).toEqual([
       '  granted          Mail.Send: alert and action-needed mail from SENDER_MAILBOX (tenant-wide: any mailbox)',
@@ -444,16 +515,20 @@ describe('granting against the sandbox Graph', () => {
     expect(message).toContain('Privileged Role Administrator or Global Administrator');
     expect(message).toContain(`npm run grant-graph-permissions -- --client-id ${sandbox.endpoints.managedIdentity.clientId}`);
     expect(message).toContain(
-      'Application.ReadWrite.OwnedBy, AppRoleAssignment.ReadWrite.All, DelegatedPermissionGrant.ReadWrite.All, AuditLog.Read.All, Directory.Read.All.',
+      'Application.ReadWrite.OwnedBy, AppRoleAssignment.ReadWrite.All, DelegatedPermissionGrant.ReadWrite.All, AuditLog.Read.All, Directory.Read.All, Policy.Read.All.',
     );
     expect(message).not.toContain(sandbox.endpoints.operator.clientSecret);
     expect(await identityTokenRoles()).toEqual([]);
 
-    // Opted out, the command to hand on keeps the opt-out and the list leaves the evidence permissions out.
+    // Opted out, the command to hand on keeps the opt-outs and the list leaves their permissions out.
     const out = capture();
     expect(await main(['--no-evidence'], env(), { ...out.deps, credential: administrator(['Application.Read.All']), runtime: fast })).toBe(1);
     expect(out.err.join('\n')).toContain('--consent-strategy grant --no-evidence`');
-    expect(out.err.join('\n')).toContain('Application.ReadWrite.OwnedBy, AppRoleAssignment.ReadWrite.All, DelegatedPermissionGrant.ReadWrite.All.');
+    expect(out.err.join('\n')).toContain('Application.ReadWrite.OwnedBy, AppRoleAssignment.ReadWrite.All, DelegatedPermissionGrant.ReadWrite.All, Policy.Read.All.');
+    const both = capture();
+    expect(await main(['--no-evidence', '--no-policy-read'], env(), { ...both.deps, credential: administrator(['Application.Read.All']), runtime: fast })).toBe(1);
+    expect(both.err.join('\n')).toContain('--consent-strategy grant --no-evidence --no-policy-read`');
+    expect(both.err.join('\n')).toContain('Application.ReadWrite.OwnedBy, AppRoleAssignment.ReadWrite.All, DelegatedPermissionGrant.ReadWrite.All.');
   });
 
   it('waits for a new identity to replicate, then says to run it again', async () => {
