@@ -5,7 +5,9 @@
  *
  * - upserted by its unique name (`fno-graph-mail--partner-operator`), `signInAudience`
  *   AzureADMultipleOrgs, requiring exactly the Microsoft Graph application permissions the consent
- *   strategy and the sign-in evidence need (as grant-graph-permissions computes them for the identity),
+ *   strategy, the sign-in evidence and the policy pre-flight need (as grant-graph-permissions computes
+ *   them for the identity: in a customer tenant the product acts, and reads its app management policies
+ *   before adding a client secret, as the operator),
  *   the dashboard as its redirect URI, where a customer's administrator lands after consenting;
  * - with one credential only: a federated identity credential trusting the function app's user-assigned
  *   managed identity (issuer `{AUTHORITY_HOST}/{home tenant}/v2.0`, subject the identity's object id,
@@ -47,6 +49,8 @@ export interface PartnerOptions {
   graphBaseUrl: string;
   consentStrategy: ConsentStrategy;
   evidence: boolean;
+  /** Require Policy.Read.All for the policy pre-flight (false: `--no-policy-read`, GRANT_POLICY_READ=false). */
+  policyRead: boolean;
   /** `{SERVICE_API_URI}/api/dashboard`, when the function app exists. */
   redirectUri: string | undefined;
   /** OPERATOR_CLIENT_ID as the azd environment has it now. */
@@ -70,6 +74,8 @@ Options:
   --principal-id <guid>       object id of the managed identity (MANAGED_IDENTITY_PRINCIPAL_ID)
   --consent-strategy <name>   grant | request (CONSENT_STRATEGY; default grant)
   --no-evidence               leave out AuditLog.Read.All and Directory.Read.All (GRANT_EVIDENCE=false)
+  --no-policy-read            leave out Policy.Read.All, the policy pre-flight before a client secret is
+                              added (GRANT_POLICY_READ=false)
   --dry-run                   print what it would do; sign in to nothing, change nothing
   -h, --help                  this text
 
@@ -103,6 +109,7 @@ export function parseArgs(argv: readonly string[], env: Env): ParsedArgs {
         'principal-id': { type: 'string' },
         'consent-strategy': { type: 'string' },
         'no-evidence': { type: 'boolean', default: false },
+        'no-policy-read': { type: 'boolean', default: false },
         'dry-run': { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
@@ -137,6 +144,10 @@ export function parseArgs(argv: readonly string[], env: Env): ParsedArgs {
   const graphBaseUrl = checked(SETTINGS.GRAPH_BASE_URL.schema, nonEmpty(env.GRAPH_BASE_URL) ?? SETTINGS.GRAPH_BASE_URL.default, 'GRAPH_BASE_URL', problems);
   const evidenceRaw = nonEmpty(env.GRANT_EVIDENCE)?.toLowerCase();
   if (evidenceRaw !== undefined && evidenceRaw !== 'true' && evidenceRaw !== 'false') problems.push(`GRANT_EVIDENCE must be true or false (got "${nonEmpty(env.GRANT_EVIDENCE) ?? ''}")`);
+  const policyReadRaw = nonEmpty(env.GRANT_POLICY_READ)?.toLowerCase();
+  if (policyReadRaw !== undefined && policyReadRaw !== 'true' && policyReadRaw !== 'false') {
+    problems.push(`GRANT_POLICY_READ must be true or false (got "${nonEmpty(env.GRANT_POLICY_READ) ?? ''}")`);
+  }
   const apiRaw = nonEmpty(env.SERVICE_API_URI);
   const api = apiRaw !== undefined ? checked(SETTINGS.GRAPH_BASE_URL.schema, apiRaw, 'SERVICE_API_URI', problems) : undefined;
   const currentRaw = nonEmpty(env[SETTING]);
@@ -154,6 +165,7 @@ export function parseArgs(argv: readonly string[], env: Env): ParsedArgs {
       graphBaseUrl,
       consentStrategy,
       evidence: !values['no-evidence'] && evidenceRaw !== 'false',
+      policyRead: !values['no-policy-read'] && policyReadRaw !== 'false',
       redirectUri: api ? `${api}/api/dashboard` : undefined,
       currentClientId,
       functionApp: subscriptionId && resourceGroup && functionAppName ? { subscriptionId, resourceGroup, name: functionAppName } : undefined,
@@ -163,8 +175,8 @@ export function parseArgs(argv: readonly string[], env: Env): ParsedArgs {
 }
 
 /** The permissions the operator requires: those the identity gets in the home tenant (grant-graph-permissions), Mail.Send never. */
-export function operatorPermissions(options: Pick<PartnerOptions, 'consentStrategy' | 'evidence'>): GraphPermission[] {
-  return requiredGraphPermissions(options.consentStrategy, { evidence: options.evidence });
+export function operatorPermissions(options: Pick<PartnerOptions, 'consentStrategy' | 'evidence' | 'policyRead'>): GraphPermission[] {
+  return requiredGraphPermissions(options.consentStrategy, { evidence: options.evidence, policyRead: options.policyRead });
 }
 
 /** What the operator's one credential trusts. */

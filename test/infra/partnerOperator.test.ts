@@ -2,7 +2,7 @@
  * The partner post-provision step: off unless PARTNER_MODE=true, its command line and dry run
  * (offline), and against the sandbox's Graph, where the person running it is an app holding the rights
  * of an Application Administrator. What a partner sees: one multi-tenant operator application, requiring
- * exactly the permissions the strategies need, whose only credential is a federated credential trusting
+ * exactly the permissions the strategies need (the policy pre-flight's Policy.Read.All unless opted out), whose only credential is a federated credential trusting
  * the function app's identity (issuer from AUTHORITY_HOST, subject the identity's object id, the cloud's
  * audience); OPERATOR_CLIENT_ID set in the azd environment and the app settings; a customer tenant that
  * consents then gives the identity, through it, a token carrying those permissions; a rerun changes
@@ -53,6 +53,7 @@ describe('command line', () => {
       AZURE_RESOURCE_GROUP: 'rg-fno',
       AZURE_FUNCTION_APP_NAME: 'func-fno-abc',
       GRANT_EVIDENCE: 'false',
+      GRANT_POLICY_READ: 'False',
       CONSENT_STRATEGY: 'request',
     });
     expect(parsed).toEqual({
@@ -64,6 +65,7 @@ describe('command line', () => {
         graphBaseUrl: 'https://graph.microsoft.com',
         consentStrategy: 'request',
         evidence: false,
+        policyRead: false,
         redirectUri: 'https://func-fno-abc.azurewebsites.net/api/dashboard',
         currentClientId: undefined,
         functionApp: { subscriptionId: 'sub', resourceGroup: 'rg-fno', name: 'func-fno-abc' },
@@ -81,6 +83,7 @@ describe('command line', () => {
     expect(problem({ AZURE_TENANT_ID: 'contoso', MANAGED_IDENTITY_PRINCIPAL_ID: PRINCIPAL_ID })).toMatch(/^--tenant-id must be a GUID/);
     expect(problem({ AZURE_TENANT_ID: TENANT_ID, MANAGED_IDENTITY_PRINCIPAL_ID: PRINCIPAL_ID, AUTHORITY_HOST: 'http://login.microsoftonline.com' })).toMatch(/^AUTHORITY_HOST must use https/);
     expect(problem({ AZURE_TENANT_ID: TENANT_ID, MANAGED_IDENTITY_PRINCIPAL_ID: PRINCIPAL_ID, GRANT_EVIDENCE: 'no' })).toBe('GRANT_EVIDENCE must be true or false (got "no")');
+    expect(problem({ AZURE_TENANT_ID: TENANT_ID, MANAGED_IDENTITY_PRINCIPAL_ID: PRINCIPAL_ID, GRANT_POLICY_READ: '0' })).toBe('GRANT_POLICY_READ must be true or false (got "0")');
     expect(problem({}, ['--bogus'])).toMatch(/Unknown option '--bogus'/);
     const c = capture();
     expect(await main([], { PARTNER_MODE: 'true' }, { ...c.deps, credential: noSignIn })).toBe(2);
@@ -93,11 +96,19 @@ describe('command line', () => {
     expect(await main(['--dry-run'], env, { ...c.deps, credential: noSignIn })).toBe(0);
     expect(c.out).toEqual([
       `Partner mode: the operator application ${OPERATOR_UNIQUE_NAME} (multi-tenant, in tenant ${TENANT_ID}):`,
-      `  requires    ${requiredGraphPermissions('grant').join(', ')} (Microsoft Graph application permissions: what a customer's administrator consents to)`,
+      "  requires    Application.ReadWrite.OwnedBy, AppRoleAssignment.ReadWrite.All, DelegatedPermissionGrant.ReadWrite.All, AuditLog.Read.All, Directory.Read.All, Policy.Read.All (Microsoft Graph application permissions: what a customer's administrator consents to)",
       `  credential  one federated credential: issuer https://login.microsoftonline.us/${TENANT_ID}/v2.0, subject ${PRINCIPAL_ID}, audience api://AzureADTokenExchangeUSGov`,
       "              no secret and no certificate: the function app signs in as it with its managed identity's token",
       '  (dry run: nothing was read or changed)',
     ]);
+    // Opted out of the policy pre-flight, on the command line or in the azd environment: no Policy.Read.All.
+    for (const [argv, extra] of [[['--dry-run', '--no-policy-read'], {}], [['--dry-run'], { GRANT_POLICY_READ: 'false' }]] as const) {
+      const off = capture();
+      expect(await main(argv, { ...env, ...extra }, { ...off.deps, credential: noSignIn })).toBe(0);
+      expect(off.out[1]).toBe(
+        "  requires    Application.ReadWrite.OwnedBy, AppRoleAssignment.ReadWrite.All, DelegatedPermissionGrant.ReadWrite.All, AuditLog.Read.All, Directory.Read.All (Microsoft Graph application permissions: what a customer's administrator consents to)",
+      );
+    }
     expect(resourceManagerFor('https://login.microsoftonline.us')).toBe('https://management.usgovcloudapi.net');
     expect(resourceManagerFor('https://login.microsoftonline.com')).toBe('https://management.azure.com');
   });
@@ -186,6 +197,8 @@ describe('against the sandbox Graph', () => {
     const claims = claimsOf((await asOperator.getToken(GRAPH_SCOPE)).token);
     expect(claims.tid).toBe(customer.tenantId);
     expect([...(claims.roles as string[])].sort()).toEqual([...requiredGraphPermissions('grant')].sort());
+    // Among them the policy pre-flight's, read in the customer tenant before a client secret is added there.
+    expect(claims.roles).toContain('Policy.Read.All');
   });
 
   it('changes nothing when run again (and OPERATOR_CLIENT_ID already names it)', async () => {
@@ -218,7 +231,7 @@ describe('against the sandbox Graph', () => {
     const secret = operator()!.passwordCredentials[0]!.keyId;
 
     const c = capture();
-    expect(await main(['--no-evidence', '--consent-strategy', 'request'], env({ OPERATOR_CLIENT_ID: app.appId }), { ...c.deps, ...world().deps, credential: administrator(admin) })).toBe(0);
+    expect(await main(['--no-evidence', '--no-policy-read', '--consent-strategy', 'request'], env({ OPERATOR_CLIENT_ID: app.appId }), { ...c.deps, ...world().deps, credential: administrator(admin) })).toBe(0);
     expect(c.out.filter((l) => l.startsWith('  removed'))).toEqual([
       `  removed     client secret ${secret} (quick test): partner mode allows the operator no other credential`,
       '  removed     federated credential github (issuer https://token.actions.githubusercontent.com, subject repo:contoso/x:ref:refs/heads/main): partner mode allows the operator no other credential',
@@ -226,7 +239,7 @@ describe('against the sandbox Graph', () => {
     const after = operator()!;
     expect(after.passwordCredentials).toEqual([]);
     expect(after.federatedIdentityCredentials?.map((f) => [f.name, f.subject])).toEqual([['function-app-identity', sandbox.endpoints.managedIdentity.servicePrincipalId]]);
-    // Consent strategy request without evidence: Application.ReadWrite.OwnedBy only.
+    // Consent strategy request without evidence and without the policy pre-flight: Application.ReadWrite.OwnedBy only.
     const graph = sandbox.state.home.findServicePrincipalById(sandbox.state.home.graphServicePrincipalId)!;
     const required = after.requiredResourceAccess.flatMap((r) => r.resourceAccess.map((a) => graph.appRoles.find((role) => role.id === a.id)?.value));
     expect(required).toEqual(['Application.ReadWrite.OwnedBy']);

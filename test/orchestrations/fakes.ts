@@ -18,8 +18,8 @@ type Script = { [N in ActivityName]?: (input: ActivityInput<N>, nth: number) => 
 
 export const DAY = 86_400_000;
 
-/** What the fake operator application requires (the default consent strategy with the sign-in evidence). */
-export const OPERATOR_PERMISSIONS = ['AppRoleAssignment.ReadWrite.All', 'Application.ReadWrite.OwnedBy', 'AuditLog.Read.All', 'DelegatedPermissionGrant.ReadWrite.All', 'Directory.Read.All'];
+/** What the fake operator application requires (the default consent strategy with the sign-in evidence and the policy pre-flight). */
+export const OPERATOR_PERMISSIONS = ['AppRoleAssignment.ReadWrite.All', 'Application.ReadWrite.OwnedBy', 'AuditLog.Read.All', 'DelegatedPermissionGrant.ReadWrite.All', 'Directory.Read.All', 'Policy.Read.All'];
 
 export function fakeRecord(environmentId: string, overrides: Partial<EnvironmentRecord> = {}): EnvironmentRecord {
   return {

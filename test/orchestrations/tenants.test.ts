@@ -103,7 +103,7 @@ describe('onboarding', () => {
     await h.raise(id, 'ConsentGranted');
     expect(h.status(id).runtimeStatus).toBe('Running');
     expect(h.detail(id, 'adminConsent')).toBe(
-      `waiting for an administrator of tenant ${CUSTOMER}: still missing AppRoleAssignment.ReadWrite.All, AuditLog.Read.All, DelegatedPermissionGrant.ReadWrite.All, Directory.Read.All`,
+      `waiting for an administrator of tenant ${CUSTOMER}: still missing AppRoleAssignment.ReadWrite.All, AuditLog.Read.All, DelegatedPermissionGrant.ReadWrite.All, Directory.Read.All, Policy.Read.All`,
     );
     consented = [...OPERATOR_PERMISSIONS];
     await h.raise(id, 'ConsentGranted');
