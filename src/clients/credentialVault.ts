@@ -11,6 +11,7 @@ import type { TokenCredential } from '@azure/core-auth';
 import { SecretClient, type SecretProperties } from '@azure/keyvault-secrets';
 import { CLIENT_SECRET_CONTENT_TYPE, MANAGED_BY_MARKER, SECRET_TAGS, TENANT_RECORD_CONTENT_TYPE } from '../contracts/wellKnown';
 import { ServiceError, toServiceError, type ErrorContext } from './errors';
+import { challengeGate } from './keyVaultChallengeGate';
 
 // ---------------------------------------------------------------------------------------------------
 // Public types
@@ -118,9 +119,13 @@ export class CredentialVault {
     this.tagValue = options.managedByValue ?? MANAGED_BY_MARKER;
     const challenge =
       options.disableChallengeResourceVerification !== undefined ? { disableChallengeResourceVerification: options.disableChallengeResourceVerification } : {};
-    this.client = new SecretClient(this.vaultUrl, credential, { ...challenge, ...(options.retry ? { retryOptions: { ...options.retry } } : {}) });
+    this.client = new SecretClient(this.vaultUrl, credential, {
+      ...challenge,
+      additionalPolicies: [challengeGate()],
+      ...(options.retry ? { retryOptions: { ...options.retry } } : {}),
+    });
     this.retry = { ...DEFAULT_RETRY, ...options.retry };
-    this.setter = new SecretClient(this.vaultUrl, credential, { ...challenge, retryOptions: { maxRetries: 0 } });
+    this.setter = new SecretClient(this.vaultUrl, credential, { ...challenge, additionalPolicies: [challengeGate()], retryOptions: { maxRetries: 0 } });
   }
 
   /**

@@ -94,6 +94,22 @@ describe('CredentialVault against the sandbox', () => {
     expect(JSON.stringify(props)).not.toContain(value);
   });
 
+  it("stores every secret of a burst that is a fresh client's first work (the challenge handshake is not raced)", async () => {
+    // The SDK keeps one request's body aside during its challenge handshake; overlapping first requests
+    // would send one of them authenticated and empty (src/clients/keyVaultChallengeGate.ts).
+    const fresh = vaultFor();
+    const burst = Array.from({ length: 6 }, (_, i) => ({ name: secretNameFor(`burst-${i}`), value: fakeSecret(900 + i) }));
+    stored.push(...burst.map((b) => b.value));
+    const results = await Promise.allSettled(burst.map((b) => fresh.storeClientSecret({ name: b.name, value: b.value, tags: {}, expiresOn: expiry })));
+    expect(results.map((r) => (r.status === 'fulfilled' ? 'stored' : String(r.reason)))).toEqual(burst.map(() => 'stored'));
+    for (const b of burst) expect(await vault.readSecretValue(b.name)).toBe(b.value);
+    // Tag updates (PATCH, with a body) through another fresh client, also overlapping from the start.
+    const other = vaultFor();
+    const versions = await Promise.all(burst.map(async (b) => (await vault.getSecretProperties(b.name))?.version ?? ''));
+    const updates = await Promise.allSettled(burst.map((b, i) => other.updateVersionTags(b.name, versions[i] ?? '', { [SECRET_TAGS.delivered]: 'true' })));
+    expect(updates.map((r) => (r.status === 'fulfilled' ? 'updated' : String(r.reason)))).toEqual(burst.map(() => 'updated'));
+  });
+
   it('answers null or not-found for a secret that does not exist', async () => {
     expect(await vault.getSecretProperties('fno-graph-mail-nowhere')).toBeNull();
     expect(await vault.listVersions('fno-graph-mail-nowhere')).toEqual([]);
