@@ -70,13 +70,23 @@ async function handle(command: FleetCommand): Promise<void> {
       const app = required();
       const t0 = performance.now();
       const terminal = new Set(['Completed', 'Failed', 'Terminated', 'Canceled']);
+      // A rotation that delivered its new credential then waits for F&O's sign-in with it before revoking
+      // the previous one; here one stand-in F&O serves every environment, so that wait is not measured.
+      const delivered = (r: { customStatus?: unknown }): boolean =>
+        ((r.customStatus as { steps?: Array<{ name: string; status: string }> } | null | undefined)?.steps ?? []).some(
+          (step) => step.name === 'deliverToFinOps' && step.status === 'succeeded',
+        );
+      const settled = (r: { runtimeStatus: string; customStatus?: unknown }): boolean => terminal.has(r.runtimeStatus) || delivered(r);
       let runs = app.durable.listInstances({ instanceIdPrefix: 'rotate-' });
-      while (runs.some((r) => !terminal.has(r.runtimeStatus)) && performance.now() - t0 < command.timeoutMs) {
+      while (runs.some((r) => !settled(r)) && performance.now() - t0 < command.timeoutMs) {
         await new Promise((resolve) => setTimeout(resolve, 50));
         runs = app.durable.listInstances({ instanceIdPrefix: 'rotate-' });
       }
       const byStatus: Record<string, number> = {};
-      for (const r of runs) byStatus[r.runtimeStatus] = (byStatus[r.runtimeStatus] ?? 0) + 1;
+      for (const r of runs) {
+        const key = r.runtimeStatus === 'Running' && delivered(r) ? 'Delivered' : r.runtimeStatus;
+        byStatus[key] = (byStatus[key] ?? 0) + 1;
+      }
       const errors = runs.filter((r) => r.runtimeStatus === 'Failed').slice(0, 3).map((r) => `${r.instanceId}: ${String(r.output).slice(0, 300)}`);
       reply({ type: 'rotations', byStatus, waitedMs: performance.now() - t0, errors, maxRssBytes: maxRssBytes() });
       return;
