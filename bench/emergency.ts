@@ -36,6 +36,8 @@ export interface EmergencyResult {
   /** The fleet run's and the rotations' end states. */
   fleetStatus: string;
   rotationsByStatus: Record<string, number>;
+  /** The first few failed rotations' errors. */
+  failureSamples: string[];
   /** Environments whose app holds exactly one credential, the new one, which F&O holds and Key Vault's current version names. */
   rotatedEndToEnd: number;
   /** Virtual ms from the request to the last rotation's end. */
@@ -238,9 +240,12 @@ export async function measureEmergencyRotation(options: EmergencyOptions): Promi
     const graph = calls.filter((c) => c.service === 'graph');
     const keyVault = calls.filter((c) => c.service === 'keyvault');
     const rotationsByStatus: Record<string, number> = {};
+    const failureSamples: string[] = [];
     for (const id of rotationIds) {
-      const status = bench.app.runtime.durable.getStatus(id)?.runtimeStatus ?? 'NotStarted';
+      const s = bench.app.runtime.durable.getStatus(id);
+      const status = s?.runtimeStatus ?? 'NotStarted';
       rotationsByStatus[status] = (rotationsByStatus[status] ?? 0) + 1;
+      if (status === 'Failed' && failureSamples.length < 3) failureSamples.push(`${id}: ${(typeof s?.output === 'string' ? s.output : JSON.stringify(s?.output)).slice(0, 400)}`);
     }
     const rotatedEndToEnd = watched.filter((w) => {
       const o = environmentObjects(state, w.id);
@@ -270,6 +275,7 @@ export async function measureEmergencyRotation(options: EmergencyOptions): Promi
       tenants,
       fleetStatus: fleetStatus?.runtimeStatus ?? 'unknown',
       rotationsByStatus,
+      failureSamples,
       rotatedEndToEnd,
       virtualMs,
       limitBoundSeconds: bound,
@@ -320,10 +326,14 @@ export function emergencyFigures(r: EmergencyResult, asked?: { size: number; ten
   }
   const completed = r.rotationsByStatus.Completed ?? 0;
   out.push(
-    figure(section, 'rotations', r.rotatedEndToEnd, `${completed}/${r.size} completed, ${r.rotatedEndToEnd} with only the new credential left (fleet run ${r.fleetStatus}, ${r.waves} waves of ≤ ${r.wave.total}, ≤ ${r.wave.perTenant} per tenant)`, {
-      text: `all ${n}`,
-      pass: r.fleetStatus === 'Completed' && completed === r.size && r.rotatedEndToEnd === r.size,
-    }),
+    figure(
+      section,
+      'rotations',
+      r.rotatedEndToEnd,
+      `${completed}/${r.size} completed, ${r.rotatedEndToEnd} with only the new credential left (fleet run ${r.fleetStatus}, ${r.waves} waves of ≤ ${r.wave.total}, ≤ ${r.wave.perTenant} per tenant)`,
+      { text: `all ${n}`, pass: r.fleetStatus === 'Completed' && completed === r.size && r.rotatedEndToEnd === r.size },
+      r.failureSamples.length > 0 ? `failed: ${r.failureSamples.join(' | ')}` : undefined,
+    ),
   );
   const ratio = r.virtualMs / 1000 / r.limitBoundSeconds;
   out.push(
