@@ -26,6 +26,10 @@ export interface BenchAppOptions {
   managedIdentityRoles?: string[];
   /** F&O's email batch at start (default stopped). */
   finopsBatch?: { running: boolean; intervalMinutes?: number };
+  /** Partner mode: the operator application the template creates, named by OPERATOR_CLIENT_ID. */
+  partner?: boolean;
+  /** F&O listeners kept for the environments of customer tenants added later (the sandbox's default: 6). */
+  finopsSparePorts?: number;
 }
 
 export interface RunObservation {
@@ -64,7 +68,9 @@ export async function startBenchApp(options: BenchAppOptions): Promise<BenchApp>
       ...(options.environmentIds ? { environmentIds: options.environmentIds } : {}),
       ...(options.managedIdentityRoles ? { managedIdentityRoles: options.managedIdentityRoles } : {}),
       ...(options.finopsBatch ? { finopsBatch: options.finopsBatch } : {}),
+      ...(options.finopsSparePorts !== undefined ? { finopsSparePorts: options.finopsSparePorts } : {}),
     },
+    ...(options.partner ? { partner: {} } : {}),
     appSettings: { ROTATION_SWEEP_SCHEDULE: NEVER, DRIFT_CHECK_SCHEDULE: NEVER, ...(options.appSettings ?? {}) },
   });
   const recorder = new CallRecorder(app.sandbox.state);

@@ -5,6 +5,7 @@
  * one measurement's caches (tokens, Key Vault challenge, Graph's service principal) out of the next.
  */
 import { fork } from 'node:child_process';
+import { measureEmergencyRotation, type EmergencyOptions, type EmergencyResult } from './emergency';
 import { measureApiEconomy, type EconomyOptions, type EconomyResult } from './economy';
 import { measureLatencySamples, type LatencySample, type LatencySampleOptions } from './latency';
 import { measureRevocationCase, type RevocationCase, type RevocationOptions } from './revocation';
@@ -12,8 +13,15 @@ import { measureRevocationCase, type RevocationCase, type RevocationOptions } fr
 export type WorkerJob =
   | { kind: 'economy'; options: EconomyOptions }
   | { kind: 'latency'; options: LatencySampleOptions }
-  | { kind: 'revocation'; options: RevocationOptions };
-type WorkerResult<J extends WorkerJob> = J extends { kind: 'economy' } ? EconomyResult : J extends { kind: 'revocation' } ? RevocationCase : LatencySample[];
+  | { kind: 'revocation'; options: RevocationOptions }
+  | { kind: 'emergency'; options: EmergencyOptions };
+type WorkerResult<J extends WorkerJob> = J extends { kind: 'economy' }
+  ? EconomyResult
+  : J extends { kind: 'revocation' }
+    ? RevocationCase
+    : J extends { kind: 'emergency' }
+      ? EmergencyResult
+      : LatencySample[];
 type WorkerReply = { ok: true; result: unknown } | { ok: false; error: string };
 
 export function inChildProcess<J extends WorkerJob>(job: J): Promise<WorkerResult<J>> {
@@ -40,6 +48,8 @@ async function run(job: WorkerJob): Promise<unknown> {
       return measureLatencySamples(job.options);
     case 'revocation':
       return measureRevocationCase(job.options);
+    case 'emergency':
+      return measureEmergencyRotation(job.options);
   }
 }
 
