@@ -10,6 +10,7 @@ import type { EntraApplications, ServicePrincipal } from './clients/entraApplica
 import type { FinOpsEmailSettings } from './clients/finOpsEmailSettings';
 import type { SignInLog } from './clients/signInLog';
 import { appConfig, type AppConfig } from './config';
+import { now } from './clock';
 import { graphEndpoint, tokenExchangeAudience } from './contracts/cloud';
 import { secretNameFor, tenantSecretNameFor } from './contracts/names';
 import type { FleetRegistry } from './contracts/registry';
@@ -101,6 +102,7 @@ export function createProductServices(config: AppConfig, credential?: TokenCrede
     if (!client) {
       client = new clients.SignInLog(credentialFor(tenantId), {
         graphBaseUrl: config.graphBaseUrl,
+        now,
         ...(pacing ? { retry: { delaySeconds: pacing.graphDelaySeconds } } : {}),
       });
       signInLogs.set(tenantId, client);

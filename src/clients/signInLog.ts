@@ -13,7 +13,9 @@
  * - Licence: Microsoft Entra ID P1 or P2; without it 403 `Authentication_RequestFromNonPremiumTenantOrB2CTenant`
  *   (https://learn.microsoft.com/entra/identity/monitoring-health/howto-analyze-activity-logs-with-microsoft-graph).
  * - Throttling: 5 requests per 10 s per app per tenant (https://learn.microsoft.com/graph/throttling-limits,
- *   identity and access reports); the Graph client's retry honours `Retry-After`.
+ *   identity and access reports). One client serves one tenant and paces its requests to that limit
+ *   (with a quarter second to spare for the way there), so a fleet of rotations waiting for evidence
+ *   queues here instead of meeting 429s; the Graph client's retry still honours `Retry-After`.
  * Reading is optional: without the permission or the licence the answer says so instead of failing.
  */
 import type { TokenCredential } from '@azure/core-auth';
@@ -22,6 +24,7 @@ import { z } from 'zod';
 import type { EvidenceUnavailableReason } from '../contracts/evidence';
 import { ServiceError, toServiceError, type ErrorContext } from './errors';
 import { createGraphClient, type GraphClientOptions } from './graphClient';
+import { RequestPacer } from './requestPacer';
 
 /** One client-credentials sign-in of an app. */
 export interface ServicePrincipalSignIn {
@@ -43,7 +46,12 @@ export type SignInLogAnswer =
 export interface SignInLogOptions extends Omit<GraphClientOptions, 'version'> {
   /** Most sign-ins read per query (newest first); default 5,000 (five pages). */
   maxSignIns?: number;
+  /** The clock Graph's limit is counted on (default real time). */
+  now?: () => number;
 }
+
+/** Graph's limit for the identity and access reports, per app per tenant. */
+export const SIGN_IN_LOG_LIMIT = { requests: 5, windowMs: 10_000 } as const;
 
 const PAGE_SIZE = 1000;
 
@@ -62,10 +70,13 @@ const GUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a
 export class SignInLog {
   private readonly client: Client;
   private readonly maxSignIns: number;
+  private readonly pacer: RequestPacer;
 
   constructor(credential: TokenCredential, options: SignInLogOptions = {}) {
-    this.client = createGraphClient(credential, { ...options, version: 'beta' }).client;
-    this.maxSignIns = options.maxSignIns ?? 5 * PAGE_SIZE;
+    const { now, maxSignIns, ...graph } = options;
+    this.client = createGraphClient(credential, { ...graph, version: 'beta' }).client;
+    this.maxSignIns = maxSignIns ?? 5 * PAGE_SIZE;
+    this.pacer = new RequestPacer({ limit: SIGN_IN_LOG_LIMIT.requests, windowMs: SIGN_IN_LOG_LIMIT.windowMs + 250, ...(now ? { now } : {}) });
   }
 
   /**
@@ -94,6 +105,7 @@ export class SignInLog {
               .top(PAGE_SIZE)
               .select(['id', 'createdDateTime', 'appId', 'servicePrincipalCredentialKeyId', 'status'])
           : this.client.api(next as string);
+        await this.pacer.turn();
         const body: unknown = await request.get();
         const page = wirePage.safeParse(body);
         if (!page.success) throw invalid(ctx, `the answer did not have the expected shape (${page.error.issues[0]?.path.join('.') ?? 'body'})`);

@@ -34,9 +34,12 @@ export function* rotateFleet(context: OrchestrationContext): Generator<Task, Fle
   const skipped: string[] = [];
   context.df.setCustomStatus(status);
   let queue: FleetEnvironment[] = listed.environments;
+  let credit: Record<string, number> = {};
   while (queue.length > 0) {
-    const { wave, rest } = nextWave(queue, capacity);
-    queue = rest;
+    const next = nextWave(queue, capacity, credit);
+    const wave = next.wave;
+    queue = next.rest;
+    credit = next.credit;
     const waveStart = context.df.currentUtcDateTime.getTime();
     const outcome = yield* callActivity(context, 'startRotations', {
       environmentIds: wave.map((e) => e.environmentId),
