@@ -34,9 +34,9 @@ if (!process.env.TMPDIR) {
  *   where Jest has no transform cache, it costs a few seconds where ts-jest cost about 15 s of the wall.
  * - Workers: twice the cores (at most 8). Much of the suite waits rather than computes (Retry-After
  *   in the fault matrix, the CLI's and npm start's child processes, the dashboard's browser, real-time
- *   retries), so more workers than cores keep the cores busy. A cold run of the whole suite on 2 cores
- *   took 86 s with 2 workers, 94 s with 3 and 67 s with 4 (other work shared the machine; Jest's
- *   default, cores - 1, is one worker there: about 270 s). Override with --maxWorkers.
+ *   retries), so more workers than cores keep the cores busy. On 2 cores the whole suite is CPU-bound
+ *   with four workers (about 250 s of CPU): docs/development.md has the measured times. Override with
+ *   --maxWorkers.
  * - Order: longest files first, also on a clean checkout without Jest's timing cache
  *   (test/setup/slowFirstSequencer.js).
  */
