@@ -321,7 +321,7 @@ export function emergencyFigures(r: EmergencyResult, asked?: { size: number; ten
   const out: Figure[] = [];
   if (asked && (asked.size !== r.size || asked.tenants !== r.tenants)) {
     out.push(
-      figure(section, 'size run', r.size, `${n} environments in ${r.tenants} tenants`, undefined, `the issue asks for ${asked.size.toLocaleString('en-US')} in ${asked.tenants} tenants; run with --emergency-size ${asked.size} --emergency-tenants ${asked.tenants}`),
+      figure(section, 'size run', r.size, `${n} environments in ${r.tenants} tenants`, undefined, `the targets are set for ${asked.size.toLocaleString('en-US')} in ${asked.tenants} tenants; run with --emergency-size ${asked.size} --emergency-tenants ${asked.tenants}`),
     );
   }
   const completed = r.rotationsByStatus.Completed ?? 0;

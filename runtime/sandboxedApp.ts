@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import * as tls from 'node:tls';
 import { startSandbox, type RunningSandbox, type SandboxEndpoints, type StartSandboxOptions } from '../sandbox/server';
-import { setProductServices, setRetryPacing, type RetryPacing } from '../src/composition';
+import { setProductServices, setRetryPacing, setSignInLogPacing, type RetryPacing } from '../src/composition';
 import { useClock } from '../src/clock';
 import { resetAppConfig, SETTING_NAMES, SETTINGS } from '../src/config';
 import { OPERATOR_UNIQUE_NAME } from '../src/contracts/names';
@@ -28,6 +28,8 @@ export interface SandboxedAppOptions {
   schedulerIntervalMs?: number;
   /** Shorter SDK retry back-off for the product's clients (retry counts unchanged); default the SDKs' own. */
   retryPacing?: RetryPacing;
+  /** Sign-in log reads the app allows itself per 10 s and tenant (default Graph's limit, 5); see setSignInLogPacing. */
+  signInLogReadsPer10s?: number;
   /**
    * Partner mode: before the app starts, the sandbox's control API creates the operator application as
    * the template would (a multi-tenant app in the home tenant whose only credential is a federated
@@ -117,6 +119,7 @@ export async function startSandboxedApp(options: SandboxedAppOptions = {}): Prom
       // The product caches its settings and clients per process: start from a clean slate.
       resetProductCaches();
       setRetryPacing(options.retryPacing);
+      setSignInLogPacing(options.signInLogReadsPer10s);
       const runtime = await startLocalRuntime({
         entry: options.entry ?? defaultEntry(),
         port,
@@ -195,4 +198,5 @@ function resetProductCaches(): void {
   resetAppConfig();
   setProductServices(undefined);
   setRetryPacing(undefined);
+  setSignInLogPacing(undefined);
 }

@@ -48,6 +48,8 @@ export interface SignInLogOptions extends Omit<GraphClientOptions, 'version'> {
   maxSignIns?: number;
   /** The clock Graph's limit is counted on (default real time). */
   now?: () => number;
+  /** Reads allowed per 10 s (default Graph's limit, `SIGN_IN_LOG_LIMIT.requests`). */
+  readsPer10s?: number;
 }
 
 /** Graph's limit for the identity and access reports, per app per tenant. */
@@ -73,10 +75,10 @@ export class SignInLog {
   private readonly pacer: RequestPacer;
 
   constructor(credential: TokenCredential, options: SignInLogOptions = {}) {
-    const { now, maxSignIns, ...graph } = options;
+    const { now, maxSignIns, readsPer10s, ...graph } = options;
     this.client = createGraphClient(credential, { ...graph, version: 'beta' }).client;
     this.maxSignIns = maxSignIns ?? 5 * PAGE_SIZE;
-    this.pacer = new RequestPacer({ limit: SIGN_IN_LOG_LIMIT.requests, windowMs: SIGN_IN_LOG_LIMIT.windowMs + 250, ...(now ? { now } : {}) });
+    this.pacer = new RequestPacer({ limit: readsPer10s ?? SIGN_IN_LOG_LIMIT.requests, windowMs: SIGN_IN_LOG_LIMIT.windowMs + 250, ...(now ? { now } : {}) });
   }
 
   /**

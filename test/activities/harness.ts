@@ -8,7 +8,7 @@ import type { TokenCredential } from '@azure/core-auth';
 import { ManagedIdentityCredential } from '@azure/identity';
 import type { ActivityLogger, ProductActivityName } from '../../src/activities';
 import { isServiceError, type ServiceError } from '../../src/clients';
-import { createProductServices, type ProductServices } from '../../src/composition';
+import { createProductServices, setSignInLogPacing, type ProductServices } from '../../src/composition';
 import { loadConfig } from '../../src/config';
 import type { ActivityInput, ActivityOutput } from '../../src/contracts/activities';
 import type { StartSandboxOptions } from '../../sandbox/server';
@@ -118,6 +118,9 @@ export async function startActivityHarness(
     SENDER_MAILBOX: endpoints.senderMailbox,
     ...settings,
   });
+  // The sandbox does not throttle here: the sign-in log's pacing to Graph's 5 reads per 10 s would only add
+  // waits (the pacing is tested with the client and the emergency bench).
+  setSignInLogPacing(10_000);
   const services = createProductServices(config, credential);
 
   const lines: LogLine[] = [];
