@@ -30,6 +30,8 @@ export interface BenchAppOptions {
   partner?: boolean;
   /** F&O listeners kept for the environments of customer tenants added later (the sandbox's default: 6). */
   finopsSparePorts?: number;
+  /** F&O listeners on ::1 too (default true; see the sandbox's `finopsIpv6`). */
+  finopsIpv6?: boolean;
 }
 
 export interface RunObservation {
@@ -69,6 +71,7 @@ export async function startBenchApp(options: BenchAppOptions): Promise<BenchApp>
       ...(options.managedIdentityRoles ? { managedIdentityRoles: options.managedIdentityRoles } : {}),
       ...(options.finopsBatch ? { finopsBatch: options.finopsBatch } : {}),
       ...(options.finopsSparePorts !== undefined ? { finopsSparePorts: options.finopsSparePorts } : {}),
+      ...(options.finopsIpv6 !== undefined ? { finopsIpv6: options.finopsIpv6 } : {}),
     },
     ...(options.partner ? { partner: {} } : {}),
     appSettings: { ROTATION_SWEEP_SCHEDULE: NEVER, DRIFT_CHECK_SCHEDULE: NEVER, ...(options.appSettings ?? {}) },

@@ -155,6 +155,8 @@ export async function measureEmergencyRotation(options: EmergencyOptions): Promi
     latencyMs: 0,
     secretPropagationSeconds: 0,
     environmentIds: copies,
+    // One listener per F&O environment (IPv4 only): 10,000 environments fit the open-files limit.
+    finopsIpv6: false,
     partner: true,
     finopsSparePorts: tenants,
   });

@@ -62,6 +62,11 @@ export interface StartSandboxOptions extends SandboxOptions {
   finopsBatch?: { running: boolean; intervalMinutes?: number };
   /** How many spare F&O listeners to open for tenants added later (default 6). */
   finopsSparePorts?: number;
+  /**
+   * F&O listeners on ::1 too (default true). False: on 127.0.0.1 only, one file descriptor per environment
+   * instead of two, for fleets of thousands (`localhost` still reaches them: Node tries both addresses).
+   */
+  finopsIpv6?: boolean;
 }
 
 /** Exactly the shape of `.sandbox/endpoints.json`. */
@@ -423,7 +428,7 @@ function listenOn(server: AnyServer, port: number, host: string): Promise<number
  * Listens on 127.0.0.1 and, when the machine has IPv6 loopback, on ::1 at the same port: `localhost`
  * resolves to either depending on the machine, and URLs say `localhost`.
  */
-async function listenLoopback(make: () => AnyServer, port: number): Promise<{ port: number; servers: AnyServer[] }> {
+async function listenLoopback(make: () => AnyServer, port: number, ipv6 = true): Promise<{ port: number; servers: AnyServer[] }> {
   const v4 = make();
   let bound: number;
   try {
@@ -435,6 +440,7 @@ async function listenLoopback(make: () => AnyServer, port: number): Promise<{ po
     });
   }
   const servers: AnyServer[] = [v4];
+  if (!ipv6) return { port: bound, servers };
   const v6 = make();
   try {
     await listenOn(v6, bound, LOOPBACK_V6);
@@ -487,8 +493,8 @@ export async function startSandbox(options: StartSandboxOptions = {}): Promise<R
     );
 
   try {
-    const listenService = async (key: string, make: () => AnyServer, port: number): Promise<number> => {
-      const { port: bound, servers } = await listenLoopback(make, port);
+    const listenService = async (key: string, make: () => AnyServer, port: number, ipv6 = true): Promise<number> => {
+      const { port: bound, servers } = await listenLoopback(make, port, ipv6);
       started.push(...servers);
       hostOf = { ...hostOf, [key]: `localhost:${bound}` };
       return bound;
@@ -501,7 +507,7 @@ export async function startSandbox(options: StartSandboxOptions = {}): Promise<R
     const finops = createFinOpsService(deps, finopsMail);
     for (const [i, env] of state.finops.entries()) {
       const id = env.id;
-      const port = await listenService(`finops:${id}`, tlsServer(`finops:${id}`, 'finops', finops, () => id), portFor(4 + i, ports.finops?.[id]));
+      const port = await listenService(`finops:${id}`, tlsServer(`finops:${id}`, 'finops', finops, () => id), portFor(4 + i, ports.finops?.[id]), options.finopsIpv6 ?? true);
       env.url = `https://localhost:${port}`;
     }
     const spareCount = options.finopsSparePorts ?? DEFAULT_FINOPS_SPARE_PORTS;
