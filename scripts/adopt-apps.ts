@@ -27,6 +27,7 @@ import { ENVIRONMENT_ID_PATTERN } from '../src/contracts/environment';
 import { applicationMarkerTag, isProductCredentialName, uniqueNameFor } from '../src/contracts/names';
 import { MANAGED_BY_MARKER } from '../src/contracts/wellKnown';
 import { createGraphClient } from './grant-graph-permissions';
+import { nonEmpty, type Env } from './settingArgs';
 
 export interface AdoptOptions {
   /** Object id of the new managed identity's service principal (MANAGED_IDENTITY_PRINCIPAL_ID). */
@@ -64,12 +65,6 @@ Options:
 
 Signing in: azd auth login (or az login) as an Application Administrator, Cloud Application Administrator or
 Global Administrator. F&O is not affected: no credential is added or removed.`;
-
-type Env = Record<string, string | undefined>;
-
-function nonEmpty(value: string | undefined): string | undefined {
-  return value !== undefined && value.trim() !== '' ? value.trim() : undefined;
-}
 
 /** Reads the command line, falling back to the azd environment; never throws. */
 export function parseArgs(argv: readonly string[], env: Env): ParsedArgs {

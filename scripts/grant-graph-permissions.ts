@@ -21,6 +21,7 @@ import { SETTINGS } from '../src/config';
 import { FINOPS_EXTENSION_MODEL, FINOPS_EXTENSION_SECURITY } from '../src/contracts/finopsExtension';
 import { GRAPH_APP_ID } from '../src/contracts/wellKnown';
 import { SECOND_PROVISION_VARIABLE } from './enable-secret-expiry-events';
+import { checkSetting, nonEmpty, switchSetting, type Env } from './settingArgs';
 
 export type ConsentStrategy = 'grant' | 'request';
 export type { DeliveryStrategy } from '../src/contracts/operations';
@@ -167,20 +168,6 @@ Options:
 
 Signing in: azd auth login (or az login) as a Privileged Role Administrator or Global Administrator.`;
 
-type Env = Record<string, string | undefined>;
-
-function nonEmpty(value: string | undefined): string | undefined {
-  return value !== undefined && value.trim() !== '' ? value.trim() : undefined;
-}
-
-/** Validates one value with the product's own schema for that setting (src/config.ts). */
-function checkSetting<T>(schema: z.ZodType<T>, value: string, label: string, problems: string[]): T | undefined {
-  const result = schema.safeParse(value);
-  if (result.success) return result.data;
-  problems.push(`${label} ${result.error.issues[0]?.message ?? 'is invalid'} (got "${value}")`);
-  return undefined;
-}
-
 /** Reads the command line, falling back to the azd environment; never throws. */
 export function parseArgs(argv: readonly string[], env: Env): ParsedArgs {
   let values;
@@ -239,16 +226,9 @@ export function parseArgs(argv: readonly string[], env: Env): ParsedArgs {
     '--graph-url',
     problems,
   );
-  // A typo must not grant Directory.Read.All to a tenant that meant to refuse it: only true or false.
-  const evidenceRaw = nonEmpty(env.GRANT_EVIDENCE)?.toLowerCase();
-  if (evidenceRaw !== undefined && evidenceRaw !== 'true' && evidenceRaw !== 'false') {
-    problems.push(`GRANT_EVIDENCE must be true or false (got "${nonEmpty(env.GRANT_EVIDENCE) ?? ''}")`);
-  }
-  // The same for Policy.Read.All: a misspelt opt-out must not grant it.
-  const policyReadRaw = nonEmpty(env.GRANT_POLICY_READ)?.toLowerCase();
-  if (policyReadRaw !== undefined && policyReadRaw !== 'true' && policyReadRaw !== 'false') {
-    problems.push(`GRANT_POLICY_READ must be true or false (got "${nonEmpty(env.GRANT_POLICY_READ) ?? ''}")`);
-  }
+  // A typo must not grant Directory.Read.All or Policy.Read.All to a tenant that meant to refuse them.
+  const grantEvidence = switchSetting(env, 'GRANT_EVIDENCE', problems);
+  const grantPolicyRead = switchSetting(env, 'GRANT_POLICY_READ', problems);
   const senderRaw = nonEmpty(env.SENDER_MAILBOX);
   const senderMailbox = senderRaw !== undefined ? checkSetting(SETTINGS.SENDER_MAILBOX.schema, senderRaw, 'SENDER_MAILBOX', problems) : undefined;
   const finOpsSetting = (key: 'FINOPS_CREDENTIAL_ENTITY' | 'FINOPS_CREDENTIAL_APP_ID_FIELD' | 'FINOPS_CREDENTIAL_SECRET_FIELD'): string =>
@@ -272,8 +252,8 @@ export function parseArgs(argv: readonly string[], env: Env): ParsedArgs {
       deliveryStrategy,
       graphBaseUrl,
       revokeUnneeded: values['revoke-unneeded'],
-      evidence: !values['no-evidence'] && evidenceRaw !== 'false',
-      policyRead: !values['no-policy-read'] && policyReadRaw !== 'false',
+      evidence: !values['no-evidence'] && grantEvidence !== false,
+      policyRead: !values['no-policy-read'] && grantPolicyRead !== false,
       grantMailSend: values['grant-mail-send'] || nonEmpty(env.GRANT_MAIL_SEND)?.toLowerCase() === 'true',
       senderMailbox: senderMailbox || undefined,
       principalId: nonEmpty(env.MANAGED_IDENTITY_PRINCIPAL_ID),

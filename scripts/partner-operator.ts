@@ -33,6 +33,7 @@ import { federatedIssuer, tokenExchangeAudience } from '../src/contracts/cloud';
 import { OPERATOR_UNIQUE_NAME } from '../src/contracts/names';
 import { GRAPH_APP_ID } from '../src/contracts/wellKnown';
 import { createGraphClient, requiredGraphPermissions, type ConsentStrategy, type GraphPermission } from './grant-graph-permissions';
+import { checkSetting, nonEmpty, switchSetting, type Env } from './settingArgs';
 
 /** Name of the operator's one credential. */
 export const FEDERATED_CREDENTIAL_NAME = 'function-app-identity';
@@ -83,19 +84,6 @@ Other values read: AUTHORITY_HOST, GRAPH_BASE_URL, SERVICE_API_URI, OPERATOR_CLI
 AZURE_SUBSCRIPTION_ID, AZURE_RESOURCE_GROUP, AZURE_FUNCTION_APP_NAME.
 Signing in: azd auth login (or az login) as an Application Administrator or Cloud Application Administrator.`;
 
-type Env = Record<string, string | undefined>;
-
-function nonEmpty(value: string | undefined): string | undefined {
-  return value !== undefined && value.trim() !== '' ? value.trim() : undefined;
-}
-
-function checked<T>(schema: z.ZodType<T>, value: string, label: string, problems: string[]): T | undefined {
-  const result = schema.safeParse(value);
-  if (result.success) return result.data;
-  problems.push(`${label} ${result.error.issues[0]?.message ?? 'is invalid'} (got "${value}")`);
-  return undefined;
-}
-
 /** Reads the command line, falling back to the azd environment; never throws. */
 export function parseArgs(argv: readonly string[], env: Env): ParsedArgs {
   let values;
@@ -131,27 +119,23 @@ export function parseArgs(argv: readonly string[], env: Env): ParsedArgs {
   if (principalRaw === undefined) {
     problems.push("--principal-id is missing: pass the managed identity's object id, or run this from a provisioned azd environment (MANAGED_IDENTITY_PRINCIPAL_ID)");
   }
-  const tenantId = tenantRaw !== undefined ? checked(guid, tenantRaw, '--tenant-id', problems) : undefined;
+  const tenantId = tenantRaw !== undefined ? checkSetting(guid, tenantRaw, '--tenant-id', problems) : undefined;
   // The subject is compared case-sensitively with the identity token's `sub`, which Entra writes in lower case.
-  const principalId = principalRaw !== undefined ? checked(guid, principalRaw, '--principal-id', problems) : undefined;
-  const consentStrategy = checked(
+  const principalId = principalRaw !== undefined ? checkSetting(guid, principalRaw, '--principal-id', problems) : undefined;
+  const consentStrategy = checkSetting(
     SETTINGS.CONSENT_STRATEGY.schema,
     nonEmpty(values['consent-strategy']) ?? nonEmpty(env.CONSENT_STRATEGY) ?? SETTINGS.CONSENT_STRATEGY.default,
     '--consent-strategy',
     problems,
   );
-  const authorityHost = checked(SETTINGS.AUTHORITY_HOST.schema, nonEmpty(env.AUTHORITY_HOST) ?? SETTINGS.AUTHORITY_HOST.default, 'AUTHORITY_HOST', problems);
-  const graphBaseUrl = checked(SETTINGS.GRAPH_BASE_URL.schema, nonEmpty(env.GRAPH_BASE_URL) ?? SETTINGS.GRAPH_BASE_URL.default, 'GRAPH_BASE_URL', problems);
-  const evidenceRaw = nonEmpty(env.GRANT_EVIDENCE)?.toLowerCase();
-  if (evidenceRaw !== undefined && evidenceRaw !== 'true' && evidenceRaw !== 'false') problems.push(`GRANT_EVIDENCE must be true or false (got "${nonEmpty(env.GRANT_EVIDENCE) ?? ''}")`);
-  const policyReadRaw = nonEmpty(env.GRANT_POLICY_READ)?.toLowerCase();
-  if (policyReadRaw !== undefined && policyReadRaw !== 'true' && policyReadRaw !== 'false') {
-    problems.push(`GRANT_POLICY_READ must be true or false (got "${nonEmpty(env.GRANT_POLICY_READ) ?? ''}")`);
-  }
+  const authorityHost = checkSetting(SETTINGS.AUTHORITY_HOST.schema, nonEmpty(env.AUTHORITY_HOST) ?? SETTINGS.AUTHORITY_HOST.default, 'AUTHORITY_HOST', problems);
+  const graphBaseUrl = checkSetting(SETTINGS.GRAPH_BASE_URL.schema, nonEmpty(env.GRAPH_BASE_URL) ?? SETTINGS.GRAPH_BASE_URL.default, 'GRAPH_BASE_URL', problems);
+  const grantEvidence = switchSetting(env, 'GRANT_EVIDENCE', problems);
+  const grantPolicyRead = switchSetting(env, 'GRANT_POLICY_READ', problems);
   const apiRaw = nonEmpty(env.SERVICE_API_URI);
-  const api = apiRaw !== undefined ? checked(SETTINGS.GRAPH_BASE_URL.schema, apiRaw, 'SERVICE_API_URI', problems) : undefined;
+  const api = apiRaw !== undefined ? checkSetting(SETTINGS.GRAPH_BASE_URL.schema, apiRaw, 'SERVICE_API_URI', problems) : undefined;
   const currentRaw = nonEmpty(env[SETTING]);
-  const currentClientId = currentRaw !== undefined ? checked(guid, currentRaw, SETTING, problems) : undefined;
+  const currentClientId = currentRaw !== undefined ? checkSetting(guid, currentRaw, SETTING, problems) : undefined;
   const subscriptionId = nonEmpty(env.AZURE_SUBSCRIPTION_ID);
   const resourceGroup = nonEmpty(env.AZURE_RESOURCE_GROUP);
   const functionAppName = nonEmpty(env.AZURE_FUNCTION_APP_NAME);
@@ -164,8 +148,8 @@ export function parseArgs(argv: readonly string[], env: Env): ParsedArgs {
       authorityHost,
       graphBaseUrl,
       consentStrategy,
-      evidence: !values['no-evidence'] && evidenceRaw !== 'false',
-      policyRead: !values['no-policy-read'] && policyReadRaw !== 'false',
+      evidence: !values['no-evidence'] && grantEvidence !== false,
+      policyRead: !values['no-policy-read'] && grantPolicyRead !== false,
       redirectUri: api ? `${api}/api/dashboard` : undefined,
       currentClientId,
       functionApp: subscriptionId && resourceGroup && functionAppName ? { subscriptionId, resourceGroup, name: functionAppName } : undefined,
