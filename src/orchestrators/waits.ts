@@ -82,11 +82,17 @@ export function* waitForPerson(context: OrchestrationContext, progress: Progress
     if (now >= deadline) {
       throw new StepFailedError(wait.step, { kind: 'permanent', service: 'product', message: wait.timeout.message, action: wait.timeout.action });
     }
-    const wakeAt = Math.min(deadline, nextReminder, now + MAX_TIMER_MS, wait.check ? now + wait.check.everyMinutes * MINUTE : Number.POSITIVE_INFINITY);
-    const timer = context.df.createTimer(new Date(wakeAt));
-    const winner: unknown = yield context.df.Task.any([event, timer]);
+    // The event may already have arrived while a reminder or a check ran. The SDK's Task.any only hears
+    // from children that complete after it was built (durable-functions 3.x CompoundTask), so a new timer
+    // beside an already received event would win alone and the person's announcement would be lost.
+    let winner: unknown = event;
+    if (!event.isCompleted) {
+      const wakeAt = Math.min(deadline, nextReminder, now + MAX_TIMER_MS, wait.check ? now + wait.check.everyMinutes * MINUTE : Number.POSITIVE_INFINITY);
+      const timer = context.df.createTimer(new Date(wakeAt));
+      winner = yield context.df.Task.any([event, timer]);
+      if (winner === event) timer.cancel();
+    }
     if (winner === event) {
-      timer.cancel();
       if (yield* runCheck(progress, wait, true)) break;
       // Announced but not visible yet (replication), or contradicted: keep checking, and listen for another announcement.
       event = context.df.waitForExternalEvent(wait.event);

@@ -45,6 +45,12 @@ export interface TestApp extends SandboxedApp {
   enterInFinOps(environmentId: string, instructions: Record<string, unknown>): Promise<void>;
 }
 
+/**
+ * How long a wait for an operation lasts by default: less than Jest's 60 s test timeout, so a run that
+ * never gets there fails with its last state rather than with Jest's bare timeout.
+ */
+const WAIT_MS = 45_000;
+
 export interface Operation {
   instanceId: string;
   name: string;
@@ -126,7 +132,7 @@ export async function startTestApp(options: SandboxedAppOptions = {}): Promise<T
    * Reads the operation over HTTP, as a user would, each time the durable driver reports a change of
    * the instance (status, steps, output); a restarted runtime is picked up within `SLICE_MS`.
    */
-  const waitForOperation: TestApp['waitForOperation'] = async (instanceId, until = (op) => TERMINAL.has(op.runtimeStatus), timeoutMs = 60_000) => {
+  const waitForOperation: TestApp['waitForOperation'] = async (instanceId, until = (op) => TERMINAL.has(op.runtimeStatus), timeoutMs = WAIT_MS) => {
     const deadline = Date.now() + timeoutMs;
     let last: Operation | undefined;
     for (;;) {
@@ -147,7 +153,7 @@ export async function startTestApp(options: SandboxedAppOptions = {}): Promise<T
   const waitMovingClock: TestApp['waitMovingClock'] = async (instanceId, options = {}) => {
     const until = options.until ?? ((op: Operation) => TERMINAL.has(op.runtimeStatus));
     const step = options.step ?? 'PT1M';
-    const deadline = Date.now() + (options.timeoutMs ?? 60_000);
+    const deadline = Date.now() + (options.timeoutMs ?? WAIT_MS);
     for (;;) {
       const reply = await api<Operation>('GET', `/api/operations/${instanceId}`);
       if (reply.status === 200 && until(reply.body)) return reply.body;

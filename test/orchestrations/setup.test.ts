@@ -228,6 +228,33 @@ describe('setup', () => {
       expect(h.status(id).output).toMatchObject({ status: 'unproven', finops: { unavailable: 'permission' } });
     });
 
+    it('takes a confirmation that arrives while a poll reads the evidence', async () => {
+      // The event lands during the poll's activity: the wait must still see it when the poll returns,
+      // rather than waiting on a new timer beside an event the orchestration has already received.
+      let raiseDuringRead = false;
+      let provider = 'SMTP';
+      fakes.on('readFinOpsEvidence', (i) => {
+        if (raiseDuringRead) {
+          raiseDuringRead = false;
+          h.runtime.durable.raiseEvent(id, 'EmailParametersUpdated', {});
+        }
+        return reading(i, { access: 'unavailable', provider });
+      });
+      const id = h.start('setup', input('manual-race', { delivery: 'manual' }, { EVIDENCE_POLL_MINUTES: '5' }));
+      await h.settle();
+      raiseDuringRead = true;
+      await h.nextTimer(id);
+      expect(h.detail(id, 'deliverToFinOps')).toBe('confirmation not accepted: the batch email provider is still SMTP, not Graph');
+      expect(fakes.callsOf('notify').at(-1)).toMatchObject({ subject: 'F&O manual-race: the email parameters are not right yet' });
+
+      // Again once the provider is right: the run completes on that confirmation, with no further timer.
+      provider = 'Graph';
+      raiseDuringRead = true;
+      await h.nextTimer(id);
+      expect(h.status(id).runtimeStatus).toBe('Completed');
+      expect(h.detail(id, 'deliverToFinOps')).toBe('delivery strategy manual: confirmed by an administrator');
+    });
+
     it('times out after MANUAL_DELIVERY_TIMEOUT_HOURS', async () => {
       fakes.on('readFinOpsEvidence', (i) => reading(i, { provider: 'SMTP' }));
       const id = h.start('setup', input('manual-timeout', { delivery: 'manual' }, { MANUAL_DELIVERY_TIMEOUT_HOURS: '12', MANUAL_DELIVERY_REMINDER_HOURS: '24' }));
