@@ -120,7 +120,7 @@ describe('setup', () => {
   });
 
   describe('consent by request', () => {
-    const settings = { CONSENT_POLL_MINUTES: '30', CONSENT_TIMEOUT_HOURS: '72', MANUAL_DELIVERY_REMINDER_HOURS: '24' };
+    const settings = { CONSENT_POLL_MINUTES: '120', CONSENT_TIMEOUT_HOURS: '72', MANUAL_DELIVERY_REMINDER_HOURS: '24' };
 
     it('publishes the consent URL, keeps waiting when the event comes before Graph shows consent, and goes on once it does', async () => {
       let granted = false;
@@ -155,9 +155,9 @@ describe('setup', () => {
       expect(status.runtimeStatus).toBe('Failed');
       expect(h.clock.now() - start).toBe(72 * HOUR);
       expect(String(status.output)).toContain('no administrator granted admin consent for environment no-consent within 72 hours');
-      // One notice, a reminder at 24 h and 48 h (none at the deadline), a poll every 30 minutes.
+      // One notice, a reminder at 24 h and 48 h (none at the deadline), a poll every 2 hours.
       expect(fakes.callsOf('notify').map((n) => n.kind)).toEqual(['action-needed', 'reminder', 'reminder']);
-      expect(fakes.callsOf('checkConsent')).toHaveLength((72 * 60) / 30 - 1);
+      expect(fakes.callsOf('checkConsent')).toHaveLength((72 * 60) / 120 - 1);
       expect(h.steps(id).find(([n]) => n === 'grantAdminConsent')?.[1]).toBe('failed');
       expect(h.custom(id).waitingFor).toBeUndefined();
       // Nothing was half-created: no credential was made for an app nobody consented to.
@@ -257,7 +257,7 @@ describe('setup', () => {
 
     it('times out after MANUAL_DELIVERY_TIMEOUT_HOURS', async () => {
       fakes.on('readFinOpsEvidence', (i) => reading(i, { provider: 'SMTP' }));
-      const id = h.start('setup', input('manual-timeout', { delivery: 'manual' }, { MANUAL_DELIVERY_TIMEOUT_HOURS: '12', MANUAL_DELIVERY_REMINDER_HOURS: '24' }));
+      const id = h.start('setup', input('manual-timeout', { delivery: 'manual' }, { MANUAL_DELIVERY_TIMEOUT_HOURS: '12', MANUAL_DELIVERY_REMINDER_HOURS: '24', EVIDENCE_POLL_MINUTES: '60' }));
       await h.settle();
       while (h.status(id).runtimeStatus === 'Running' && (await h.nextTimer(id)));
       expect(h.status(id).runtimeStatus).toBe('Failed');
