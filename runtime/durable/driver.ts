@@ -164,6 +164,7 @@ export class DurableDriver {
     this.#started = true;
     for (const record of this.#store.loadAll((file, reason) => this.#log.host('warning', `Skipped unreadable instance file ${file}: ${reason}`))) {
       this.#records.set(record.instanceId, record);
+      this.#revise(record.instanceId);
     }
     for (const entity of this.#entityStore.loadAll((file, reason) => this.#log.host('warning', `Skipped unreadable entity file ${file}: ${reason}`))) {
       this.#entities.set(entity.schedulerId, entity);
@@ -285,6 +286,7 @@ export class DurableDriver {
     await this.#turns.get(instanceId);
     if (!this.#records.delete(instanceId)) return { instancesDeleted: 0 };
     this.#store.delete(instanceId);
+    this.#revise(instanceId);
     this.#notify();
     return { instancesDeleted: 1 };
   }
@@ -320,7 +322,12 @@ export class DurableDriver {
   waitFor(instanceId: string, predicate: (status: InstanceStatus) => boolean, options: { timeoutMs?: number } = {}): Promise<InstanceStatus> {
     const timeoutMs = options.timeoutMs ?? 30000;
     return new Promise<InstanceStatus>((resolve, reject) => {
+      // Every change of any instance calls the listener; the status (a copy) is read only when this one changed.
+      let seen: number | undefined;
       const check = (): boolean => {
+        const revision = this.#revisions.get(instanceId) ?? 0;
+        if (revision === seen) return false;
+        seen = revision;
         const status = this.getStatus(instanceId);
         if (status && predicate(status)) {
           cleanup();

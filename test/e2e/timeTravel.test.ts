@@ -3,11 +3,10 @@
  * sweep and Key Vault's expiry events keep every credential valid. F&O sends all the while (its email
  * batch runs, so every step it signs in with what it holds) and the product reads Entra's sign-in log:
  * every rotation is proven and its old credential revoked only once F&O has moved. At every step F&O
- * holds a working credential (a token is acquired with exactly what F&O holds), its own email history
+ * holds a working credential (Entra issues a token for exactly what F&O holds), its own email history
  * shows no failure a credential caused, no app has more than two live product credentials, and nothing
  * is orphaned at the end.
  */
-import { ClientSecretCredential } from '@azure/identity';
 import { DEPLOYED_MANAGED_IDENTITY_ROLES } from '../../sandbox/seed';
 import type { FinOpsEmailHistoryRecord } from '../../sandbox/types';
 import { startTestApp, type TestApp } from '../helpers/app';
@@ -43,16 +42,23 @@ afterAll(async () => {
   await app?.stop();
 });
 
+/**
+ * Asks Entra for a Graph token with exactly what F&O holds, as F&O does: a client-credentials request
+ * (RFC 6749 §4.4) to the tenant's token endpoint. A plain request rather than a new credential object per
+ * environment and step (657 of them): MSAL's set-up and discovery for each would add seconds and check nothing more.
+ */
 async function rolesWithWhatFinOpsHolds(environmentId: string): Promise<string[]> {
   const env = app.sandbox.state.finops.find((e) => e.id === environmentId)!;
   const { applicationId, secret } = env.graphCredential;
   if (!applicationId || !secret) return [];
-  const credential = new ClientSecretCredential(app.endpoints.tenantId, applicationId, secret, {
-    authorityHost: app.endpoints.authorityHost,
-    disableInstanceDiscovery: true,
+  const response = await fetch(`${app.endpoints.authorityHost}/${app.endpoints.tenantId}/oauth2/v2.0/token`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ grant_type: 'client_credentials', client_id: applicationId, client_secret: secret, scope: 'https://graph.microsoft.com/.default' }),
   });
-  const token = await credential.getToken('https://graph.microsoft.com/.default');
-  const claims = JSON.parse(Buffer.from(token.token.split('.')[1] ?? '', 'base64url').toString('utf8')) as { roles?: string[] };
+  const body = (await response.json()) as { access_token?: string; error_description?: string };
+  if (!response.ok || !body.access_token) throw new Error(`F&O of ${environmentId} gets no token: ${response.status} ${body.error_description ?? ''}`);
+  const claims = JSON.parse(Buffer.from(body.access_token.split('.')[1] ?? '', 'base64url').toString('utf8')) as { roles?: string[] };
   return claims.roles ?? [];
 }
 

@@ -203,12 +203,15 @@ export async function drive(app: TestApp, keeper: TimeKeeper, instanceId: string
   const maxAdvanceMs = options.maxAdvanceMs ?? 86_400_000;
   for (;;) {
     const driver = app.runtime.durable;
-    const status = driver.getStatus(instanceId);
-    if (status && (TERMINAL.has(status.runtimeStatus) || options.until?.(status))) return status;
-    if (Date.now() > deadline) {
-      throw new Error(`${instanceId} did not finish in time; last status ${JSON.stringify(status?.customStatus ?? null)}`);
-    }
+    // The full status (a copy of the run's custom status and output) only when it can end the drive.
     const work = driver.pendingWork(instanceId);
+    if (work && (TERMINAL.has(work.runtimeStatus) || options.until)) {
+      const status = driver.getStatus(instanceId);
+      if (status && (TERMINAL.has(status.runtimeStatus) || options.until?.(status))) return status;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`${instanceId} did not finish in time; last status ${JSON.stringify(driver.getStatus(instanceId)?.customStatus ?? null)}`);
+    }
     if (work && !work.episodePending && work.activities === 0 && work.timers.length > 0) {
       const next = Math.min(...work.timers);
       const wait = next - app.sandbox.state.now();
