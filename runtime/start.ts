@@ -93,8 +93,6 @@ async function main(): Promise<void> {
     'Press Ctrl-C to stop.',
     '',
   ];
-  process.stdout.write(lines.join('\n'));
-
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) return;
@@ -113,6 +111,9 @@ async function main(): Promise<void> {
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
+  // Announced only once the signals are handled: Ctrl-C (or a supervisor's SIGTERM) the moment this
+  // appears would otherwise meet the default action and leave the endpoints file behind.
+  process.stdout.write(lines.join('\n'));
 }
 
 /** What to paste to see partner mode work: a customer tenant, its onboarding and consent, a setup there. */

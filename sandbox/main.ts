@@ -134,8 +134,6 @@ async function main(): Promise<void> {
   const sandbox = await startSandbox(options);
   fs.mkdirSync(path.dirname(endpointsFile), { recursive: true });
   fs.writeFileSync(endpointsFile, `${JSON.stringify(sandbox.endpoints, null, 2)}\n`, { mode: 0o600 });
-  process.stdout.write(summary(sandbox, endpointsFile));
-
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) return;
@@ -154,6 +152,9 @@ async function main(): Promise<void> {
   };
   process.once('SIGINT', () => stop('SIGINT'));
   process.once('SIGTERM', () => stop('SIGTERM'));
+  // Announced only once the signals are handled: a supervisor that stops the sandbox the moment it reads
+  // this would otherwise meet the default action (killed, the endpoints file left behind).
+  process.stdout.write(summary(sandbox, endpointsFile));
 }
 
 if (require.main === module) {
