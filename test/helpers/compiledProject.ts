@@ -2,7 +2,8 @@
  * The project compiled once per source state for the tests that run its entry points as child
  * processes (`npm start`, `npm run sandbox`, the CLI): the first test to ask compiles into
  * `test-output/build-<hash>` and bundles the dashboard's browser script beside the compiled page, as
- * `npm run build` does (the scripts too, for the tests that run them as azd would); concurrent workers wait for it, later runs reuse it.
+ * `npm run build` does (the scripts too, for the tests that run them as azd would; the package test
+ * packages its `dist/src`); concurrent workers wait for it, later runs reuse it.
  */
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -28,7 +29,23 @@ function sourceHash(): string {
   for (const dir of SOURCE_DIRS) walk(path.join(root, dir));
   hash.update(fs.readFileSync(path.join(root, 'tsconfig.build.json')));
   hash.update(fs.readFileSync(path.join(root, 'scripts', 'bundleDashboard.ts')));
+  // And how this file compiles: other options make another build.
+  hash.update(fs.readFileSync(__filename));
   return hash.digest('hex').slice(0, 16);
+}
+
+/** Builds of other source states left by earlier runs: removed once an hour old (a run still using one is long over). */
+function removeStaleBuilds(current: string): void {
+  const parent = path.dirname(current);
+  for (const name of fs.readdirSync(parent)) {
+    const dir = path.join(parent, name);
+    if (!name.startsWith('build-') || dir === current) continue;
+    try {
+      if (Date.now() - fs.statSync(dir).mtimeMs > 3_600_000) fs.rmSync(dir, { recursive: true, force: true });
+    } catch {
+      // removed meanwhile by another worker
+    }
+  }
 }
 
 /** Returns the `dist` directory of a compiled copy of src, sandbox, runtime and scripts. */
@@ -56,13 +73,15 @@ export async function compiledProject(): Promise<string> {
         JSON.stringify({
           extends: path.join(root, 'tsconfig.build.json'),
           // Emit only: type checking is `npm run typecheck`'s job, and with isolatedModules the output is the same.
-          compilerOptions: { outDir: dist, rootDir: root, sourceMap: false, noCheck: true },
+          // Source maps as `npm run build` writes them: the package test checks that packaging leaves them out.
+          compilerOptions: { outDir: dist, rootDir: root, noCheck: true },
           include: SOURCE_DIRS.map((d) => path.join(root, d)),
         }),
       );
       await promisify(execFile)(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', tsconfig], { cwd: root });
       fs.writeFileSync(path.join(dist, 'src', 'dashboard', DASHBOARD_SCRIPT_FILE), bundleDashboardScript(root));
       fs.writeFileSync(done, new Date().toISOString());
+      removeStaleBuilds(outDir);
       return dist;
     } finally {
       fs.rmSync(lock, { recursive: true, force: true });

@@ -3,17 +3,17 @@
  * scripts or devDependencies, and the production dependencies, no more; it stays small, and the size the
  * documentation states is the size measured here; and it loads on its own, outside the repository,
  * registering every function the app declares. Packaged once for the suite, by the same `packageApp` the npm
- * script runs, from what `npm run build` emits (the same tsc project, source maps included, and the same
- * dashboard bundle) written to a folder of the test's own.
+ * script runs, from the project as the suite compiles it once (test/helpers/compiledProject.ts:
+ * tsconfig.build.json's compiler options, source maps included, and the same dashboard bundle, which is
+ * what `npm run build` emits for src/), into a folder of the test's own.
  */
-import { execFile, spawnSync } from 'node:child_process';
-import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative, sep } from 'node:path';
-import { promisify } from 'node:util';
-import { bundleDashboardScript } from '../../scripts/bundleDashboard';
 import { packageApp } from '../../scripts/package';
 import { DASHBOARD_SCRIPT_FILE } from '../../src/dashboard/browserScript';
+import { compiledProject } from '../helpers/compiledProject';
 import { captureFunctionApp } from '../runtime/helpers/functionsCore';
 
 const root = join(__dirname, '..', '..');
@@ -46,20 +46,10 @@ function walk(dir: string): Array<{ path: string; size: number }> {
   return found;
 }
 
-/**
- * `npm run build` (`tsc -p tsconfig.build.json`, then the dashboard bundle) into `outDir` instead of `dist`.
- * Emit only: type checking is `npm run typecheck`'s job, and with isolatedModules the output is the same.
- */
-async function buildAsNpmDoes(outDir: string): Promise<string> {
-  await promisify(execFile)(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', 'tsconfig.build.json', '--outDir', outDir, '--noCheck'], { cwd: root });
-  writeFileSync(join(outDir, 'src', 'dashboard', DASHBOARD_SCRIPT_FILE), bundleDashboardScript(root));
-  return join(outDir, 'src');
-}
-
 beforeAll(async () => {
   // Outside the repository, so nothing can resolve from the project's own node_modules.
   work = mkdtempSync(join(tmpdir(), 'fno-package-'));
-  compiledSrc = await buildAsNpmDoes(join(work, 'dist'));
+  compiledSrc = join(await compiledProject(), 'src');
   out = join(work, 'app');
   packageApp(out, { build: false, compiledDir: compiledSrc });
   files = walk(out).map((f) => ({ path: relative(out, f.path).split(sep).join('/'), size: f.size }));
