@@ -82,6 +82,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
   core.systemLog = (level, category, message) => log.write({ level, category: category === 'user' ? 'user' : 'system', message });
 
   const cleanups: Array<() => Promise<void> | void> = [
+    () => log.close(),
     () => {
       core.systemLog = previousSink;
       env.restore();

@@ -38,6 +38,9 @@ export class RuntimeLog {
   readonly #echo: ((entry: LogEntry) => void) | undefined;
   readonly #memory: LogEntry[] = [];
   readonly #memoryLimit: number;
+  /** The file, open for appending from the first line until `close()`; later lines are appended one by one. */
+  #fd: number | undefined;
+  #closed = false;
 
   constructor(options: RuntimeLogOptions = {}) {
     this.#clock = options.clock ?? systemClock;
@@ -54,9 +57,13 @@ export class RuntimeLog {
     this.#memory.push(full);
     if (this.#memory.length > this.#memoryLimit) this.#memory.splice(0, this.#memory.length - this.#memoryLimit);
     if (this.filePath) {
-      // Synchronous appends keep lines whole and ordered even if the process dies right after.
+      // Synchronous writes keep lines whole and ordered even if the process dies right after. One open
+      // file rather than an open, write and close per line: a busy runtime writes thousands of lines.
+      const line = JSON.stringify(full) + '\n';
       try {
-        fs.appendFileSync(this.filePath, JSON.stringify(full) + '\n');
+        if (this.#fd === undefined && !this.#closed) this.#fd = fs.openSync(this.filePath, 'a');
+        if (this.#fd !== undefined) fs.writeSync(this.#fd, line);
+        else fs.appendFileSync(this.filePath, line);
       } catch (error) {
         // The directory was removed under a runtime that is stopping (work it abandoned still finishing):
         // the line stays in memory; a log must never take the process down.
@@ -64,6 +71,15 @@ export class RuntimeLog {
       }
     }
     this.#echo?.(full);
+  }
+
+  /** Closes the file (the runtime has stopped); a line written after this is appended on its own. */
+  close(): void {
+    this.#closed = true;
+    if (this.#fd === undefined) return;
+    const fd = this.#fd;
+    this.#fd = undefined;
+    fs.closeSync(fd);
   }
 
   host(level: LogLevel, message: string, fields: Pick<LogEntry, 'functionName' | 'invocationId' | 'instanceId'> = {}): void {
