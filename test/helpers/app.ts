@@ -154,8 +154,16 @@ export async function startTestApp(options: SandboxedAppOptions = {}): Promise<T
     const until = options.until ?? ((op: Operation) => TERMINAL.has(op.runtimeStatus));
     const step = options.step ?? 'PT1M';
     const deadline = Date.now() + (options.timeoutMs ?? WAIT_MS);
+    // Read over HTTP again only when the instance changed: most turns of this loop only move the clock.
+    let reply: ApiReply<Operation> | undefined;
+    let seen: { durable: unknown; revision: number | undefined } | undefined;
     for (;;) {
-      const reply = await api<Operation>('GET', `/api/operations/${instanceId}`);
+      const durable = app.runtime.durable;
+      const revision = durable.pendingWork(instanceId)?.revision;
+      if (!reply || seen?.durable !== durable || seen.revision !== revision || revision === undefined) {
+        reply = await api<Operation>('GET', `/api/operations/${instanceId}`);
+        seen = { durable, revision };
+      }
       if (reply.status === 200 && until(reply.body)) return reply.body;
       if (Date.now() > deadline) throw new Error(`operation ${instanceId} did not reach the expected state; last: ${JSON.stringify(reply.body)}`);
       const work = app.runtime.durable.pendingWork(instanceId);
