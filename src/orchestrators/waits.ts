@@ -76,26 +76,33 @@ export function* waitForPerson(context: OrchestrationContext, progress: Progress
   yield* callActivity(context, 'notify', { ...about, kind: 'action-needed', subject: wait.notice.subject, lines });
 
   let nextReminder = start + wait.reminderHours * HOUR;
-  let event = context.df.waitForExternalEvent(wait.event);
+  // Every wait for the event this run armed, and those whose announcement was taken. The SDK (durable-functions
+  // 3.x) hands an arriving event to the most recently armed wait of that name still on its list, and a wait
+  // armed twice is listed twice: an announcement can therefore complete an earlier wait, or arrive while a
+  // reminder or a check runs, and its Task.any only hears from children that complete after it was built.
+  // So each Task.any gets a wait of its own, and any completed wait not taken yet is an announcement.
+  const armed: Task[] = [];
+  const taken = new Set<Task>();
+  const announcement = (): Task | undefined => armed.find((e) => e.isCompleted && !taken.has(e));
   for (;;) {
     const now = context.df.currentUtcDateTime.getTime();
     if (now >= deadline) {
       throw new StepFailedError(wait.step, { kind: 'permanent', service: 'product', message: wait.timeout.message, action: wait.timeout.action });
     }
-    // The event may already have arrived while a reminder or a check ran. The SDK's Task.any only hears
-    // from children that complete after it was built (durable-functions 3.x CompoundTask), so a new timer
-    // beside an already received event would win alone and the person's announcement would be lost.
-    let winner: unknown = event;
-    if (!event.isCompleted) {
+    let announced = announcement();
+    if (!announced) {
       const wakeAt = Math.min(deadline, nextReminder, now + MAX_TIMER_MS, wait.check ? now + wait.check.everyMinutes * MINUTE : Number.POSITIVE_INFINITY);
+      const event = context.df.waitForExternalEvent(wait.event);
+      armed.push(event);
       const timer = context.df.createTimer(new Date(wakeAt));
-      winner = yield context.df.Task.any([event, timer]);
-      if (winner === event) timer.cancel();
+      yield context.df.Task.any([event, timer]);
+      announced = announcement();
+      if (announced && !timer.isCompleted) timer.cancel();
     }
-    if (winner === event) {
+    if (announced) {
+      taken.add(announced);
       if (yield* runCheck(progress, wait, true)) break;
       // Announced but not visible yet (replication), or contradicted: keep checking, and listen for another announcement.
-      event = context.df.waitForExternalEvent(wait.event);
       continue;
     }
     const woke = context.df.currentUtcDateTime.getTime();

@@ -255,6 +255,32 @@ describe('setup', () => {
       expect(h.detail(id, 'deliverToFinOps')).toBe('delivery strategy manual: confirmed by an administrator');
     });
 
+    it('takes a second confirmation that arrives while the check of the first runs, after polls came and went', async () => {
+      // Without the sign-in log only announcements end the wait; polls (timers) win several times first.
+      let provider = 'SMTP';
+      let announceDuringRead = false;
+      fakes.on('readFinOpsEvidence', (i) => {
+        const shows = reading(i, { access: 'unavailable', provider });
+        if (announceDuringRead) {
+          // The administrator fixes the provider and says so again while the first announcement is checked.
+          announceDuringRead = false;
+          provider = 'Graph';
+          h.runtime.durable.raiseEvent(id, 'EmailParametersUpdated', {});
+        }
+        return shows;
+      });
+      const id = h.start('setup', input('manual-twice', { delivery: 'manual' }, { EVIDENCE_POLL_MINUTES: '30' }));
+      await h.settle();
+      await h.nextTimer(id);
+      await h.nextTimer(id);
+      expect(h.status(id).runtimeStatus).toBe('Running');
+      announceDuringRead = true;
+      await h.raise(id, 'EmailParametersUpdated');
+      expect(h.status(id).runtimeStatus).toBe('Completed');
+      expect(h.detail(id, 'deliverToFinOps')).toBe('delivery strategy manual: confirmed by an administrator');
+      expect(fakes.callsOf('notify').map((n) => n.subject)).toContain('F&O manual-twice: the email parameters are not right yet');
+    });
+
     it('times out after MANUAL_DELIVERY_TIMEOUT_HOURS', async () => {
       fakes.on('readFinOpsEvidence', (i) => reading(i, { provider: 'SMTP' }));
       const id = h.start('setup', input('manual-timeout', { delivery: 'manual' }, { MANUAL_DELIVERY_TIMEOUT_HOURS: '12', MANUAL_DELIVERY_REMINDER_HOURS: '24', EVIDENCE_POLL_MINUTES: '60' }));
