@@ -88,9 +88,22 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
       env.restore();
     },
   ];
+  // Every step runs even when an earlier one fails (an app's terminate hook, say), so the log file is
+  // closed and the settings restored; the first failure is reported after.
   const cleanup = async (): Promise<void> => {
-    for (const step of cleanups.reverse()) await step();
+    const steps = [...cleanups].reverse();
     cleanups.length = 0;
+    const failures: unknown[] = [];
+    for (const step of steps) {
+      try {
+        await step();
+      } catch (error) {
+        failures.push(error);
+      }
+    }
+    const [first] = failures;
+    if (first instanceof Error) throw first;
+    if (failures.length > 0) throw new Error(`The local runtime did not stop cleanly: ${JSON.stringify(first)}`);
   };
 
   try {

@@ -871,8 +871,9 @@ export class DurableDriver {
   }
 
   #save(record: InstanceRecord): void {
-    if (this.#stopped && !this.#turns.has(record.instanceId)) return;
+    // Changed in memory either way: waiters see it even when a stopped driver no longer persists it.
     this.#revise(record.instanceId);
+    if (this.#stopped && !this.#turns.has(record.instanceId)) return;
     this.#store.save(record);
     this.#notify();
   }

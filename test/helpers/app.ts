@@ -160,7 +160,7 @@ export async function startTestApp(options: SandboxedAppOptions = {}): Promise<T
     for (;;) {
       const durable = app.runtime.durable;
       const revision = durable.pendingWork(instanceId)?.revision;
-      if (!reply || seen?.durable !== durable || seen.revision !== revision || revision === undefined) {
+      if (!reply || reply.status !== 200 || seen?.durable !== durable || seen.revision !== revision || revision === undefined) {
         reply = await api<Operation>('GET', `/api/operations/${instanceId}`);
         seen = { durable, revision };
       }

@@ -56,7 +56,12 @@ export async function compiledProject(): Promise<string> {
   const lock = path.join(outDir, 'lock');
   fs.mkdirSync(outDir, { recursive: true });
   for (;;) {
-    if (fs.existsSync(done)) return dist;
+    if (fs.existsSync(done)) {
+      // Marks the build as in use, so a run on another source state does not take it for a stale one.
+      const now = new Date();
+      fs.utimesSync(outDir, now, now);
+      return dist;
+    }
     try {
       fs.mkdirSync(lock);
     } catch {

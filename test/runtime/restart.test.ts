@@ -72,3 +72,4 @@ it('resumes waiting instances and re-runs unrecorded activities after a restart'
   const history = second.rt.durable.getStatus('timer-1', { showHistory: true })?.history ?? [];
   expect(history.filter((e) => e.EventType === HistoryEventType.TaskScheduled).map((e) => e.Name)).toEqual(['greet']);
 });
+
