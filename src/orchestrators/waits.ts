@@ -76,31 +76,34 @@ export function* waitForPerson(context: OrchestrationContext, progress: Progress
   yield* callActivity(context, 'notify', { ...about, kind: 'action-needed', subject: wait.notice.subject, lines });
 
   let nextReminder = start + wait.reminderHours * HOUR;
-  // Every wait for the event this run armed, and those whose announcement was taken. The SDK (durable-functions
+  // Every wait for the event this run armed whose announcement was not taken yet. The SDK (durable-functions
   // 3.x) hands an arriving event to the most recently armed wait of that name still on its list, and a wait
   // armed twice is listed twice: an announcement can therefore complete an earlier wait, or arrive while a
   // reminder or a check runs, and its Task.any only hears from children that complete after it was built.
   // So each Task.any gets a wait of its own, and any completed wait not taken yet is an announcement.
   const armed: Task[] = [];
-  const taken = new Set<Task>();
-  const announcement = (): Task | undefined => armed.find((e) => e.isCompleted && !taken.has(e));
+  const takeAnnouncement = (): boolean => {
+    const i = armed.findIndex((e) => e.isCompleted);
+    if (i < 0) return false;
+    armed.splice(i, 1);
+    return true;
+  };
   for (;;) {
     const now = context.df.currentUtcDateTime.getTime();
     if (now >= deadline) {
       throw new StepFailedError(wait.step, { kind: 'permanent', service: 'product', message: wait.timeout.message, action: wait.timeout.action });
     }
-    let announced = announcement();
+    let announced = takeAnnouncement();
     if (!announced) {
       const wakeAt = Math.min(deadline, nextReminder, now + MAX_TIMER_MS, wait.check ? now + wait.check.everyMinutes * MINUTE : Number.POSITIVE_INFINITY);
       const event = context.df.waitForExternalEvent(wait.event);
       armed.push(event);
       const timer = context.df.createTimer(new Date(wakeAt));
       yield context.df.Task.any([event, timer]);
-      announced = announcement();
+      announced = takeAnnouncement();
       if (announced && !timer.isCompleted) timer.cancel();
     }
     if (announced) {
-      taken.add(announced);
       if (yield* runCheck(progress, wait, true)) break;
       // Announced but not visible yet (replication), or contradicted: keep checking, and listen for another announcement.
       continue;

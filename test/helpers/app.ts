@@ -166,7 +166,8 @@ export async function startTestApp(options: SandboxedAppOptions = {}): Promise<T
       }
       if (reply.status === 200 && until(reply.body)) return reply.body;
       if (Date.now() > deadline) throw new Error(`operation ${instanceId} did not reach the expected state; last: ${JSON.stringify(reply.body)}`);
-      const work = app.runtime.durable.pendingWork(instanceId);
+      // Read after the GET: the instance may have moved on meanwhile.
+      const work = durable.pendingWork(instanceId);
       const onlyTimers = work !== undefined && !work.episodePending && work.activities === 0 && work.timers.length > 0;
       if (onlyTimers && reply.status === 200 && (reply.body.waitingFor === undefined || options.throughPersonWaits)) await control('/clock', { advance: step });
       await app.runtime.durable.whenIdle({ timeoutMs: 2_000 }).catch(() => undefined);
