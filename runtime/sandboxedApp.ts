@@ -18,6 +18,7 @@ export interface SandboxedAppOptions {
   sandbox?: StartSandboxOptions;
   /** Function app entry; default the compiled or source `src/index` next to this module. */
   entry?: string;
+  /** The function app's port; 0 picks a free one below the kernel's range for outgoing connections (see `restartablePorts`). */
   port?: number;
   rpcPort?: number;
   functionKey?: string;
@@ -100,6 +101,36 @@ function defaultEntry(): string {
   return __filename.endsWith('.ts') ? path.join(__dirname, '..', 'src', 'index.ts') : compiled;
 }
 
+/**
+ * The kernel's range of local ports for outgoing connections (`ip_local_port_range`; Linux's default
+ * when it cannot be read).
+ */
+export function outgoingPortRange(): { low: number; high: number } {
+  try {
+    const [low, high] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
+    if (low !== undefined && high !== undefined && Number.isInteger(low) && Number.isInteger(high) && low > 1024) return { low, high };
+  } catch {
+    // Not Linux, or no procfs: the default range.
+  }
+  return { low: 32768, high: 60999 };
+}
+
+/**
+ * Ports to try, in order, for a function app that `restartRuntime` listens on again. A port the kernel
+ * picks for a listener (port 0) lies in its range for outgoing connections, so while the runtime is
+ * down any connection on the machine may take it as its local port, and the new listener meets
+ * EADDRINUSE. Ports below that range are only ever taken by listeners that ask for them.
+ */
+export function* restartablePorts(attempts = 20): Generator<number> {
+  const { low } = outgoingPortRange();
+  const first = Math.max(1025, low - 16384);
+  for (let i = 0; i < attempts; i += 1) yield first + Math.floor(Math.random() * (low - first));
+}
+
+function isAddressInUse(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && (error as { code?: unknown }).code === 'EADDRINUSE';
+}
+
 export async function startSandboxedApp(options: SandboxedAppOptions = {}): Promise<SandboxedApp> {
   const sandbox = await startSandbox(options.sandbox ?? {});
   try {
@@ -137,7 +168,20 @@ export async function startSandboxedApp(options: SandboxedAppOptions = {}): Prom
       useClock(() => sandbox.state.now());
       return runtime;
     };
-    let runtime = await launch(options.port ?? 7071, options.functionKey);
+    const startRuntime = async (): Promise<LocalRuntime> => {
+      if (options.port !== 0) return launch(options.port ?? 7071, options.functionKey);
+      let lastError: unknown;
+      for (const port of restartablePorts()) {
+        try {
+          return await launch(port, options.functionKey);
+        } catch (error) {
+          if (!isAddressInUse(error)) throw error;
+          lastError = error;
+        }
+      }
+      throw lastError;
+    };
+    let runtime = await startRuntime();
     // Key Vault's expiry events reach the Event Grid trigger the way Azure delivers them: the host's webhook.
     sandbox.eventGrid.subscribe({
       name: 'secret-expiry-events',
