@@ -126,9 +126,12 @@ async function readFinOps(deps: ActivityDeps, input: ReadFinOpsEvidenceInput): P
     view.problems.push(`${what} could not be read: ${error instanceof Error ? error.message : String(error)}`);
   };
   const tasks: Array<Promise<void>> = [];
-  if (input.read.provider) {
+  // The email parameters record gives the provider and the key of the credential record: read once for
+  // both. When it cannot be read, the credential read tries on its own.
+  const parameters = input.read.provider ? finOps.getEmailParameters(url, opts) : undefined;
+  if (parameters) {
     tasks.push(
-      finOps.getEmailParameters(url, opts).then(
+      parameters.then(
         (p) => {
           view.provider = p.batchEmailProvider;
         },
@@ -137,8 +140,12 @@ async function readFinOps(deps: ActivityDeps, input: ReadFinOpsEvidenceInput): P
     );
   }
   if (input.read.credential) {
+    const known = parameters?.then(
+      (emailParameters) => ({ emailParameters }),
+      () => ({}),
+    );
     tasks.push(
-      finOps.getGraphCredential(url, opts).then(
+      (async () => finOps.getGraphCredential(url, { ...opts, ...((await known) ?? {}) }))().then(
         (c) => {
           view.applicationId = c.applicationId;
         },

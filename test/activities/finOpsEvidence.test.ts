@@ -10,6 +10,7 @@
 import { randomUUID } from 'node:crypto';
 import { formatEvidenceTag, judgeFinOpsDrift, judgeProof, parseEvidenceTag, type FinOpsEvidence } from '../../src/contracts/evidence';
 import type { ActivityInput } from '../../src/contracts/activities';
+import type { CallRecord } from '../../sandbox/types';
 import { secretNameFor } from '../../src/contracts/names';
 import { SECRET_TAGS } from '../../src/contracts/wellKnown';
 import { DEPLOYED_MANAGED_IDENTITY_ROLES } from '../../sandbox/seed';
@@ -259,9 +260,24 @@ describe("readFinOpsEvidence: F&O's own view", () => {
     const { app, secret } = await runSetup(h, o);
     const input = evidenceInput(o, { app }, secret.reference.keyId, o.requestedAt);
 
+    await h.clearCalls();
     const whole = await h.run('readFinOpsEvidence', input);
     expect(whole.finOps).toMatchObject({ provider: 'Graph', applicationId: app.appId, problems: [] });
     expect(whole.finOps.health).toBeDefined();
+    // One read of the email parameters gives the provider and the key of the credential record.
+    const finOpsReads = async (): Promise<string[]> =>
+      (await h.sandbox.control<{ calls: CallRecord[] }>('/calls')).body.calls.filter((c) => c.service === 'finops').map((c) => `${c.method} ${c.path.split('?')[0]}`);
+    expect((await finOpsReads()).sort()).toEqual(['GET /data/EmailParameters', "GET /data/GraphEmailCredentials(ID='1')", 'GET /data/GraphEmailHealth']);
+
+    // One refusal of that read: the provider is missing and said to be; the credential read reads the key itself.
+    await h.clearCalls();
+    await h.sandbox.control('/faults', { body: { service: 'finops', method: 'GET', pathPattern: '^/data/EmailParameters', status: 403, count: 1 } });
+    const once = await h.run('readFinOpsEvidence', input);
+    await h.sandbox.control('/faults', { method: 'DELETE' });
+    expect(once.finOps).not.toHaveProperty('provider');
+    expect(once.finOps).toMatchObject({ applicationId: app.appId, health: whole.finOps.health });
+    expect(once.finOps.problems).toEqual([expect.stringMatching(/^F&O's batch email provider could not be read: /)]);
+    expect((await finOpsReads()).filter((r) => r === 'GET /data/EmailParameters')).toHaveLength(2);
 
     // F&O refuses the email parameters: the provider is missing and said to be, and so is the application id
     // (the credential entity is keyed by the email parameters record); the health and the sign-ins stand.
