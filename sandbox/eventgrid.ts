@@ -346,6 +346,11 @@ export class EventGridEmulator {
   private readonly deadLetters: DeadLetterRecord[] = [];
   /** `{secret}/{version}` of every version already announced with SecretNewVersionCreated. */
   private readonly announced = new Set<string>();
+  /**
+   * The version objects already announced: `evaluate` runs after every write and clock move, over every
+   * version in the vault, and skips these without building their keys.
+   */
+  private readonly announcedVersions = new WeakSet<object>();
   /** `{secret}/{version}/{eventType}/{exp}`: an expiry event fires once per version and `exp`. */
   private readonly fired = new Set<string>();
   private readonly inFlight = new Set<Promise<void>>();
@@ -490,15 +495,21 @@ export class EventGridEmulator {
       // A soft-deleted secret is gone from the vault's point of view until recovered.
       if (secret.deletedDate !== null) continue;
       for (const version of secret.versions) {
+        const known = this.announcedVersions.has(version);
+        // Nothing due for an announced version before its near-expiry time.
+        if (known && (version.exp === null || now < version.exp * 1000 - NEAR_EXPIRY_LEAD_MS)) continue;
         const key = `${secret.name.toLowerCase()}/${version.version}`;
         const emit = (eventType: string): void => {
           const event = this.secretEvent(eventType, secret.name, version.version, version.nbf, version.exp);
           this.publish(event, 'keyvault');
           published.push(event);
         };
-        if (!this.announced.has(key)) {
-          this.announced.add(key);
-          emit(SECRET_NEW_VERSION_CREATED);
+        if (!known) {
+          this.announcedVersions.add(version);
+          if (!this.announced.has(key)) {
+            this.announced.add(key);
+            emit(SECRET_NEW_VERSION_CREATED);
+          }
         }
         if (version.exp === null) continue;
         const expMs = version.exp * 1000;

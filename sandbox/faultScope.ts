@@ -12,9 +12,9 @@ import type { SandboxRequest } from './types';
 
 const GUID = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/gi;
 
-export function requestConcerns(state: SandboxState, req: SandboxRequest, subject: string): boolean {
-  const wanted = subject.toLowerCase();
-  return subjectsOf(state, req).some((s) => s.toLowerCase() === wanted);
+/** The subjects a request concerns, lower-cased: compare with a `concerning` lower-cased. */
+export function requestSubjects(state: SandboxState, req: SandboxRequest): Set<string> {
+  return new Set(subjectsOf(state, req).map((s) => s.toLowerCase()));
 }
 
 function subjectsOf(state: SandboxState, req: SandboxRequest): string[] {

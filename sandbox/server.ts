@@ -18,7 +18,7 @@ import { createControlHandler, type ControlHandler } from './control';
 import { createServiceDeps } from './deps';
 import { createEntraService, createManagedIdentityHandler, entraErrorBody } from './entra';
 import { EventGridEmulator, type EventGridOptions } from './eventgrid';
-import { requestConcerns } from './faultScope';
+import { requestSubjects } from './faultScope';
 import { createFinOpsService } from './finops';
 import { FinOpsMail } from './finops-mail';
 import { createGraphService } from './graph';
@@ -195,12 +195,14 @@ function compiled(pattern: string): RegExp | undefined {
 
 /** Takes one use of the first matching fault (dropping it at zero). */
 function takeFault(state: SandboxState, req: SandboxRequest): Fault | undefined {
+  // What the request concerns, worked out once however many aimed faults are looked at.
+  let subjects: Set<string> | undefined;
   const index = state.faults.findIndex(
     (f) =>
       f.service === req.service &&
       (f.method === undefined || f.method.toUpperCase() === req.method) &&
       (f.pathPattern === undefined || compiled(f.pathPattern)?.test(req.path) === true) &&
-      (f.concerning === undefined || requestConcerns(state, req, f.concerning)),
+      (f.concerning === undefined || (subjects ??= requestSubjects(state, req)).has(f.concerning.toLowerCase())),
   );
   if (index < 0) return undefined;
   const fault = state.faults[index];
