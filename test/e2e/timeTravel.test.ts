@@ -1,5 +1,5 @@
 /**
- * Three environments set up, then the sandbox clock driven through three years in steps: the daily
+ * Two environments set up, then the sandbox clock driven through three years in steps: the daily
  * sweep and Key Vault's expiry events keep every credential valid. F&O sends all the while (its email
  * batch runs, so every step it signs in with what it holds) and the product reads Entra's sign-in log:
  * every rotation is proven and its old credential revoked only once F&O has moved. At every step F&O
@@ -12,7 +12,9 @@ import type { FinOpsEmailHistoryRecord } from '../../sandbox/types';
 import { startTestApp, type TestApp } from '../helpers/app';
 import { settle } from '../helpers/settle';
 
-const ENVIRONMENTS = ['contoso-uat', 'contoso-prod', 'fabrikam-test'];
+// Two, so that they share the sweep, the fleet listing and the tenant; every environment does the same
+// (a third, set up alike, ran the same behaviours again: about a third of the file's CPU).
+const ENVIRONMENTS = ['contoso-uat', 'contoso-prod'];
 const DAY = 86_400_000;
 
 let app: TestApp;
@@ -122,7 +124,7 @@ it('keeps every environment able to send mail for three years', async () => {
     expect(['active', 'unproven']).toContain(env.status);
     if (env.status === 'active') expect(env.finops?.provenAt).toEqual(expect.any(String));
   }
-  expect(listed.body.environments.filter((e) => e.status === 'active').length).toBeGreaterThanOrEqual(2);
+  expect(listed.body.environments.filter((e) => e.status === 'active').length).toBeGreaterThanOrEqual(ENVIRONMENTS.length - 1);
 
   // No orphans: every product credential left is the one the current Key Vault version records, and F&O holds it.
   for (const id of ENVIRONMENTS) {
