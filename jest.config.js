@@ -35,7 +35,7 @@ if (!process.env.TMPDIR) {
  * - Workers: twice the cores (at most 8). Much of the suite waits rather than computes (Retry-After
  *   in the fault matrix, the CLI's and npm start's child processes, the dashboard's browser, real-time
  *   retries), so more workers than cores keep the cores busy. On 2 cores the whole suite is CPU-bound
- *   with four workers (215 to 240 s of CPU): docs/development.md has the measured times. Override with
+ *   with four workers (about 185 to 195 s of CPU): docs/development.md has the measured times. Override with
  *   --maxWorkers.
  * - Order: longest files first, also on a clean checkout without Jest's timing cache
  *   (test/setup/slowFirstSequencer.js).
