@@ -54,28 +54,36 @@ export interface BenchApp {
 const TERMINAL = new Set(['Completed', 'Failed', 'Terminated', 'Canceled']);
 
 export async function startBenchApp(options: BenchAppOptions): Promise<BenchApp> {
+  // Durable state and logs of this app only, removed when it stops (a log line an abandoned activity
+  // writes after that stays in memory: RuntimeLog) or fails to start. Not at process exit: a test
+  // runner's worker is ended without one.
   const dir = mkdtempSync(path.join(tmpdir(), 'fno-graph-mail-bench-'));
-  // Removed when the process ends: an activity abandoned by stop() may still write its last log line.
-  process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
-  const app = await startSandboxedApp({
-    port: 0,
-    rpcPort: 0,
-    durableDir: path.join(dir, 'durable'),
-    logsDir: path.join(dir, 'logs'),
-    ...(options.schedulerIntervalMs !== undefined ? { schedulerIntervalMs: options.schedulerIntervalMs } : {}),
-    sandbox: {
-      ports: { base: 0 },
-      latencyMs: options.latencyMs,
-      secretPropagationSeconds: options.secretPropagationSeconds,
-      ...(options.environmentIds ? { environmentIds: options.environmentIds } : {}),
-      ...(options.managedIdentityRoles ? { managedIdentityRoles: options.managedIdentityRoles } : {}),
-      ...(options.finopsBatch ? { finopsBatch: options.finopsBatch } : {}),
-      ...(options.finopsSparePorts !== undefined ? { finopsSparePorts: options.finopsSparePorts } : {}),
-      ...(options.finopsIpv6 !== undefined ? { finopsIpv6: options.finopsIpv6 } : {}),
-    },
-    ...(options.partner ? { partner: {} } : {}),
-    appSettings: { ROTATION_SWEEP_SCHEDULE: NEVER, DRIFT_CHECK_SCHEDULE: NEVER, ...(options.appSettings ?? {}) },
-  });
+  const removeDir = (): void => rmSync(dir, { recursive: true, force: true });
+  let app: SandboxedApp;
+  try {
+    app = await startSandboxedApp({
+      port: 0,
+      rpcPort: 0,
+      durableDir: path.join(dir, 'durable'),
+      logsDir: path.join(dir, 'logs'),
+      ...(options.schedulerIntervalMs !== undefined ? { schedulerIntervalMs: options.schedulerIntervalMs } : {}),
+      sandbox: {
+        ports: { base: 0 },
+        latencyMs: options.latencyMs,
+        secretPropagationSeconds: options.secretPropagationSeconds,
+        ...(options.environmentIds ? { environmentIds: options.environmentIds } : {}),
+        ...(options.managedIdentityRoles ? { managedIdentityRoles: options.managedIdentityRoles } : {}),
+        ...(options.finopsBatch ? { finopsBatch: options.finopsBatch } : {}),
+        ...(options.finopsSparePorts !== undefined ? { finopsSparePorts: options.finopsSparePorts } : {}),
+        ...(options.finopsIpv6 !== undefined ? { finopsIpv6: options.finopsIpv6 } : {}),
+      },
+      ...(options.partner ? { partner: {} } : {}),
+      appSettings: { ROTATION_SWEEP_SCHEDULE: NEVER, DRIFT_CHECK_SCHEDULE: NEVER, ...(options.appSettings ?? {}) },
+    });
+  } catch (error) {
+    removeDir();
+    throw error;
+  }
   const recorder = new CallRecorder(app.sandbox.state);
 
   const api: BenchApp['api'] = async (method, route, body) => {
@@ -113,7 +121,11 @@ export async function startBenchApp(options: BenchAppOptions): Promise<BenchApp>
       return env.url;
     },
     stop: async () => {
-      await app.stop();
+      try {
+        await app.stop();
+      } finally {
+        removeDir();
+      }
     },
   };
 }
