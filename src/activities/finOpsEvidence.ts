@@ -126,8 +126,8 @@ async function readFinOps(deps: ActivityDeps, input: ReadFinOpsEvidenceInput): P
     view.problems.push(`${what} could not be read: ${error instanceof Error ? error.message : String(error)}`);
   };
   const tasks: Array<Promise<void>> = [];
-  // The email parameters record gives the provider and the key of the credential record: read once for
-  // both. When it cannot be read, the credential read tries on its own.
+  // The email parameters record gives the provider and, unless a key is configured, the key of the
+  // credential record: one read for both, and its failure is both parts' failure.
   const parameters = input.read.provider ? finOps.getEmailParameters(url, opts) : undefined;
   if (parameters) {
     tasks.push(
@@ -140,12 +140,8 @@ async function readFinOps(deps: ActivityDeps, input: ReadFinOpsEvidenceInput): P
     );
   }
   if (input.read.credential) {
-    const known = parameters?.then(
-      (emailParameters) => ({ emailParameters }),
-      () => ({}),
-    );
     tasks.push(
-      (async () => finOps.getGraphCredential(url, { ...opts, ...((await known) ?? {}) }))().then(
+      finOps.getGraphCredential(url, { ...opts, ...(parameters ? { emailParameters: parameters } : {}) }).then(
         (c) => {
           view.applicationId = c.applicationId;
         },

@@ -119,10 +119,12 @@ export interface FinOpsEmailSettingsOptions {
 export interface FinOpsCallOptions {
   environmentId?: string;
   /**
-   * The email parameters record as the caller has just read it (`getEmailParameters`): its provider
-   * and key are taken from it instead of reading the record again.
+   * The email parameters record as the caller has just read it, or is reading it (`getEmailParameters`):
+   * its provider and key are taken from it instead of reading the record again. A read still under way is
+   * awaited only where the record is needed (not for a credential entity with a configured key), and its
+   * failure is that call's failure.
    */
-  emailParameters?: EmailParameters;
+  emailParameters?: EmailParameters | Promise<EmailParameters>;
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -291,7 +293,7 @@ export class FinOpsEmailSettings {
 
   /** Makes Graph the batch email provider; writes only when it is not already. */
   async setBatchProviderToGraph(url: string, options: FinOpsCallOptions = {}): Promise<{ written: boolean }> {
-    const current = options.emailParameters ?? (await this.getEmailParameters(url, options));
+    const current = await (options.emailParameters ?? this.getEmailParameters(url, options));
     if (current.batchEmailProvider === GRAPH_PROVIDER) return { written: false };
     const ctx = this.ctx('Set the batch email provider to Graph', options);
     const origin = this.check(url, ctx);
@@ -449,7 +451,7 @@ export class FinOpsEmailSettings {
   }
 
   private async credentialPath(origin: string, ctx: ErrorContext, options: FinOpsCallOptions): Promise<string> {
-    const key = this.entity.key ?? { ID: (options.emailParameters ?? (await this.getEmailParameters(origin, options))).id };
+    const key = this.entity.key ?? { ID: (await (options.emailParameters ?? this.getEmailParameters(origin, options))).id };
     return `/data/${this.entity.entitySet}(${odataKey(key)})`;
   }
 

@@ -172,6 +172,27 @@ describe('FinOpsEmailSettings against the sandbox', () => {
     expect(env('contoso-uat').graphCredential.applicationId).toBe('app-keyed');
     // With the key given, no read of EmailParameters is needed first.
     expect((await calls()).filter((c) => c.service === 'finops').map((c) => c.method)).toEqual(['PATCH']);
+    // Nor is one a caller is making: the credential is read without waiting for it, or failing with it.
+    const never = new Promise<never>(() => undefined);
+    expect((await fin.getGraphCredential(uatUrl, { emailParameters: never })).applicationId).toBe('app-keyed');
+    const refused = Promise.reject(new Error('the email parameters could not be read'));
+    refused.catch(() => undefined);
+    expect((await fin.getGraphCredential(uatUrl, { emailParameters: refused })).applicationId).toBe('app-keyed');
+  });
+
+  it('reads the credential with the email parameters a caller is reading, and fails with that read', async () => {
+    const fin = settingsFor({});
+    await fin.setGraphCredential(uatUrl, { applicationId: 'app-shared', secret: SECRET });
+    await sandbox.control('/calls', { method: 'DELETE' });
+    const parameters = fin.getEmailParameters(uatUrl);
+    expect((await fin.getGraphCredential(uatUrl, { emailParameters: parameters })).applicationId).toBe('app-shared');
+    expect((await calls()).filter((c) => c.service === 'finops').map((c) => `${c.method} ${c.path.split('?')[0]}`)).toEqual([
+      'GET /data/EmailParameters',
+      "GET /data/GraphEmailCredentials(ID='1')",
+    ]);
+    const refusal = new Error('the email parameters could not be read');
+    const refused = Promise.reject(refusal);
+    await expect(fin.getGraphCredential(uatUrl, { emailParameters: refused })).rejects.toBe(refusal);
   });
 
   it('checks the allowlist before anything leaves, token request included', async () => {
