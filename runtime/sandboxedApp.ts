@@ -108,27 +108,35 @@ function defaultEntry(): string {
 export function outgoingPortRange(): { low: number; high: number } {
   try {
     const [low, high] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
-    if (low !== undefined && high !== undefined && Number.isInteger(low) && Number.isInteger(high) && low > 1024) return { low, high };
+    if (low !== undefined && high !== undefined && Number.isInteger(low) && Number.isInteger(high) && low >= 1 && low <= high && high <= 65535) return { low, high };
   } catch {
     // Not Linux, or no procfs: the default range.
   }
   return { low: 32768, high: 60999 };
 }
 
+/** Ports below the outgoing range a test app may take: up to this many, above the privileged ones. */
+const RESTARTABLE_SPAN = 16384;
+const MIN_RESTARTABLE_ROOM = 1024;
+
 /**
  * Ports to try, in order, for a function app that `restartRuntime` listens on again. A port the kernel
  * picks for a listener (port 0) lies in its range for outgoing connections, so while the runtime is
  * down any connection on the machine may take it as its local port, and the new listener meets
- * EADDRINUSE. Ports below that range are only ever taken by listeners that ask for them.
+ * EADDRINUSE. Ports below that range are only ever taken by listeners that ask for them (other test
+ * apps among them, at random). None when there is little room below the range: the kernel picks then.
  */
 export function* restartablePorts(attempts = 20): Generator<number> {
   const { low } = outgoingPortRange();
-  const first = Math.max(1025, low - 16384);
+  const first = Math.max(1025, low - RESTARTABLE_SPAN);
+  if (low - first < MIN_RESTARTABLE_ROOM) return;
   for (let i = 0; i < attempts; i += 1) yield first + Math.floor(Math.random() * (low - first));
 }
 
-function isAddressInUse(error: unknown): boolean {
-  return typeof error === 'object' && error !== null && (error as { code?: unknown }).code === 'EADDRINUSE';
+/** Whether listening on `port` failed because the port is taken (not another listener's port, e.g. a fixed RPC port). */
+function isPortTaken(error: unknown, port: number): boolean {
+  const e = error as { code?: unknown; port?: unknown } | null;
+  return typeof e === 'object' && e !== null && e.code === 'EADDRINUSE' && e.port === port;
 }
 
 export async function startSandboxedApp(options: SandboxedAppOptions = {}): Promise<SandboxedApp> {
@@ -170,16 +178,15 @@ export async function startSandboxedApp(options: SandboxedAppOptions = {}): Prom
     };
     const startRuntime = async (): Promise<LocalRuntime> => {
       if (options.port !== 0) return launch(options.port ?? 7071, options.functionKey);
-      let lastError: unknown;
       for (const port of restartablePorts()) {
         try {
           return await launch(port, options.functionKey);
         } catch (error) {
-          if (!isAddressInUse(error)) throw error;
-          lastError = error;
+          if (!isPortTaken(error, port)) throw error;
         }
       }
-      throw lastError;
+      // No room below the outgoing range, or every port tried was taken: the kernel picks one.
+      return launch(0, options.functionKey);
     };
     let runtime = await startRuntime();
     // Key Vault's expiry events reach the Event Grid trigger the way Azure delivers them: the host's webhook.

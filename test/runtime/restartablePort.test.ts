@@ -9,12 +9,13 @@ import { startTestApp } from '../helpers/app';
 it('offers ports below the range the kernel gives outgoing connections, and no privileged one', () => {
   const { low } = outgoingPortRange();
   const ports = [...restartablePorts(200)];
-  expect(ports).toHaveLength(200);
+  // With little room below the range (under 1,024 unprivileged ports), none: the kernel picks then.
+  expect(ports).toHaveLength(low - 1025 < 1024 ? 0 : 200);
   for (const port of ports) {
     expect(port).toBeGreaterThan(1024);
     expect(port).toBeLessThan(low);
   }
-  expect(new Set(ports).size).toBeGreaterThan(1);
+  if (ports.length > 0) expect(new Set(ports).size).toBeGreaterThan(1);
 });
 
 it('a test app listens on such a port and comes back on it after a restart', async () => {
