@@ -233,6 +233,22 @@ describe('expiry events by the virtual clock', () => {
     expect((await writer.getSecret('versioned-one')).properties.version).toBe(currentVersion);
   });
 
+  it('follows an expiry moved on a version already announced: brought within 30 days, its near-expiry is sent at once', async () => {
+    const receiver = await startReceiver();
+    await subscribe({ endpoint: receiver.url, includedEventTypes: [NEAR_EXPIRY, EXPIRED], subjectBeginsWith: 'moved-' });
+    const stored = await writer.setSecret('moved-one', 'value', { expiresOn: inDays(400) });
+    const version = stored.properties.version ?? '';
+    await settle();
+    expect(receiver.received).toHaveLength(0);
+
+    // No clock move: the write itself makes the event due.
+    const expiresOn = inDays(10);
+    await writer.updateSecretProperties('moved-one', version, { expiresOn });
+    await until(() => receiver.received.length >= 1, 'the near-expiry event after the expiry moved');
+    await settle();
+    expect(receiver.events().map((e) => [e.eventType, e.data.Version, e.data.EXP])).toEqual([[NEAR_EXPIRY, version, expiresOn.getTime() / 1000]]);
+  });
+
   it('announces each new version, and carries NBF/EXP as strings when asked to', async () => {
     const receiver = await startReceiver();
     await subscribe({ endpoint: receiver.url, includedEventTypes: [NEW_VERSION], subjectBeginsWith: 'fresh-' });
