@@ -6,9 +6,6 @@
  * life of the process (`ManagedIdentityClient.identitySource`), so a second sandbox's would be ignored;
  * the bench runs each app in a child process (see worker.ts).
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import * as path from 'node:path';
 import { startSandboxedApp, type SandboxedApp } from '../runtime/sandboxedApp';
 import { CallRecorder } from './calls';
 
@@ -54,36 +51,25 @@ export interface BenchApp {
 const TERMINAL = new Set(['Completed', 'Failed', 'Terminated', 'Canceled']);
 
 export async function startBenchApp(options: BenchAppOptions): Promise<BenchApp> {
-  // Durable state and logs of this app only, removed when it stops (a log line an abandoned activity
-  // writes after that stays in memory: RuntimeLog) or fails to start. Not at process exit: a test
-  // runner's worker is ended without one.
-  const dir = mkdtempSync(path.join(tmpdir(), 'fno-graph-mail-bench-'));
-  const removeDir = (): void => rmSync(dir, { recursive: true, force: true });
-  let app: SandboxedApp;
-  try {
-    app = await startSandboxedApp({
-      port: 0,
-      rpcPort: 0,
-      durableDir: path.join(dir, 'durable'),
-      logsDir: path.join(dir, 'logs'),
-      ...(options.schedulerIntervalMs !== undefined ? { schedulerIntervalMs: options.schedulerIntervalMs } : {}),
-      sandbox: {
-        ports: { base: 0 },
-        latencyMs: options.latencyMs,
-        secretPropagationSeconds: options.secretPropagationSeconds,
-        ...(options.environmentIds ? { environmentIds: options.environmentIds } : {}),
-        ...(options.managedIdentityRoles ? { managedIdentityRoles: options.managedIdentityRoles } : {}),
-        ...(options.finopsBatch ? { finopsBatch: options.finopsBatch } : {}),
-        ...(options.finopsSparePorts !== undefined ? { finopsSparePorts: options.finopsSparePorts } : {}),
-        ...(options.finopsIpv6 !== undefined ? { finopsIpv6: options.finopsIpv6 } : {}),
-      },
-      ...(options.partner ? { partner: {} } : {}),
-      appSettings: { ROTATION_SWEEP_SCHEDULE: NEVER, DRIFT_CHECK_SCHEDULE: NEVER, ...(options.appSettings ?? {}) },
-    });
-  } catch (error) {
-    removeDir();
-    throw error;
-  }
+  // Durable state and logs of this app only, removed when it stops.
+  const app = await startSandboxedApp({
+    port: 0,
+    rpcPort: 0,
+    temporaryDirPrefix: 'fno-graph-mail-bench-',
+    ...(options.schedulerIntervalMs !== undefined ? { schedulerIntervalMs: options.schedulerIntervalMs } : {}),
+    sandbox: {
+      ports: { base: 0 },
+      latencyMs: options.latencyMs,
+      secretPropagationSeconds: options.secretPropagationSeconds,
+      ...(options.environmentIds ? { environmentIds: options.environmentIds } : {}),
+      ...(options.managedIdentityRoles ? { managedIdentityRoles: options.managedIdentityRoles } : {}),
+      ...(options.finopsBatch ? { finopsBatch: options.finopsBatch } : {}),
+      ...(options.finopsSparePorts !== undefined ? { finopsSparePorts: options.finopsSparePorts } : {}),
+      ...(options.finopsIpv6 !== undefined ? { finopsIpv6: options.finopsIpv6 } : {}),
+    },
+    ...(options.partner ? { partner: {} } : {}),
+    appSettings: { ROTATION_SWEEP_SCHEDULE: NEVER, DRIFT_CHECK_SCHEDULE: NEVER, ...(options.appSettings ?? {}) },
+  });
   const recorder = new CallRecorder(app.sandbox.state);
 
   const api: BenchApp['api'] = async (method, route, body) => {
@@ -120,12 +106,6 @@ export async function startBenchApp(options: BenchAppOptions): Promise<BenchApp>
       if (!env) throw new Error(`the sandbox has no F&O environment ${id}`);
       return env.url;
     },
-    stop: async () => {
-      try {
-        await app.stop();
-      } finally {
-        removeDir();
-      }
-    },
+    stop: () => app.stop(),
   };
 }

@@ -4,7 +4,8 @@
  * (IDENTITY_ENDPOINT/IDENTITY_HEADER, as App Service provides them), durable time follows the
  * sandbox's virtual clock, and the sandbox CA is trusted in-process.
  */
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import * as tls from 'node:tls';
 import { startSandbox, type RunningSandbox, type SandboxEndpoints, type StartSandboxOptions } from '../sandbox/server';
@@ -24,6 +25,12 @@ export interface SandboxedAppOptions {
   functionKey?: string;
   durableDir?: string;
   logsDir?: string;
+  /**
+   * Durable state and logs in a new directory under the temporary directory, named with this prefix
+   * (instead of `durableDir` and `logsDir`), removed when the app stops or fails to start. A log line an
+   * abandoned activity writes after that stays in memory (RuntimeLog).
+   */
+  temporaryDirPrefix?: string;
   /** Settings that override the sandbox defaults (e.g. `CONSENT_STRATEGY`). */
   appSettings?: Record<string, string>;
   schedulerIntervalMs?: number;
@@ -43,6 +50,8 @@ export interface SandboxedAppOptions {
 
 export interface SandboxedApp {
   sandbox: RunningSandbox;
+  /** The directory of `temporaryDirPrefix`, while the app runs. */
+  temporaryDir?: string;
   /** The running runtime (replaced by `restartRuntime`). */
   runtime: LocalRuntime;
   endpoints: SandboxEndpoints & { functionsUrl: string; functionKey: string; partnerOperatorClientId?: string };
@@ -140,7 +149,19 @@ function isPortTaken(error: unknown, port: number): boolean {
 }
 
 export async function startSandboxedApp(options: SandboxedAppOptions = {}): Promise<SandboxedApp> {
-  const sandbox = await startSandbox(options.sandbox ?? {});
+  const temporaryDir = options.temporaryDirPrefix !== undefined ? mkdtempSync(path.join(tmpdir(), options.temporaryDirPrefix)) : undefined;
+  const removeTemporaryDir = (): void => {
+    if (temporaryDir !== undefined) rmSync(temporaryDir, { recursive: true, force: true });
+  };
+  const durableDir = temporaryDir !== undefined ? path.join(temporaryDir, 'durable') : options.durableDir;
+  const logsDir = temporaryDir !== undefined ? path.join(temporaryDir, 'logs') : options.logsDir;
+  let sandbox: RunningSandbox;
+  try {
+    sandbox = await startSandbox(options.sandbox ?? {});
+  } catch (error) {
+    removeTemporaryDir();
+    throw error;
+  }
   try {
     trustCertificate(readFileSync(sandbox.endpoints.caCertPath, 'utf8'));
     const partnerOperatorClientId = options.partner ? await createPartnerOperator(sandbox, options.partner.graphPermissions) : undefined;
@@ -164,8 +185,8 @@ export async function startSandboxedApp(options: SandboxedAppOptions = {}): Prom
         port,
         rpcPort: options.rpcPort ?? 17071,
         ...(functionKey !== undefined ? { functionKey } : {}),
-        ...(options.durableDir !== undefined ? { durableDir: options.durableDir } : {}),
-        ...(options.logsDir !== undefined ? { logsDir: options.logsDir } : {}),
+        ...(durableDir !== undefined ? { durableDir } : {}),
+        ...(logsDir !== undefined ? { logsDir } : {}),
         ...(options.schedulerIntervalMs !== undefined ? { schedulerIntervalMs: options.schedulerIntervalMs } : {}),
         ...(options.onLog ? { onLog: options.onLog } : {}),
         taskHubName: settings.DURABLE_TASK_HUB,
@@ -198,6 +219,7 @@ export async function startSandboxedApp(options: SandboxedAppOptions = {}): Prom
     const endpoints = { ...sandbox.endpoints, functionsUrl: runtime.url, functionKey: runtime.functionKey, ...(partnerOperatorClientId ? { partnerOperatorClientId } : {}) };
     const app: SandboxedApp = {
       sandbox,
+      ...(temporaryDir !== undefined ? { temporaryDir } : {}),
       runtime,
       endpoints,
       appSettings: settings,
@@ -214,15 +236,23 @@ export async function startSandboxedApp(options: SandboxedAppOptions = {}): Prom
         return runtime;
       },
       async stop() {
-        await runtime.stop();
-        useClock(undefined);
-        resetProductCaches();
-        await sandbox.stop();
+        try {
+          await runtime.stop();
+          useClock(undefined);
+          resetProductCaches();
+          await sandbox.stop();
+        } finally {
+          removeTemporaryDir();
+        }
       },
     };
     return app;
   } catch (error) {
-    await sandbox.stop();
+    try {
+      await sandbox.stop();
+    } finally {
+      removeTemporaryDir();
+    }
     throw error;
   }
 }

@@ -267,7 +267,7 @@ describe('partner mode', () => {
     const { secrets } = await app.control<{ secrets: string[] }>('/minted-secrets');
     expect(secrets.length).toBeGreaterThanOrEqual(3);
     const haystacks: Array<[string, string]> = [];
-    for (const dir of ['durable', 'logs']) for (const file of listFiles(path.join(app.dir, dir))) haystacks.push([file, readFileSync(file, 'utf8')]);
+    for (const dir of ['durable', 'logs']) for (const file of listFiles(path.join(app.temporaryDir, dir))) haystacks.push([file, readFileSync(file, 'utf8')]);
     haystacks.push(['runtime output', app.logs.map((l) => JSON.stringify(l)).join('\n')]);
     haystacks.push(['http responses', app.responses.join('\n')]);
     expect(findLeaks(secrets, haystacks)).toEqual([]);

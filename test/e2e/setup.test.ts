@@ -322,7 +322,7 @@ describe('secrets never leak', () => {
     expect(secrets.length).toBeGreaterThanOrEqual(4);
     const haystacks: Array<[string, string]> = [];
     for (const dir of ['durable', 'logs']) {
-      for (const file of listFiles(path.join(app.dir, dir))) haystacks.push([file, readFileSync(file, 'utf8')]);
+      for (const file of listFiles(path.join(app.temporaryDir, dir))) haystacks.push([file, readFileSync(file, 'utf8')]);
     }
     expect(haystacks.some(([f]) => f.includes('durable'))).toBe(true);
     expect(haystacks.some(([f]) => f.includes('logs'))).toBe(true);

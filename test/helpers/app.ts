@@ -5,9 +5,6 @@
  */
 // Must come first: lets @azure/functions register for real under jest (virtual @azure/functions-core).
 import '../runtime/helpers/functionsCore';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import * as path from 'node:path';
 import type { InstanceStatus, LogEntry } from '../../runtime';
 import { startSandboxedApp, type SandboxedApp, type SandboxedAppOptions } from '../../runtime/sandboxedApp';
 
@@ -20,7 +17,7 @@ export interface ApiReply<T = Record<string, unknown>> {
 
 export interface TestApp extends SandboxedApp {
   /** Holds the app's durable state and logs; removed by `stop()`. */
-  dir: string;
+  temporaryDir: string;
   logs: LogEntry[];
   /** Every response body the tests saw (for leak scans). */
   responses: string[];
@@ -71,30 +68,23 @@ function changeKey(status: InstanceStatus | undefined): string {
 }
 
 export async function startTestApp(options: SandboxedAppOptions = {}): Promise<TestApp> {
-  // Durable state and logs of this app only; removed again when it stops.
-  const dir = mkdtempSync(path.join(tmpdir(), 'fno-graph-mail-e2e-'));
-  const removeDir = (): void => rmSync(dir, { recursive: true, force: true });
   const logs: LogEntry[] = [];
-  let app: SandboxedApp;
-  try {
-    app = await startSandboxedApp({
-      port: 0,
-      rpcPort: 0,
-      durableDir: path.join(dir, 'durable'),
-      logsDir: path.join(dir, 'logs'),
-      schedulerIntervalMs: 20,
-      // The sandbox does not throttle unless a test turns its limits on, and tests run many setups at once in
-      // one tenant on a virtual clock: the sign-in log's pacing to Graph's 5 reads per 10 s would only add
-      // waits. The pacing itself is tested with Graph's limit (the sign-in log client's test, the emergency bench).
-      signInLogReadsPer10s: 10_000,
-      ...options,
-      sandbox: { ports: { base: 0 }, secretPropagationSeconds: 1, ...(options.sandbox ?? {}) },
-      onLog: (entry) => logs.push(entry),
-    });
-  } catch (error) {
-    removeDir();
-    throw error;
-  }
+  const app = await startSandboxedApp({
+    port: 0,
+    rpcPort: 0,
+    schedulerIntervalMs: 20,
+    // The sandbox does not throttle unless a test turns its limits on, and tests run many setups at once in
+    // one tenant on a virtual clock: the sign-in log's pacing to Graph's 5 reads per 10 s would only add
+    // waits. The pacing itself is tested with Graph's limit (the sign-in log client's test, the emergency bench).
+    signInLogReadsPer10s: 10_000,
+    ...options,
+    // Durable state and logs of this app only; removed again when it stops.
+    temporaryDirPrefix: 'fno-graph-mail-e2e-',
+    sandbox: { ports: { base: 0 }, secretPropagationSeconds: 1, ...(options.sandbox ?? {}) },
+    onLog: (entry) => logs.push(entry),
+  });
+  const temporaryDir = app.temporaryDir;
+  if (temporaryDir === undefined) throw new Error('the test app was started without a directory of its own');
   const responses: string[] = [];
 
   const api: TestApp['api'] = async (method, route, body, init = {}) => {
@@ -182,19 +172,12 @@ export async function startTestApp(options: SandboxedAppOptions = {}): Promise<T
     get runtime() {
       return app.runtime;
     },
-    dir,
+    temporaryDir,
     logs,
     responses,
     api,
     control,
     waitForOperation,
-    async stop() {
-      try {
-        await app.stop();
-      } finally {
-        removeDir();
-      }
-    },
     advanceClock: async (duration) => {
       await control('/clock', { advance: duration });
     },

@@ -142,7 +142,7 @@ export function fleetView(app: TestApp, alertRecipient?: string) {
     const { secrets } = await app.control<{ secrets: string[] }>('/minted-secrets');
     const haystacks: Array<[string, string]> = [];
     for (const dir of ['durable', 'logs']) {
-      for (const file of listFiles(path.join(app.dir, dir))) haystacks.push([path.relative(app.dir, file), readFileSync(file, 'utf8')]);
+      for (const file of listFiles(path.join(app.temporaryDir, dir))) haystacks.push([path.relative(app.temporaryDir, file), readFileSync(file, 'utf8')]);
     }
     haystacks.push(['runtime output', app.logs.map((l) => JSON.stringify(l)).join('\n')]);
     haystacks.push(['http responses', app.responses.join('\n')]);

@@ -149,8 +149,8 @@ describe('no minted secret appears anywhere it should not', () => {
     await app.api('GET', '/api/environments');
     for (const id of ENVIRONMENTS) await app.api('GET', `/api/environments/${id}`);
 
-    for (const file of files(path.join(app.dir, 'durable'))) haystacks.push([`durable file ${path.basename(file)}`, readFileSync(file, 'utf8')]);
-    for (const file of files(path.join(app.dir, 'logs'))) haystacks.push([`log file ${path.basename(file)}`, readFileSync(file, 'utf8')]);
+    for (const file of files(path.join(app.temporaryDir, 'durable'))) haystacks.push([`durable file ${path.basename(file)}`, readFileSync(file, 'utf8')]);
+    for (const file of files(path.join(app.temporaryDir, 'logs'))) haystacks.push([`log file ${path.basename(file)}`, readFileSync(file, 'utf8')]);
     haystacks.push(['log lines', app.logs.map((l) => JSON.stringify(l)).join('\n')]);
     haystacks.push(['HTTP answers', app.responses.join('\n')]);
     haystacks.push(['mail sent', JSON.stringify(app.sandbox.state.sentMail)]);
